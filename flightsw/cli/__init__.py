@@ -1,0 +1,48 @@
+"""``flightsw`` command line: one module per sub-command, each with ``register()``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from flightsw.exceptions import FlightSwError
+
+__all__ = ["main"]
+
+# Each module defines ``register(subparsers: argparse._SubParsersAction) -> None`` and sets
+# ``func`` (``Callable[[argparse.Namespace], int]``) as the parser default.
+_COMMANDS = ("profiles", "eclipses", "passes", "node", "sim", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flightsw",
+        description="Flight software of an orbital AI data-centre node, and mission tools.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMANDS:
+        modname = f"flightsw.cli.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except FlightSwError as exc:
+        print(f"flightsw {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Every error the flight software raises on purpose derives from :class:`FlightSwError`.
+
+Third-party errors are translated where the library is called
+(``raise BusError(...) from exc``) so callers only ever catch these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "ClockError",
+    "ConfigError",
+    "CostModelError",
+    "FlightSwError",
+    "InferenceError",
+    "JobRejected",
+    "ModelStoreError",
+    "OrbitError",
+    "ProfileError",
+    "ProtocolError",
+    "ScenarioError",
+    "UnknownModelError",
+]
+
+
+class FlightSwError(Exception):
+    """Base class of all flight-software errors."""
+
+
+class ConfigError(FlightSwError):
+    """A configuration value (CLI option, TOML field) is invalid; the message names it."""
+
+
+class ProfileError(ConfigError):
+    """A hardware profile is missing or invalid; the message names the file and field."""
+
+
+class ScenarioError(ConfigError):
+    """A simulation scenario file is invalid; the message names the field."""
+
+
+class OrbitError(FlightSwError):
+    """An orbit could not be built or propagated (bad TLE, SGP4 error code, ...)."""
+
+
+class ClockError(FlightSwError):
+    """Misuse of a clock (sleeping into the past on a virtual clock, ...)."""
+
+
+class BusError(FlightSwError):
+    """The message bus failed (broker unreachable, publish refused, ...)."""
+
+
+class ProtocolError(FlightSwError):
+    """A message could not be decoded or failed its schema; the message names the field."""
+
+
+class ModelStoreError(FlightSwError):
+    """A model upload is corrupt, incomplete or does not match its hash."""
+
+
+class UnknownModelError(ModelStoreError):
+    """A job names a model hash that the store does not hold."""
+
+
+class CostModelError(FlightSwError):
+    """An ONNX graph could not be analysed for FLOPs and bytes."""
+
+
+class InferenceError(FlightSwError):
+    """onnxruntime refused the inputs or failed while running."""
+
+
+class JobRejected(FlightSwError):
+    """A job was refused (bad input, admission control); ``reason`` names why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
