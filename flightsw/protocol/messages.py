@@ -180,6 +180,7 @@ class Status(Message):
     state: Literal["online", "offline", "safe"]
     t: float
     profile: str | None = None
+    orbit: dict[str, Any] | None = None  # see docs/protocol.md: circular elements or a TLE
 
 
 CommandName = Literal[

@@ -1,0 +1,47 @@
+"""Turning a raw job message into a queued job, with every refusal named."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+
+from flightsw.exceptions import JobRejected, ProtocolError
+from flightsw.protocol import JobSubmit, decode, parse
+
+__all__ = ["Intake", "peek_job_id", "read_job"]
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    job: JobSubmit
+    arrays: dict[str, npt.NDArray[Any]]
+    items: int
+
+
+def peek_job_id(payload: bytes) -> tuple[str | None, int]:
+    """Best-effort job id and epoch of a payload that failed validation."""
+    try:
+        obj = decode(payload)
+    except ProtocolError:
+        return None, 0
+    if isinstance(obj, dict):
+        jid = obj.get("job_id")
+        ep = obj.get("epoch", 0)
+        return (jid if isinstance(jid, str) and jid else None, ep if isinstance(ep, int) else 0)
+    return None, 0
+
+
+def read_job(payload: bytes, max_bytes: int) -> Intake:
+    """Decode and validate a job; :class:`ProtocolError` / :class:`JobRejected` name the field."""
+    job = parse(JobSubmit, payload, max_bytes=max_bytes)
+    arrays = job.arrays()
+    batch = {name: (a.shape[0] if a.ndim else None) for name, a in arrays.items()}
+    sizes = {b for b in batch.values() if b is not None}
+    if len(sizes) > 1:
+        raise JobRejected(f"inputs: batch sizes differ across inputs {batch}")
+    items = sizes.pop() if sizes else 1
+    if items == 0:
+        raise JobRejected("inputs: batch of zero items")
+    return Intake(job=job, arrays=arrays, items=items)

@@ -1,0 +1,229 @@
+"""Onboard scheduler: priority + deadline queue, admission control, DVFS, shedding.
+
+Pure logic with no I/O and no clock: every method takes ``now`` (mission seconds), so the
+same code serves the emulated node and the simulator.
+
+Order: higher ``priority`` first, then earlier deadline (EDF), then arrival order.
+Admission: a job runs only if, after paying its modelled energy, the battery stays above
+the depth-of-discharge floor through the end of the next eclipse (``Budget.min_margin_wh``)
+and the temperature stays under the maximum. The power mode is the one that spends the
+least energy while meeting the deadline, capped by the thermal throttle.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Admission", "Decision", "ModeSpec", "OnboardScheduler", "Queued", "Work"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    """A power mode: compute watts and effective ops/s at that mode."""
+
+    name: str
+    watts: float
+    ops_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """The modelled cost of a job: FLOPs and bytes for all its items."""
+
+    flops: float
+    bytes: float
+
+    def latency_s(self, mode: ModeSpec, bandwidth_bps: float) -> float:
+        """Roofline: max(compute time, memory time)."""
+        return max(self.flops / mode.ops_per_s, self.bytes / bandwidth_bps)
+
+
+@dataclass(slots=True)
+class Queued:
+    job_id: str
+    epoch: int
+    priority: int
+    deadline: float | None
+    value: float
+    work: Work
+    accepted_at: float
+    payload: Any = None  # whatever the caller needs to run it (decoded inputs, message)
+    seq: int = 0
+    deferred: str | None = None
+
+    def sort_key(self) -> tuple[float, float, int]:
+        dl = self.deadline if self.deadline is not None else float("inf")
+        return (-float(self.priority), dl, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the budget allows now."""
+
+    margin_wh: float  # battery energy that may be spent before the floor is at risk
+    temperature_c: float
+    max_c: float
+    heat_capacity_j_per_k: float
+    mode_cap_w: float  # thermal throttle / telecommand cap on compute watts
+    forced_mode: str | None = None
+    compute_allowed: bool = True
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    job: Queued
+    mode: ModeSpec
+    latency_s: float
+    energy_j: float
+    late: bool  # will finish after its deadline even at the chosen mode
+
+
+@dataclass(slots=True)
+class _Heap:
+    items: list[tuple[tuple[float, float, int], Queued]] = field(default_factory=list)
+
+
+class OnboardScheduler:
+    """The queue of one node and its admission / mode / shedding rules."""
+
+    def __init__(self, modes: list[ModeSpec], bandwidth_bps: float) -> None:
+        if not modes:
+            raise ValueError("a node needs at least one power mode")
+        self.modes = sorted(modes, key=lambda m: m.watts)
+        self.bandwidth_bps = bandwidth_bps
+        self._heap: list[tuple[tuple[float, float, int], Queued]] = []
+        self._by_id: dict[str, Queued] = {}
+        self._seq = itertools.count()
+
+    # -- queue ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._by_id
+
+    def __iter__(self) -> Iterator[Queued]:
+        return iter(sorted(self._by_id.values(), key=Queued.sort_key))
+
+    def get(self, job_id: str) -> Queued | None:
+        return self._by_id.get(job_id)
+
+    def push(self, job: Queued) -> None:
+        job.seq = next(self._seq)
+        self._by_id[job.job_id] = job
+        heapq.heappush(self._heap, (job.sort_key(), job))
+
+    def remove(self, job_id: str) -> Queued | None:
+        """Take a job out of the queue (cancel, migrate); ``None`` if absent."""
+        return self._by_id.pop(job_id, None)
+
+    def _live_heap(self) -> list[Queued]:
+        out: list[Queued] = []
+        for _, q in sorted(self._heap, key=lambda e: e[0]):
+            if self._by_id.get(q.job_id) is q:
+                out.append(q)
+        self._heap = [(q.sort_key(), q) for q in out]
+        return out
+
+    def fastest(self) -> ModeSpec:
+        return max(self.modes, key=lambda m: m.ops_per_s)
+
+    def backlog_s(self) -> float:
+        """Modelled seconds of queued work at the fastest mode."""
+        f = self.fastest()
+        return sum(q.work.latency_s(f, self.bandwidth_bps) for q in self._by_id.values())
+
+    # -- policy --------------------------------------------------------------------------
+    def expired(self, now: float) -> list[Queued]:
+        """Remove and return queued jobs whose deadline has already passed."""
+        gone = [q for q in self._by_id.values() if q.deadline is not None and q.deadline < now]
+        for q in gone:
+            del self._by_id[q.job_id]
+        return gone
+
+    def shed(self, backlog_limit_s: float, max_queue: int) -> list[Queued]:
+        """Remove the lowest-value work (value per modelled second) until not overloaded."""
+        f = self.fastest()
+        shed: list[Queued] = []
+
+        def density(q: Queued) -> tuple[float, float, int]:
+            lat = max(q.work.latency_s(f, self.bandwidth_bps), 1e-9)
+            return (q.value / lat, float(q.priority), -q.seq)
+
+        backlog = self.backlog_s()
+        while self._by_id and (backlog > backlog_limit_s or len(self._by_id) > max_queue):
+            victim = min(self._by_id.values(), key=density)
+            del self._by_id[victim.job_id]
+            backlog -= victim.work.latency_s(f, self.bandwidth_bps)
+            shed.append(victim)
+        return shed
+
+    def choose_mode(
+        self, q: Queued, now: float, adm: Admission, *, busy: bool = False
+    ) -> tuple[ModeSpec, float, float, bool] | str:
+        """(mode, latency, energy, late) for ``q`` under ``adm``, or the reason it must wait."""
+        if not adm.compute_allowed:
+            return adm.reason or "compute not allowed"
+        if adm.forced_mode is not None:
+            candidates = [m for m in self.modes if m.name == adm.forced_mode]
+        else:
+            candidates = [m for m in self.modes if m.watts <= adm.mode_cap_w + 1e-9]
+            if not candidates:
+                candidates = [self.modes[0]]
+        feasible: list[tuple[ModeSpec, float, float]] = []
+        reasons: list[str] = []
+        for m in candidates:
+            lat = q.work.latency_s(m, self.bandwidth_bps)
+            energy = m.watts * lat
+            if energy / 3600.0 > adm.margin_wh:
+                reasons.append(
+                    f"energy: needs {energy / 3600.0:.3f} Wh at mode {m.name}, "
+                    f"only {max(adm.margin_wh, 0.0):.3f} Wh above the floor through next eclipse"
+                )
+                continue
+            rise = energy / adm.heat_capacity_j_per_k
+            if adm.temperature_c + rise > adm.max_c:
+                reasons.append(
+                    f"thermal: {adm.temperature_c:.1f} C + {rise:.1f} K would pass max "
+                    f"{adm.max_c:.1f} C at mode {m.name}"
+                )
+                continue
+            feasible.append((m, lat, energy))
+        if not feasible:
+            return "; ".join(reasons[:1]) or "no power mode available"
+        on_time = [f for f in feasible if q.deadline is None or now + f[1] <= q.deadline]
+        if on_time:
+            if busy:
+                # others wait behind this job: finish it fast to keep the queue moving
+                m, lat, e = min(on_time, key=lambda f: (f[1], f[2]))
+            else:
+                # alone: the least energy that still meets the deadline (DVFS)
+                m, lat, e = min(on_time, key=lambda f: (f[2], f[1]))
+            return (m, lat, e, False)
+        m, lat, e = min(feasible, key=lambda f: f[1])
+        return (m, lat, e, True)
+
+    def next(self, now: float, adm: Admission) -> Decision | list[Queued]:
+        """The next job to run, or the list of jobs now deferred (each with ``deferred`` set).
+
+        Jobs are tried in queue order; a job that does not fit the budget is deferred and
+        the next one is tried (a smaller job may fit where a big one does not).
+        """
+        deferred: list[Queued] = []
+        live = self._live_heap()
+        for q in live:
+            got = self.choose_mode(q, now, adm, busy=len(live) > 1)
+            if isinstance(got, str):
+                q.deferred = got
+                deferred.append(q)
+                continue
+            m, lat, e, late = got
+            del self._by_id[q.job_id]
+            q.deferred = None
+            return Decision(job=q, mode=m, latency_s=lat, energy_j=e, late=late)
+        return deferred

@@ -1,0 +1,696 @@
+"""The node service: one satellite's onboard computer as an asyncio service.
+
+It owns one TaskGroup of named tasks:
+
+* ``physics``   advances orbit, power and thermal state every ``physics_step_s`` of
+  mission time, charging the battery for modelled compute (never for host time);
+* ``telemetry`` publishes housekeeping every ``telemetry_period_s``;
+* ``state``     publishes the compact constellation state (also the lease heartbeat);
+* ``jobs``, ``commands``, ``models``, ``handovers`` read their inboxes;
+* ``worker``    runs the onboard scheduler: admission, power mode, execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from flightsw.bus import Bus, Message
+from flightsw.clock import Clock
+from flightsw.exceptions import (
+    FlightSwError,
+    InferenceError,
+    JobRejected,
+    ModelStoreError,
+    ProtocolError,
+    UnknownModelError,
+)
+from flightsw.models.cost import ModelCost, analyse
+from flightsw.models.executor import Executor
+from flightsw.models.store import ModelStore
+from flightsw.node.budget import Budget
+from flightsw.node.config import NodeConfig
+from flightsw.node.jobs import Intake, peek_job_id, read_job
+from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
+from flightsw.physics.orbit import Orbits
+from flightsw.protocol import (
+    Ack,
+    Command,
+    ErrorEvent,
+    Handover,
+    JobEvent,
+    JobResult,
+    JobSubmit,
+    ModelChunk,
+    NodeState,
+    Status,
+    Telemetry,
+    dump,
+    parse,
+    topics,
+)
+from flightsw.protocol.auth import CommandVerifier
+from flightsw.protocol.messages import arrays_to_tensors
+from hardware_profiles import HardwareProfile
+
+__all__ = ["Node"]
+
+log = logging.getLogger("flightsw.node")
+
+_RESULT_CACHE = 256
+_THROTTLE_HYSTERESIS_K = 5.0
+
+
+@dataclass(slots=True)
+class _Running:
+    decision: Decision
+    task: asyncio.Task[None]
+    started: float
+
+
+class Node:
+    """One satellite node. ``async with Node(...) as node:`` runs it until the block exits."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        bus: Bus,
+        clock: Clock,
+        profile: HardwareProfile,
+        orbits: Orbits,
+    ) -> None:
+        self.config = config
+        self.id = config.node_id
+        self.bus = bus
+        self.clock = clock
+        self.profile = profile
+        self.orbits = orbits
+        self.store = ModelStore(config.data_dir / "models")
+        self.executor = Executor(self.store, clock=clock)
+        self._costs: dict[str, ModelCost] = {}
+        comp = profile.compute
+        self.modes = [
+            ModeSpec(m.name, m.watts, profile.effective_ops_per_s(m.name))
+            for m in comp.power_modes
+        ]
+        self.sched = OnboardScheduler(self.modes, comp.memory_bandwidth_bps)
+        self.budget = Budget.from_profiles(
+            [profile],
+            orbits,
+            clock.now(),
+            initial_soc=config.initial_soc,
+            initial_temperature_c=config.initial_temperature_c,
+            seed=config.seed,
+        )
+        self.verifier = CommandVerifier(config.command_key)
+        # state
+        self.paused = False
+        self.safe_manual = False
+        self.safe_auto: str | None = None
+        self.forced_mode: str | None = None
+        self.throttled = False
+        self.mode = comp.default_mode
+        self.running: _Running | None = None
+        self.jobs_done = 0
+        self.jobs_failed = 0
+        self.energy_used_j = 0.0
+        self.migrations_in = 0
+        self.migrations_out = 0
+        self._seq = 0
+        self._busy: list[tuple[float, float, float]] = []  # (start, end, watts)
+        self._results: OrderedDict[str, JobResult] = OrderedDict()
+        self._epochs: dict[str, int] = {}  # highest epoch seen per job
+        self._wake = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self.telemetry_sent = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        subs = {
+            "jobs": topics.job(self.id),
+            "commands": topics.command(self.id),
+            "models": topics.model(self.id),
+            "handovers": topics.handover_inbox(self.id),
+        }
+        handlers = {
+            "jobs": self._on_job,
+            "commands": self._on_command,
+            "models": self._on_model,
+            "handovers": self._on_handover,
+        }
+        tg = asyncio.TaskGroup()
+        await self._stack.enter_async_context(tg)
+        self._tg = tg
+        for name, topic in subs.items():
+            sub = await self._stack.enter_async_context(self.bus.subscribe(topic, qos=1))
+            tg.create_task(self._inbox(sub, handlers[name]), name=f"{self.id}:{name}")
+        await self._publish_status()
+        tg.create_task(self._physics_loop(), name=f"{self.id}:physics")
+        tg.create_task(self._telemetry_loop(), name=f"{self.id}:telemetry")
+        tg.create_task(self._state_loop(), name=f"{self.id}:state")
+        tg.create_task(self._worker(), name=f"{self.id}:worker")
+        log.info("node %s online (profile %s)", self.id, self.profile.name)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            await self.bus.publish(
+                topics.status(self.id),
+                dump(Status(node=self.id, state="offline", t=self.clock.now(),
+                            profile=self.profile.name)),
+                qos=1,
+                retain=True,
+            )
+        if self._tg is not None:
+            for task in list(asyncio.all_tasks()):
+                if task.get_name().startswith(f"{self.id}:"):
+                    task.cancel()
+        try:
+            await self._stack.__aexit__(None, None, None)
+        finally:
+            self.executor.close()
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def safe_mode(self) -> bool:
+        return self.safe_manual or self.safe_auto is not None
+
+    async def _inbox(self, sub: Any, handler: Any) -> None:
+        async for msg in sub:
+            try:
+                await handler(msg)
+            except FlightSwError as exc:  # a bad message never stops the node
+                await self._error("internal", str(exc), topic=msg.topic)
+            except Exception as exc:
+                log.exception("node %s: handler failed on %s", self.id, msg.topic)
+                await self._error("internal", f"{type(exc).__name__}: {exc}", topic=msg.topic)
+
+    async def _error(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        job_id: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        ev = ErrorEvent(
+            node=self.id, t=self.clock.now(), code=code, message=message, field=field,
+            job_id=job_id, topic=topic,
+        )
+        log.warning("node %s: %s: %s", self.id, code, message)
+        await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
+
+    async def _event(
+        self, job_id: str, epoch: int, state: Any, detail: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        ev = JobEvent(job_id=job_id, epoch=epoch, node=self.id, state=state,
+                      t=self.clock.now(), detail=detail, target=target)
+        await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
+
+    async def _publish_result(self, result: JobResult) -> None:
+        self._results[result.job_id] = result
+        while len(self._results) > _RESULT_CACHE:
+            self._results.popitem(last=False)
+        if result.status == "done":
+            self.jobs_done += 1
+        else:
+            self.jobs_failed += 1
+        await self.bus.publish(topics.result(self.id), dump(result), qos=1)
+
+    async def _fail(self, job_id: str, epoch: int, reason: str, **extra: Any) -> None:
+        await self._publish_result(
+            JobResult(job_id=job_id, epoch=epoch, node=self.id, status="failed",
+                      reason=reason, finished_at=self.clock.now(), **extra)
+        )
+
+    async def _publish_status(self) -> None:
+        state = "safe" if self.safe_mode else "online"
+        await self.bus.publish(
+            topics.status(self.id),
+            dump(Status(node=self.id, state=state, t=self.clock.now(),
+                        profile=self.profile.name)),
+            qos=1,
+            retain=True,
+        )
+
+    def cost(self, model_hash: str) -> ModelCost:
+        c = self._costs.get(model_hash)
+        if c is None:
+            c = analyse(self.store.path(model_hash))
+            self._costs[model_hash] = c
+        return c
+
+    def _work(self, model_hash: str, items: int) -> Work:
+        c = self.cost(model_hash)
+        return Work(flops=c.flops_per_item * items,
+                    bytes=c.weight_bytes + c.bytes_per_item * items)
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def _on_job(self, msg: Message) -> None:
+        payload = msg.payload
+        try:
+            intake = read_job(payload, self.config.max_payload_bytes)
+        except (ProtocolError, JobRejected) as exc:
+            jid, ep = peek_job_id(payload) if len(payload) <= self.config.max_payload_bytes \
+                else (None, 0)
+            text = str(exc)
+            code = "oversize" if "exceeds the limit" in text else (
+                "undecodable" if "undecodable" in text else "invalid_job")
+            field = text.split(":", 1)[0] if code == "invalid_job" else None
+            await self._error(code, text, field=field, job_id=jid, topic=msg.topic)
+            if jid is not None:
+                await self._fail(jid, ep, f"{code}: {text}")
+            return
+        await self._admit(intake, origin_event="accepted")
+
+    async def _admit(self, intake: Intake, origin_event: str) -> None:
+        job = intake.job
+        known = self._epochs.get(job.job_id)
+        if known is not None and job.epoch <= known:
+            cached = self._results.get(job.job_id)
+            if cached is not None and cached.epoch == job.epoch:
+                # at-least-once delivery: resend the result, harmless for the receiver
+                await self.bus.publish(topics.result(self.id), dump(cached), qos=1)
+            return
+        self._epochs[job.job_id] = job.epoch
+        try:
+            if not self.store.has(job.model):
+                raise UnknownModelError(
+                    f"model: unknown model hash {job.model} (upload it to this node first)"
+                )
+            self.executor.validate_inputs(job.model, intake.arrays)
+            work = self._work(job.model, intake.items)
+        except (UnknownModelError, JobRejected, ModelStoreError, InferenceError) as exc:
+            reason = exc.reason if isinstance(exc, JobRejected) else str(exc)
+            field = reason.split(":", 1)[0] if ":" in reason else None
+            code = "unknown_model" if isinstance(exc, UnknownModelError) else "invalid_job"
+            await self._error(code, reason, field=field, job_id=job.job_id)
+            await self._fail(job.job_id, job.epoch, f"{code}: {reason}")
+            return
+        q = Queued(
+            job_id=job.job_id, epoch=job.epoch, priority=job.priority, deadline=job.deadline,
+            value=job.value, work=work, accepted_at=self.clock.now(), payload=intake,
+        )
+        self.sched.push(q)
+        await self._event(job.job_id, job.epoch, origin_event)
+        for victim in self.sched.shed(self.config.overload_backlog_s, self.config.max_queue):
+            await self._event(victim.job_id, victim.epoch, "shed", "overload")
+            await self._fail(
+                victim.job_id, victim.epoch,
+                f"shed: overload (queued work above {self.config.overload_backlog_s:.0f} s); "
+                "lowest value per second of work goes first",
+                submitted_at=_intake(victim).job.submitted_at,
+                deadline=victim.deadline, value=victim.value,
+            )
+        self._wake.set()
+
+    # -- worker --------------------------------------------------------------------------
+    def admission(self) -> Admission:
+        th = self.profile.thermal
+        temp = self.budget.temperature_c_of(0)
+        margin = self.budget.margin_wh(0, self.clock.now())
+        cap = max(m.watts for m in self.modes)
+        if self.throttled:
+            cap = self.sched.modes[0].watts
+        reason = None
+        allowed = True
+        if self.paused:
+            allowed, reason = False, "compute paused by telecommand"
+        elif self.safe_mode:
+            allowed, reason = False, f"safe mode ({self.safe_auto or 'commanded'})"
+        elif temp >= th.max_c:
+            allowed, reason = False, f"thermal: {temp:.1f} C at or above max {th.max_c:.1f} C"
+        return Admission(
+            margin_wh=margin,
+            temperature_c=temp,
+            max_c=th.max_c,
+            heat_capacity_j_per_k=th.heat_capacity_j_per_k,
+            mode_cap_w=cap,
+            forced_mode=self.forced_mode,
+            compute_allowed=allowed,
+            reason=reason,
+        )
+
+    async def _worker(self) -> None:
+        deferred_reason: dict[str, str] = {}
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.running is not None:
+                continue
+            now = self.clock.now()
+            for q in self.sched.expired(now):
+                await self._event(q.job_id, q.epoch, "shed", "deadline expired before start")
+                await self._fail(q.job_id, q.epoch, "deadline expired before start",
+                                 submitted_at=_intake(q).job.submitted_at,
+                                 deadline=q.deadline, value=q.value)
+            got = self.sched.next(now, self.admission())
+            if isinstance(got, list):
+                for q in got:
+                    if q.deferred and deferred_reason.get(q.job_id) != q.deferred:
+                        deferred_reason[q.job_id] = q.deferred
+                        await self._event(q.job_id, q.epoch, "deferred", q.deferred)
+                continue
+            deferred_reason.pop(got.job.job_id, None)
+            self._start(got)
+
+    def _start(self, d: Decision) -> None:
+        assert self._tg is not None
+        now = self.clock.now()
+        self.mode = d.mode.name
+        self._busy.append((now, now + d.latency_s, d.mode.watts))
+        task = self._tg.create_task(self._run(d, now), name=f"{self.id}:job:{d.job.job_id}")
+        self.running = _Running(decision=d, task=task, started=now)
+
+    async def _run(self, d: Decision, started: float) -> None:
+        q = d.job
+        intake = _intake(q)
+        job = intake.job
+        await self._event(q.job_id, q.epoch, "running", f"mode {d.mode.name}")
+        try:
+            if self.config.execute:
+                exec_task = asyncio.ensure_future(self.executor.run(job.model, intake.arrays))
+                await self.clock.sleep(d.latency_s)
+                res = await exec_task
+                outputs = arrays_to_tensors(res.outputs)
+                host = res.host_wall_s
+            else:
+                await self.clock.sleep(d.latency_s)
+                outputs, host = {}, 0.0
+        except asyncio.CancelledError:
+            self._truncate_busy(self.clock.now())
+            raise
+        except (InferenceError, JobRejected, FlightSwError) as exc:
+            self.running = None
+            self.energy_used_j += d.energy_j
+            await self._fail(q.job_id, q.epoch, f"inference: {exc}",
+                             submitted_at=job.submitted_at, accepted_at=q.accepted_at,
+                             started_at=started, deadline=q.deadline, value=q.value)
+            self._wake.set()
+            return
+        self.running = None
+        self.energy_used_j += d.energy_j
+        await self._publish_result(JobResult(
+            job_id=q.job_id, epoch=q.epoch, node=self.id, status="done", outputs=outputs,
+            items=intake.items, host_wall_s=host, modelled_latency_s=d.latency_s,
+            modelled_energy_j=d.energy_j, power_mode=d.mode.name,
+            submitted_at=job.submitted_at, accepted_at=q.accepted_at, started_at=started,
+            finished_at=self.clock.now(), deadline=q.deadline, value=q.value,
+            migrations=job.migrations,
+        ))
+        self._wake.set()
+
+    def _truncate_busy(self, now: float) -> None:
+        if self._busy:
+            s, e, w = self._busy[-1]
+            if e > now:
+                self._busy[-1] = (s, now, w)
+
+    async def _stop_running(self, requeue: bool, reason: str) -> _Running | None:
+        r = self.running
+        if r is None:
+            return None
+        r.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await r.task
+        self.running = None
+        q = r.decision.job
+        spent = (self.clock.now() - r.started) * r.decision.mode.watts
+        self.energy_used_j += min(spent, r.decision.energy_j)
+        if requeue:
+            self.sched.push(q)
+            await self._event(q.job_id, q.epoch, "queued", reason)
+        return r
+
+    # -- physics -------------------------------------------------------------------------
+    def compute_power_w(self, t0: float, t1: float) -> float:
+        """Average compute watts over [t0, t1] from modelled busy intervals."""
+        idle = self.profile.compute.idle_w
+        dt = t1 - t0
+        if dt <= 0:
+            return idle
+        energy = 0.0
+        busy = 0.0
+        keep: list[tuple[float, float, float]] = []
+        for s, e, w in self._busy:
+            ov = min(e, t1) - max(s, t0)
+            if ov > 0:
+                energy += ov * w
+                busy += ov
+            if e > t1:
+                keep.append((s, e, w))
+        self._busy = keep
+        return (energy + (dt - busy) * idle) / dt
+
+    async def _physics_loop(self) -> None:
+        step = self.config.physics_step_s
+        last = self.clock.now()
+        while True:
+            await self.clock.sleep(step)
+            now = self.clock.now()
+            p = self.compute_power_w(last, now)
+            self.budget.step(now, now - last, np.array([p]))
+            last = now
+            await self._check_limits()
+            self._wake.set()
+
+    async def _check_limits(self) -> None:
+        th = self.profile.thermal
+        temp = self.budget.temperature_c_of(0)
+        was_safe = self.safe_mode
+        if not self.throttled and temp > th.throttle_c:
+            self.throttled = True
+            low = self.sched.modes[0].name
+            log.warning("node %s: %.1f C above throttle %.1f C: mode capped to %s",
+                        self.id, temp, th.throttle_c, low)
+            self.mode = low
+        elif self.throttled and temp < th.throttle_c - _THROTTLE_HYSTERESIS_K:
+            self.throttled = False
+        soc = self.budget.soc_of(0)
+        floor = self.profile.bus.dod_floor
+        if temp >= th.max_c:
+            self.safe_auto = f"over-temperature {temp:.1f} C"
+        elif soc < floor:
+            self.safe_auto = f"battery {soc:.0%} below floor {floor:.0%}"
+        elif self.safe_auto is not None and soc > floor + 0.05 and temp < th.throttle_c:
+            self.safe_auto = None
+        if self.safe_mode and self.running is not None:
+            await self._stop_running(True, "safe mode: compute stopped")
+        elif self.throttled and self.running is not None:
+            d = self.running.decision
+            if d.mode.watts > self.sched.modes[0].watts and self.forced_mode is None:
+                await self._stop_running(True, "thermal throttle: re-planned at lower mode")
+        if self.safe_mode != was_safe:
+            await self._publish_status()
+
+    def telemetry(self) -> Telemetry:
+        b = self.budget
+        now = self.clock.now()
+        lat, lon, alt = b.geodetic_of(0)
+        self._seq += 1
+        return Telemetry(
+            node=self.id, seq=self._seq, t=now, profile=self.profile.name,
+            lat_deg=lat, lon_deg=lon, alt_km=alt,
+            sunlit=b.illumination_of(0), beta_deg=b.beta_deg_of(0, now),
+            solar_w=b.solar_w_of(0), load_w=b.load_w_of(0), battery_wh=b.battery_wh_of(0),
+            soc=b.soc_of(0), temperature_c=b.temperature_c_of(0),
+            power_mode=self.mode, safe_mode=self.safe_mode, paused=self.paused,
+            queue_depth=len(self.sched), jobs_running=1 if self.running else 0,
+            jobs_done=self.jobs_done, jobs_failed=self.jobs_failed,
+            energy_used_j=self.energy_used_j, upsets=b.upsets_of(0),
+            migrations_in=self.migrations_in, migrations_out=self.migrations_out,
+        )
+
+    async def _telemetry_loop(self) -> None:
+        while True:
+            await self.bus.publish(topics.telemetry(self.id), dump(self.telemetry()), qos=0)
+            self.telemetry_sent += 1
+            await self.clock.sleep(self.config.telemetry_period_s)
+
+    def node_state(self) -> NodeState:
+        b = self.budget
+        now = self.clock.now()
+        nxt = b.next_eclipse(0, now)
+        leases = {q.job_id: q.epoch for q in self.sched}
+        if self.running is not None:
+            leases[self.running.decision.job.job_id] = self.running.decision.job.epoch
+        fast = self.sched.fastest()
+        return NodeState(
+            node=self.id, t=now, soc=b.soc_of(0), battery_wh=b.battery_wh_of(0),
+            floor_wh=self.profile.dod_floor_wh, temperature_c=b.temperature_c_of(0),
+            throttle_c=self.profile.thermal.throttle_c, queue_depth=len(self.sched),
+            queued_work_s=self.sched.backlog_s(), sunlit=b.illumination_of(0),
+            next_eclipse_s=None if nxt is None else max(0.0, nxt[0] - now),
+            eclipse_s=0.0 if nxt is None else nxt[1] - nxt[0],
+            effective_ops_per_s=fast.ops_per_s, power_w=fast.watts,
+            position_km=[float(x) for x in b.position_of(0)],
+            models=self.store.list(), leases=leases, safe_mode=self.safe_mode,
+        )
+
+    async def _state_loop(self) -> None:
+        while True:
+            await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
+            await self.clock.sleep(self.config.state_period_s)
+
+    # -- models --------------------------------------------------------------------------
+    async def _on_model(self, msg: Message) -> None:
+        try:
+            chunk = parse(ModelChunk, msg.payload, max_bytes=self.config.max_payload_bytes)
+        except ProtocolError as exc:
+            await self._error("invalid_model_chunk", str(exc), topic=msg.topic)
+            return
+        try:
+            done = self.store.receive_chunk(chunk.model, chunk.index, chunk.total, chunk.data)
+        except ModelStoreError as exc:
+            await self._error("model_store", str(exc), field="data", topic=msg.topic)
+            return
+        if done is not None:
+            log.info("node %s: model %s stored", self.id, done[:12])
+            await self.bus.publish(
+                topics.event(self.id),
+                dump(ErrorEvent(node=self.id, t=self.clock.now(), code="model_stored",
+                                message=f"model {done} stored", field=None)),
+                qos=1,
+            )
+            # publish state now so the ground sees the model without waiting a period
+            await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
+
+    # -- handovers (constellation migration) ----------------------------------------------
+    async def _on_handover(self, msg: Message) -> None:
+        try:
+            h = parse(Handover, msg.payload, max_bytes=self.config.max_payload_bytes)
+        except ProtocolError as exc:
+            await self._error("invalid_handover", str(exc), topic=msg.topic)
+            return
+        if h.dst != self.id:
+            return
+        try:
+            intake = read_job(dump(h.job), self.config.max_payload_bytes)
+        except (ProtocolError, JobRejected) as exc:
+            await self._error("invalid_handover", str(exc), job_id=h.job.job_id)
+            return
+        self.migrations_in += 1
+        await self._admit(intake, origin_event="accepted")
+
+    # -- telecommands --------------------------------------------------------------------
+    async def _on_command(self, msg: Message) -> None:
+        try:
+            cmd = parse(Command, msg.payload, max_bytes=64 * 1024)
+        except ProtocolError as exc:
+            await self._error("invalid_command", str(exc), topic=msg.topic)
+            return
+        problem = self.verifier.check(cmd)
+        if problem is not None:
+            log.warning("node %s: rejected telecommand %s: %s", self.id, cmd.cmd_id, problem)
+            await self._ack(cmd, False, problem)
+            return
+        ok, reason, data = await self._execute_command(cmd)
+        await self._ack(cmd, ok, reason, data)
+
+    async def _ack(
+        self, cmd: Command, ok: bool, reason: str | None, data: dict[str, Any] | None = None
+    ) -> None:
+        ack = Ack(cmd_id=cmd.cmd_id, node=self.id, name=cmd.name, ok=ok, t=self.clock.now(),
+                  reason=reason, data=data or {})
+        await self.bus.publish(topics.ack(self.id), dump(ack), qos=1)
+
+    async def _execute_command(
+        self, cmd: Command
+    ) -> tuple[bool, str | None, dict[str, Any]]:
+        name = cmd.name
+        if name == "ping":
+            return True, None, {"t": self.clock.now(), "queue_depth": len(self.sched)}
+        if name == "pause":
+            self.paused = True
+            if self.running is not None:
+                await self._stop_running(True, "paused by telecommand")
+            return True, None, {}
+        if name == "resume":
+            self.paused = False
+            self._wake.set()
+            return True, None, {}
+        if name == "enter_safe":
+            self.safe_manual = True
+            if self.running is not None:
+                await self._stop_running(True, "safe mode: compute stopped")
+            await self._publish_status()
+            return True, None, {}
+        if name == "leave_safe":
+            if self.safe_auto is not None:
+                self.safe_manual = False
+                return False, f"cannot leave safe mode: {self.safe_auto}", {}
+            self.safe_manual = False
+            await self._publish_status()
+            self._wake.set()
+            return True, None, {}
+        if name == "set_power_mode":
+            mode = cmd.args.get("mode")
+            valid = [m.name for m in self.modes]
+            if mode in (None, "auto"):
+                self.forced_mode = None
+                return True, None, {"mode": "auto"}
+            if mode not in valid:
+                return False, f"args.mode: {mode!r} is not one of {valid} or 'auto'", {}
+            self.forced_mode = str(mode)
+            self.mode = str(mode)
+            return True, None, {"mode": mode}
+        if name == "cancel_job":
+            jid = cmd.args.get("job_id")
+            if not isinstance(jid, str):
+                return False, "args.job_id: missing", {}
+            if self.running is not None and self.running.decision.job.job_id == jid:
+                r = await self._stop_running(False, "cancelled")
+                assert r is not None
+                q = r.decision.job
+            else:
+                got = self.sched.remove(jid)
+                if got is None:
+                    return False, f"args.job_id: {jid} is not queued or running here", {}
+                q = got
+            await self._event(q.job_id, q.epoch, "cancelled", "by telecommand")
+            await self._fail(q.job_id, q.epoch, "cancelled by telecommand",
+                             submitted_at=_intake(q).job.submitted_at,
+                             deadline=q.deadline, value=q.value)
+            self._wake.set()
+            return True, None, {}
+        return False, f"name: unknown command {name!r}", {}
+
+    # -- migration API used by constellation policies -------------------------------------
+    async def hand_over(self, job_id: str, dst: str) -> bool:
+        """Give a queued job to ``dst`` with epoch + 1; False if it is no longer queued."""
+        q = self.sched.remove(job_id)
+        if q is None:
+            return False
+        job: JobSubmit = _intake(q).job
+        moved = job.model_copy(update={"epoch": job.epoch + 1,
+                                       "migrations": job.migrations + 1})
+        self._epochs[job_id] = moved.epoch
+        self.migrations_out += 1
+        await self._event(job_id, q.epoch, "handed_over", f"to {dst}", target=dst)
+        await self.bus.publish(
+            topics.handover(self.id, dst),
+            dump(Handover(src=self.id, dst=dst, t=self.clock.now(), job=moved)),
+            qos=1,
+        )
+        return True
+
+
+def _intake(q: Queued) -> Intake:
+    assert isinstance(q.payload, Intake)
+    return q.payload
