@@ -7,6 +7,7 @@ Third-party errors are translated where the library is called
 from __future__ import annotations
 
 __all__ = [
+    "BrokerError",
     "BusError",
     "ClockError",
     "ConfigError",
@@ -49,6 +50,10 @@ class ClockError(FlightSwError):
 
 class BusError(FlightSwError):
     """The message bus failed (broker unreachable, publish refused, ...)."""
+
+
+class BrokerError(BusError):
+    """A local MQTT broker (mosquitto subprocess, embedded amqtt) could not start or stop."""
 
 
 class ProtocolError(FlightSwError):
