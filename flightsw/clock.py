@@ -56,6 +56,13 @@ class Clock(abc.ABC):
         """Host seconds from an arbitrary origin, for measuring host work."""
         return time.perf_counter()
 
+    async def sleep_host(self, seconds: float) -> None:
+        """Sleep ``seconds`` of host time (housekeeping: flushes, UI refresh, backoff).
+
+        On a virtual clock this is a sleep of that much virtual time, so it never spins.
+        """
+        await self.sleep(seconds * self.scale if self.scale != float("inf") else seconds)
+
     def to_host_seconds(self, mission_seconds: float) -> float:
         """How long ``mission_seconds`` last on the host (0 on a virtual clock)."""
         if self.scale == float("inf"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from flightsw.exceptions import ConfigError
 from flightsw.physics.orbit import CircularOrbits, Orbits, TleOrbits
 
-__all__ = ["NodeConfig", "OrbitSpec", "build_orbits"]
+__all__ = ["NodeConfig", "OrbitSpec", "build_orbits", "orbit_info", "orbits_from_info"]
 
 
 class OrbitSpec(BaseModel):
@@ -40,6 +41,9 @@ class NodeConfig(BaseModel):
         default=1800.0, gt=0, description="queued modelled work beyond which work is shed"
     )
     max_queue: int = Field(default=10_000, gt=0)
+    model_wait_s: float = Field(
+        default=60.0, ge=0, description="mission seconds a job waits for a missing model"
+    )
     initial_soc: float | None = Field(default=None, gt=0, le=1)
     initial_temperature_c: float | None = None
     command_key: str | None = Field(default=None, description="HMAC key for telecommands")
@@ -73,3 +77,39 @@ def build_orbits(spec: OrbitSpec, epoch: float, name: str) -> Orbits:
         spec.altitude_km, spec.inclination_deg, spec.raan_deg, spec.arg_latitude_deg,
         epoch=epoch, names=[name],
     )
+
+
+def orbit_info(spec: OrbitSpec, epoch: float) -> dict[str, Any]:
+    """The orbit as published in the node's retained status (so the ground can predict)."""
+    if spec.tle_file is not None:
+        return {"type": "tle", "name": spec.tle_name, "text": spec.tle_file.read_text()}
+    return {
+        "type": "circular",
+        "altitude_km": spec.altitude_km,
+        "inclination_deg": spec.inclination_deg,
+        "raan_deg": spec.raan_deg,
+        "arg_latitude_deg": spec.arg_latitude_deg,
+        "epoch": epoch,
+    }
+
+
+def orbits_from_info(info: dict[str, Any], name: str) -> Orbits:
+    """Inverse of :func:`orbit_info`; :class:`ConfigError` names a bad field."""
+    kind = info.get("type")
+    try:
+        if kind == "tle":
+            tles = TleOrbits.from_text(str(info["text"]))
+            wanted = info.get("name")
+            if wanted is None:
+                return tles
+            i = tles.names.index(str(wanted))
+            return TleOrbits([tles.satrecs[i]], [str(wanted)])
+        if kind == "circular":
+            return CircularOrbits(
+                float(info["altitude_km"]), float(info["inclination_deg"]),
+                float(info["raan_deg"]), float(info["arg_latitude_deg"]),
+                epoch=float(info["epoch"]), names=[name],
+            )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"orbit: bad orbit description ({exc})") from exc
+    raise ConfigError(f"orbit.type: {kind!r} is not 'circular' or 'tle'")

@@ -36,7 +36,7 @@ from flightsw.models.cost import ModelCost, analyse
 from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
-from flightsw.node.config import NodeConfig
+from flightsw.node.config import NodeConfig, orbit_info
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
 from flightsw.physics.orbit import Orbits
@@ -92,6 +92,7 @@ class Node:
         self.clock = clock
         self.profile = profile
         self.orbits = orbits
+        self._orbit_epoch = float(getattr(orbits, "epoch", clock.now()))
         self.store = ModelStore(config.data_dir / "models")
         self.executor = Executor(self.store, clock=clock)
         self._costs: dict[str, ModelCost] = {}
@@ -127,6 +128,7 @@ class Node:
         self._busy: list[tuple[float, float, float]] = []  # (start, end, watts)
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._epochs: dict[str, int] = {}  # highest epoch seen per job
+        self._parked: dict[str, list[tuple[Intake, float]]] = {}  # jobs awaiting a model
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -244,7 +246,8 @@ class Node:
         await self.bus.publish(
             topics.status(self.id),
             dump(Status(node=self.id, state=state, t=self.clock.now(),
-                        profile=self.profile.name)),
+                        profile=self.profile.name,
+                        orbit=orbit_info(self.config.orbit, self._orbit_epoch))),
             qos=1,
             retain=True,
         )
@@ -289,6 +292,18 @@ class Node:
                 await self.bus.publish(topics.result(self.id), dump(cached), qos=1)
             return
         self._epochs[job.job_id] = job.epoch
+        if not self.store.has(job.model) and self.config.model_wait_s > 0:
+            # fetch: ask for the model and hold the job until it arrives or time runs out
+            first = job.model not in self._parked
+            self._parked.setdefault(job.model, []).append(
+                (intake, self.clock.now() + self.config.model_wait_s)
+            )
+            if first:
+                await self._error(
+                    "model_missing", f"model: {job.model} not on this node; fetching it",
+                    field="model", job_id=job.job_id,
+                )
+            return
         try:
             if not self.store.has(job.model):
                 raise UnknownModelError(
@@ -468,7 +483,24 @@ class Node:
             self.budget.step(now, now - last, np.array([p]))
             last = now
             await self._check_limits()
+            await self._expire_parked(now)
             self._wake.set()
+
+    async def _expire_parked(self, now: float) -> None:
+        for model, parked in list(self._parked.items()):
+            keep = [(i, until) for i, until in parked if until > now]
+            for intake, until in parked:
+                if until <= now:
+                    job = intake.job
+                    reason = (f"model: unknown model hash {model} (not received within "
+                              f"{self.config.model_wait_s:.0f} s)")
+                    await self._error("unknown_model", reason, field="model", job_id=job.job_id)
+                    await self._fail(job.job_id, job.epoch, f"unknown_model: {reason}",
+                                     submitted_at=job.submitted_at)
+            if keep:
+                self._parked[model] = keep
+            else:
+                del self._parked[model]
 
     async def _check_limits(self) -> None:
         th = self.profile.thermal
@@ -570,6 +602,9 @@ class Node:
             )
             # publish state now so the ground sees the model without waiting a period
             await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
+            for intake, _ in self._parked.pop(done, []):
+                self._epochs.pop(intake.job.job_id, None)
+                await self._admit(intake, origin_event="accepted")
 
     # -- handovers (constellation migration) ----------------------------------------------
     async def _on_handover(self, msg: Message) -> None:

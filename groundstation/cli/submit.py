@@ -1,0 +1,81 @@
+"""``groundstation submit MODEL.onnx INPUT.npy``: submit a job (and wait for it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flightsw.models.cost import analyse
+from groundstation.cli._common import add_broker_arg, connect_client
+from groundstation.client import GroundClient
+from groundstation.exceptions import GroundError, JobFailed
+
+__all__ = ["register", "save_outputs"]
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("submit", help="submit an inference job")
+    p.add_argument("model", type=Path, help="ONNX model file (uploaded if needed)")
+    p.add_argument("input", type=Path, help=".npy array (first axis = items) or .npz by name")
+    p.add_argument("--node", help="run on this node (default: the service places it)")
+    p.add_argument("--priority", type=int, default=5, help="0-9, higher first")
+    p.add_argument("--deadline", type=float, default=None, help="mission seconds from now")
+    p.add_argument("--value", type=float, default=1.0)
+    p.add_argument("--job-id", default=None)
+    p.add_argument("--wait", action="store_true", help="wait for the result")
+    p.add_argument("--wait-timeout", type=float, default=600.0, help="seconds")
+    p.add_argument("-o", "--out", type=Path, default=None, help="outputs .npz (with --wait)")
+    add_broker_arg(p)
+    p.set_defaults(func=_run)
+
+
+def load_inputs(model: Path, path: Path) -> dict[str, np.ndarray[Any, Any]]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise GroundError(f"input {path}: cannot read ({exc})") from exc
+    if isinstance(loaded, np.ndarray):
+        names = [i.name for i in analyse(model).inputs]
+        if len(names) != 1:
+            raise GroundError(
+                f"input {path}: model takes {len(names)} inputs {names}; give a .npz by name"
+            )
+        return {names[0]: loaded}
+    return {k: loaded[k] for k in loaded.files}
+
+
+def save_outputs(outputs: dict[str, np.ndarray[Any, Any]], path: Path) -> None:
+    np.savez(path, **outputs)  # type: ignore[arg-type]
+
+
+def _run(args: argparse.Namespace) -> int:
+    inputs = load_inputs(args.model, args.input)
+
+    async def main() -> int:
+        async with connect_client(args) as gc:
+            model = await gc.upload_model(args.model)
+            job_id = await gc.submit(
+                model, inputs, node=args.node, priority=args.priority,
+                deadline_s=args.deadline, value=args.value, job_id=args.job_id,
+            )
+            print(job_id, flush=True)
+            if not args.wait:
+                return 0
+            try:
+                rec = await gc.wait(job_id, timeout_s=args.wait_timeout)
+            except JobFailed as exc:
+                print(f"job {job_id} failed: {exc.reason}", file=sys.stderr)
+                return 1
+            outs = GroundClient.outputs(rec)
+            if args.out is not None:
+                save_outputs(outs, args.out)
+            print(f"done on {rec.node}: modelled {rec.modelled_latency_s or 0:.6f} s, "
+                  f"{rec.modelled_energy_j or 0:.3f} J", file=sys.stderr)
+            return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,192 @@
+"""``GroundClient``: the operator's Python API to a running ground station service.
+
+    async with MqttBus(url, client_id="me") as bus, GroundClient(bus, clock) as gc:
+        model = await gc.upload_model(Path("digits_classifier.onnx"))
+        job_id = await gc.submit(model, {"input": x}, deadline_s=60)
+        record = await gc.wait(job_id, timeout_s=30)
+        outputs = gc.outputs(record)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from flightsw.bus import Bus
+from flightsw.clock import Clock
+from flightsw.exceptions import ProtocolError
+from flightsw.models.store import chunk_model, sha256_bytes
+from flightsw.protocol import ModelChunk, dump, parse
+from flightsw.protocol.messages import arrays_to_tensors
+from groundstation.exceptions import GroundError, JobFailed
+from groundstation.protocol import (
+    REQUEST_TOPIC,
+    TERMINAL,
+    JobRecord,
+    Reply,
+    Request,
+    job_topic,
+    reply_topic,
+)
+
+__all__ = ["GroundClient"]
+
+_CHUNK = 256 * 1024
+
+
+class GroundClient:
+    """Request/reply client of the ground station service over the bus."""
+
+    def __init__(self, bus: Bus, clock: Clock, *, client_id: str | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.client_id = client_id or f"gc-{uuid.uuid4().hex[:12]}"
+        self.timeout_s = timeout_s
+        self._ids = itertools.count()
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        sub = await self._stack.enter_async_context(
+            self.bus.subscribe(reply_topic(self.client_id), qos=1)
+        )
+        self._reader = asyncio.create_task(self._read(sub), name=f"{self.client_id}:replies")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _read(self, sub: Any) -> None:
+        async for msg in sub:
+            try:
+                rep = parse(Reply, msg.payload)
+            except ProtocolError:
+                continue
+            fut = self._pending.pop(rep.req_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(rep)
+
+    async def request(self, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        req_id = f"{self.client_id}-{next(self._ids)}"
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        req = Request(req_id=req_id, client=self.client_id, op=op,  # type: ignore[arg-type]
+                      args=args or {})
+        await self.bus.publish(REQUEST_TOPIC, dump(req), qos=1)
+        try:
+            rep = await asyncio.wait_for(fut, self.timeout_s)
+        except TimeoutError as exc:
+            self._pending.pop(req_id, None)
+            raise GroundError(
+                f"no answer from the ground station service within {self.timeout_s:.0f} s "
+                "(is `groundstation serve` running on this broker?)"
+            ) from exc
+        if not rep.ok:
+            raise GroundError(rep.error or "request refused")
+        return rep.data
+
+    # -- models --------------------------------------------------------------------------
+    async def upload_model(self, path: Path) -> str:
+        """Upload an ONNX file (once; skipped if the service has it); returns its sha256."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise GroundError(f"model file {path}: {exc.strerror}") from exc
+        model = sha256_bytes(data)
+        if (await self.request("has_model", {"model": model}))["has"]:
+            return model
+        chunks = chunk_model(data, _CHUNK)
+        stored = None
+        for i, c in enumerate(chunks):
+            chunk = ModelChunk(model=model, index=i, total=len(chunks), size=len(data), data=c)
+            got = await self.request("model_chunk", chunk.model_dump(mode="python"))
+            stored = got.get("stored")
+        if stored != model:
+            raise GroundError(f"model upload of {path} did not complete")
+        return model
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def submit(
+        self,
+        model: str,
+        inputs: dict[str, npt.NDArray[Any]],
+        *,
+        node: str | None = None,
+        priority: int = 5,
+        deadline_s: float | None = None,
+        value: float = 1.0,
+        job_id: str | None = None,
+    ) -> str:
+        job: dict[str, Any] = {
+            "model": model,
+            "inputs": {k: v.model_dump(mode="python")
+                       for k, v in arrays_to_tensors(inputs).items()},
+            "priority": priority,
+            "value": value,
+            "deadline_s": deadline_s,
+        }
+        if job_id is not None:
+            job["job_id"] = job_id
+        data = await self.request("submit", {"job": job, "node": node})
+        return str(data["job_id"])
+
+    async def job(self, job_id: str) -> JobRecord:
+        return JobRecord.model_validate((await self.request("job", {"job_id": job_id}))["job"])
+
+    async def jobs(self) -> list[JobRecord]:
+        data = await self.request("jobs")
+        return [JobRecord.model_validate(j) for j in data["jobs"]]
+
+    async def result(self, job_id: str) -> JobRecord:
+        data = await self.request("result", {"job_id": job_id})
+        return JobRecord.model_validate(data["job"])
+
+    async def wait(self, job_id: str, timeout_s: float | None = None) -> JobRecord:
+        """Until the job is done or failed; its record with outputs.
+
+        ``timeout_s`` is host seconds. A failed job raises :class:`JobFailed`.
+        """
+        async with self.bus.subscribe(job_topic(job_id), qos=1) as sub:
+            rec = await self.job(job_id)
+            deadline = None if timeout_s is None else self.clock.perf_counter() + timeout_s
+            while rec.state not in TERMINAL:
+                left = None if deadline is None else deadline - self.clock.perf_counter()
+                if left is not None and left <= 0:
+                    raise GroundError(
+                        f"job {job_id} still {rec.state} after {timeout_s:.0f} s"
+                    )
+                try:
+                    msg = await asyncio.wait_for(sub.get(), left)
+                except TimeoutError:
+                    continue
+                with contextlib.suppress(ProtocolError):
+                    rec = parse(JobRecord, msg.payload)
+        rec = await self.result(job_id)
+        if rec.state == "failed":
+            raise JobFailed(job_id, rec.reason or "unknown reason")
+        return rec
+
+    @staticmethod
+    def outputs(rec: JobRecord) -> dict[str, npt.NDArray[Any]]:
+        return {name: np.asarray(t.to_array(f"outputs.{name}"))
+                for name, t in (rec.outputs or {}).items()}

@@ -1,0 +1,138 @@
+"""The ground's durable job table (SQLite in WAL mode, one row per job).
+
+Every change is committed before the service acts on it, so a restart of the service
+resumes every job from its last recorded state; the submitted job (inputs included) and
+the result (outputs included) are kept as msgpack blobs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flightsw.protocol import JobResult, JobSubmit, dump, parse
+from groundstation.exceptions import GroundError, JobNotFound
+from groundstation.protocol import TERMINAL, JobRecord
+
+__all__ = ["JobTable"]
+
+_COLUMNS = (
+    "job_id", "model", "state", "epoch", "node", "target", "attempts", "priority",
+    "deadline", "value", "items", "submitted_at", "uplinked_at", "accepted_at",
+    "started_at", "finished_at", "host_wall_s", "modelled_latency_s", "modelled_energy_j",
+    "power_mode", "migrations", "duplicates", "reason", "detail", "lease_seen",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "job_id" else "") for c in _COLUMNS)},
+    submit_blob BLOB NOT NULL,
+    result_blob BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+
+class JobTable:
+    """Durable job rows; :meth:`update` commits at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise GroundError(f"job table {path}: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        self.path = path
+
+    def close(self) -> None:
+        self._db.close()
+
+    def insert(self, job: JobSubmit, target: str | None, items: int) -> None:
+        row = {
+            "job_id": job.job_id, "model": job.model, "state": "queued", "epoch": job.epoch,
+            "node": None, "target": target, "attempts": 0, "priority": job.priority,
+            "deadline": job.deadline, "value": job.value, "items": items,
+            "submitted_at": job.submitted_at, "migrations": 0, "duplicates": 0,
+        }
+        cols = ", ".join([*row, "submit_blob"])
+        marks = ", ".join("?" for _ in range(len(row) + 1))
+        try:
+            self._db.execute(
+                f"INSERT INTO jobs ({cols}) VALUES ({marks})", [*row.values(), dump(job)]
+            )
+        except sqlite3.IntegrityError as exc:
+            raise GroundError(f"job_id: {job.job_id!r} already exists") from exc
+
+    def exists(self, job_id: str) -> bool:
+        cur = self._db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,))
+        return cur.fetchone() is not None
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        bad = set(fields) - set(_COLUMNS) - {"result_blob"}
+        if bad:
+            raise GroundError(f"job table: unknown columns {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._db.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", [*fields.values(), job_id])
+
+    def row(self, job_id: str) -> dict[str, Any]:
+        cur = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
+        )
+        r = cur.fetchone()
+        if r is None:
+            raise JobNotFound(f"job_id: no job {job_id!r}")
+        return dict(r)
+
+    def record(self, job_id: str, *, with_outputs: bool = False) -> JobRecord:
+        row = self.row(job_id)
+        row.pop("lease_seen", None)
+        rec = JobRecord(**row)
+        if with_outputs and row["state"] in TERMINAL:
+            res = self.result(job_id)
+            if res is not None:
+                rec.outputs = res.outputs
+        return rec
+
+    def submitted(self, job_id: str) -> JobSubmit:
+        cur = self._db.execute("SELECT submit_blob FROM jobs WHERE job_id = ?", (job_id,))
+        r = cur.fetchone()
+        if r is None:
+            raise JobNotFound(f"job_id: no job {job_id!r}")
+        return parse(JobSubmit, bytes(r[0]))
+
+    def result(self, job_id: str) -> JobResult | None:
+        cur = self._db.execute("SELECT result_blob FROM jobs WHERE job_id = ?", (job_id,))
+        r = cur.fetchone()
+        if r is None:
+            raise JobNotFound(f"job_id: no job {job_id!r}")
+        return None if r[0] is None else parse(JobResult, bytes(r[0]))
+
+    def active(self) -> Iterator[dict[str, Any]]:
+        """Rows not yet done or failed, oldest first."""
+        cur = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state NOT IN ('done', 'failed') "
+            "ORDER BY submitted_at, job_id"
+        )
+        for r in cur.fetchall():
+            yield dict(r)
+
+    def all(self, limit: int | None = None) -> list[JobRecord]:
+        q = f"SELECT {', '.join(_COLUMNS)} FROM jobs ORDER BY submitted_at, job_id"
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        out = []
+        for r in self._db.execute(q).fetchall():
+            d = dict(r)
+            d.pop("lease_seen", None)
+            out.append(JobRecord(**d))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        cur = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        return {str(s): int(n) for s, n in cur.fetchall()}

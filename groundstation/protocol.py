@@ -1,0 +1,89 @@
+"""Messages between ground clients and the ground station service (over the same bus).
+
+A client publishes a :class:`Request` on ``odc/ground/req``; the service answers with a
+:class:`Reply` on ``odc/ground/rep/{client}``, and publishes every change of a job as a
+:class:`JobRecord` on ``odc/ground/job/{job_id}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from flightsw.protocol.messages import Message, Tensor
+
+__all__ = [
+    "JOB_STATES",
+    "TERMINAL",
+    "JobRecord",
+    "Reply",
+    "Request",
+    "job_topic",
+    "reply_topic",
+    "REQUEST_TOPIC",
+]
+
+REQUEST_TOPIC = "odc/ground/req"
+
+JOB_STATES = (
+    "queued", "uplinked", "accepted", "deferred", "running", "migrating", "done", "failed",
+)
+TERMINAL = frozenset({"done", "failed"})
+
+
+def reply_topic(client: str) -> str:
+    return f"odc/ground/rep/{client}"
+
+
+def job_topic(job_id: str) -> str:
+    return f"odc/ground/job/{job_id}"
+
+
+class Request(Message):
+    """``op``: submit | model_chunk | has_model | jobs | job | result."""
+
+    kind: Literal["ground_request"] = "ground_request"
+    req_id: Annotated[str, Field(min_length=1, max_length=128)]
+    client: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    op: Literal["submit", "model_chunk", "has_model", "jobs", "job", "result"]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reply(Message):
+    kind: Literal["ground_reply"] = "ground_reply"
+    req_id: str
+    ok: bool
+    error: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobRecord(Message):
+    """The ground's view of one job (its row in the job table)."""
+
+    kind: Literal["job_record"] = "job_record"
+    job_id: str
+    model: str
+    state: str
+    epoch: int = 0
+    node: str | None = None
+    target: str | None = None
+    attempts: int = 0
+    priority: int = 5
+    deadline: float | None = None
+    value: float = 1.0
+    items: int = 0
+    submitted_at: float = 0.0
+    uplinked_at: float | None = None
+    accepted_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    host_wall_s: float | None = None
+    modelled_latency_s: float | None = None
+    modelled_energy_j: float | None = None
+    power_mode: str | None = None
+    migrations: int = 0
+    duplicates: int = 0
+    reason: str | None = None
+    detail: str | None = None
+    outputs: dict[str, Tensor] | None = None

@@ -1,0 +1,489 @@
+"""The ground station service: job table, uplink in contact windows, leases, ingest.
+
+Tasks of its TaskGroup:
+
+* ``ingest``   every message on ``odc/sat/#`` goes to the archive as received (raw bytes);
+  results, job events, node states and statuses also update the job and node tables;
+* ``requests`` answers ground clients (submit, model upload, queries);
+* ``uplink``   sends queued jobs (and their models) to satellites inside contact windows,
+  and re-runs jobs whose owner's lease has lapsed (epoch + 1);
+* ``flush``    flushes the archive to disk.
+
+A result is recorded once: the first result whose epoch is at least the job's current
+epoch ends the job; later copies only count as duplicates, stale epochs are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from flightsw.bus import Bus, Message
+from flightsw.clock import Clock
+from flightsw.exceptions import FlightSwError, ModelStoreError, ProtocolError
+from flightsw.models.store import ModelStore, chunk_model
+from flightsw.node.config import orbits_from_info
+from flightsw.physics.ground import Station, in_contact
+from flightsw.physics.orbit import Orbits
+from flightsw.protocol import (
+    ErrorEvent,
+    JobEvent,
+    JobResult,
+    JobSubmit,
+    ModelChunk,
+    NodeState,
+    Status,
+    decode,
+    dump,
+    parse,
+    topics,
+)
+from groundstation.archive import ArchiveWriter
+from groundstation.exceptions import GroundError
+from groundstation.jobtable import JobTable
+from groundstation.protocol import (
+    REQUEST_TOPIC,
+    TERMINAL,
+    JobRecord,
+    Reply,
+    Request,
+    job_topic,
+    reply_topic,
+)
+
+__all__ = ["GroundStation", "NodeView"]
+
+log = logging.getLogger("groundstation")
+
+CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(slots=True)
+class NodeView:
+    """What the ground knows of one node."""
+
+    node: str
+    status: str = "unknown"
+    profile: str | None = None
+    orbits: Orbits | None = None
+    state: NodeState | None = None
+    last_seen: float = 0.0
+    models: set[str] = field(default_factory=set)
+    models_sending: dict[str, float] = field(default_factory=dict)
+
+
+class GroundStation:
+    """``async with GroundStation(bus, clock, archive_dir) as gs:`` serves until exit."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        archive_dir: Path,
+        *,
+        stations: list[Station] | None = None,
+        min_elevation_deg: float = 10.0,
+        lease_s: float = 60.0,
+        tick_s: float = 2.0,
+        segment_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.dir = archive_dir
+        self.stations = stations or []
+        self.min_elevation_deg = min_elevation_deg
+        self.lease_s = lease_s
+        self.tick_s = tick_s
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        self.table = JobTable(archive_dir / "jobs.sqlite")
+        self.store = ModelStore(archive_dir / "models")
+        self.archive = ArchiveWriter(archive_dir / "telemetry", segment_bytes=segment_bytes)
+        self.nodes: dict[str, NodeView] = {}
+        self.ingested = 0
+        self.duplicates = 0
+        self.stale = 0
+        self._wake = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        tg = asyncio.TaskGroup()
+        await self._stack.enter_async_context(tg)
+        sat = await self._stack.enter_async_context(self.bus.subscribe("odc/sat/#", qos=1))
+        req = await self._stack.enter_async_context(self.bus.subscribe(REQUEST_TOPIC, qos=1))
+        tg.create_task(self._ingest(sat), name="ground:ingest")
+        tg.create_task(self._requests(req), name="ground:requests")
+        tg.create_task(self._uplink_loop(), name="ground:uplink")
+        tg.create_task(self._flush_loop(), name="ground:flush")
+        self._tasks_prefix = "ground:"
+        log.info("ground station up, archive %s, %d station(s)", self.dir, len(self.stations))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("ground:"):
+                task.cancel()
+        try:
+            await self._stack.__aexit__(None, None, None)
+        finally:
+            self.archive.close()
+            self.table.close()
+
+    # -- ingest --------------------------------------------------------------------------
+    async def _ingest(self, sub: Any) -> None:
+        append = self.archive.append
+        now = self.clock.now
+        while True:
+            msg: Message = await sub.get()
+            append(now(), msg.topic, msg.payload)
+            self.ingested += 1
+            leaf = msg.topic.rsplit("/", 1)[-1]
+            if leaf == "telemetry":
+                continue
+            try:
+                self._on_sat_message(msg, leaf)
+            except (ProtocolError, GroundError, FlightSwError) as exc:
+                log.warning("ground: ignored %s: %s", msg.topic, exc)
+
+    def _view(self, node: str) -> NodeView:
+        v = self.nodes.get(node)
+        if v is None:
+            v = self.nodes[node] = NodeView(node)
+        return v
+
+    def _on_sat_message(self, msg: Message, leaf: str) -> None:
+        node = topics.node_from_topic(msg.topic)
+        if node is None:
+            return
+        if leaf == "result":
+            self._on_result(parse(JobResult, msg.payload))
+        elif leaf == "event":
+            obj = decode(msg.payload)
+            if isinstance(obj, dict) and obj.get("kind") == "job_event":
+                self._on_job_event(parse(JobEvent, obj))
+            elif isinstance(obj, dict) and obj.get("kind") == "error":
+                ev = parse(ErrorEvent, obj)
+                v = self._view(node)
+                if ev.code == "model_stored":
+                    h = ev.message.split()[1]
+                    v.models.add(h)
+                    v.models_sending.pop(h, None)
+                    self._wake.set()
+                elif ev.code == "model_missing" and ev.message.startswith("model: "):
+                    h = ev.message.split()[1]
+                    v.models.discard(h)
+                    if self.store.has(h):
+                        task = asyncio.get_running_loop().create_task(
+                            self._send_model(v, h, self.clock.now(), force=True)
+                        )
+                        task.add_done_callback(_log_failure)
+        elif leaf == "state":
+            st = parse(NodeState, msg.payload)
+            v = self._view(node)
+            v.state = st
+            v.last_seen = self.clock.now()
+            v.models.update(st.models)
+            if v.status in ("unknown", "offline"):
+                v.status = "safe" if st.safe_mode else "online"
+            self._renew_leases(node, st)
+        elif leaf == "status":
+            if not msg.payload:
+                return
+            s = parse(Status, msg.payload)
+            v = self._view(node)
+            v.status = s.state
+            v.profile = s.profile
+            if s.orbit is not None and v.orbits is None:
+                with contextlib.suppress(FlightSwError):
+                    v.orbits = orbits_from_info(s.orbit, node)
+            if s.state == "offline":
+                self._lapse_node(node, "node went offline")
+            self._wake.set()
+
+    def _publish_record(self, job_id: str) -> None:
+        rec = self.table.record(job_id)
+        task = asyncio.get_running_loop().create_task(
+            self.bus.publish(job_topic(job_id), dump(rec), qos=1)
+        )
+        task.add_done_callback(_log_failure)
+
+    def _on_result(self, res: JobResult) -> None:
+        try:
+            row = self.table.row(res.job_id)
+        except GroundError:
+            log.warning("ground: result for unknown job %s from %s", res.job_id, res.node)
+            return
+        if row["state"] in TERMINAL:
+            self.duplicates += 1
+            self.table.update(res.job_id, duplicates=row["duplicates"] + 1)
+            return
+        if res.epoch < row["epoch"]:
+            self.stale += 1
+            log.info("ground: stale result for %s (epoch %d < %d) ignored",
+                     res.job_id, res.epoch, row["epoch"])
+            return
+        self.table.update(
+            res.job_id,
+            state=res.status, epoch=res.epoch, node=res.node, reason=res.reason,
+            host_wall_s=res.host_wall_s, modelled_latency_s=res.modelled_latency_s,
+            modelled_energy_j=res.modelled_energy_j, power_mode=res.power_mode,
+            accepted_at=res.accepted_at, started_at=res.started_at,
+            finished_at=res.finished_at, migrations=max(res.migrations, row["migrations"]),
+            result_blob=dump(res),
+        )
+        self._publish_record(res.job_id)
+
+    def _on_job_event(self, ev: JobEvent) -> None:
+        try:
+            row = self.table.row(ev.job_id)
+        except GroundError:
+            return
+        if row["state"] in TERMINAL or ev.epoch < row["epoch"]:
+            return
+        now = self.clock.now()
+        fields: dict[str, Any] = {"lease_seen": now, "detail": ev.detail}
+        if ev.state == "handed_over":
+            fields.update(state="migrating", node=ev.target, epoch=ev.epoch + 1,
+                          migrations=row["migrations"] + 1)
+        elif ev.state in ("accepted", "queued", "deferred", "running"):
+            fields.update(state=ev.state, node=ev.node, epoch=ev.epoch)
+            if ev.state == "accepted" and row["accepted_at"] is None:
+                fields["accepted_at"] = ev.t
+            if ev.state == "running":
+                fields["started_at"] = ev.t
+        else:  # shed, cancelled: the failed result follows
+            fields.update(detail=f"{ev.state}: {ev.detail}")
+        self.table.update(ev.job_id, **fields)
+        self._publish_record(ev.job_id)
+
+    def _renew_leases(self, node: str, st: NodeState) -> None:
+        now = self.clock.now()
+        for job_id, epoch in st.leases.items():
+            try:
+                row = self.table.row(job_id)
+            except GroundError:
+                continue
+            if row["state"] in TERMINAL or epoch < row["epoch"]:
+                continue
+            if row["node"] != node or epoch > row["epoch"]:
+                self.table.update(job_id, node=node, epoch=epoch, lease_seen=now)
+            else:
+                self.table.update(job_id, lease_seen=now)
+
+    def _lapse_node(self, node: str, why: str) -> None:
+        for row in list(self.table.active()):
+            if row["node"] == node and row["state"] != "queued":
+                self._lapse(row, f"{why} ({node})")
+
+    def _lapse(self, row: dict[str, Any], why: str) -> None:
+        job_id = row["job_id"]
+        log.warning("ground: lease of %s on %s lapsed: %s; re-queued with epoch %d",
+                    job_id, row["node"], why, row["epoch"] + 1)
+        self.table.update(job_id, state="queued", epoch=row["epoch"] + 1, target=None,
+                          detail=f"lease lapsed: {why}", node=None)
+        self._publish_record(job_id)
+        self._wake.set()
+
+    # -- uplink --------------------------------------------------------------------------
+    def in_contact(self, view: NodeView, now: float) -> bool:
+        if not self.stations:
+            return True
+        if view.orbits is None:
+            return False
+        r = view.orbits.positions(now)
+        return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
+
+    def _candidates(self, now: float) -> list[NodeView]:
+        alive = [v for v in self.nodes.values() if v.status == "online"]
+        return sorted(
+            alive,
+            key=lambda v: (
+                not self.in_contact(v, now),
+                v.state.queued_work_s if v.state is not None else 0.0,
+                v.state.queue_depth if v.state is not None else 0,
+                v.node,
+            ),
+        )
+
+    async def _uplink_loop(self) -> None:
+        while True:
+            await self._wait_wake(self.tick_s)
+            self._wake.clear()
+            try:
+                await self._uplink_once()
+            except (GroundError, FlightSwError) as exc:
+                log.error("ground: uplink pass failed: %s", exc)
+
+    async def _wait_wake(self, mission_s: float) -> None:
+        """Until something changed or ``mission_s`` passed (at least 50 ms host time)."""
+        if self._wake.is_set():
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        timer = asyncio.ensure_future(
+            self.clock.sleep(max(mission_s, 0.05 * self.clock.scale))
+            if self.clock.scale != float("inf") else self.clock.sleep(mission_s)
+        )
+        try:
+            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            timer.cancel()
+
+    async def _uplink_once(self) -> None:
+        now = self.clock.now()
+        cands: list[NodeView] | None = None
+        for row in list(self.table.active()):
+            state = row["state"]
+            if state != "queued":
+                seen = row["lease_seen"] or row["uplinked_at"] or now
+                if now - seen > self.lease_s:
+                    self._lapse(row, f"no lease renewal for {now - seen:.0f} s")
+                continue
+            if row["target"] is not None:
+                view = self.nodes.get(row["target"])
+                if view is None or view.status != "online":
+                    continue
+                choice = view
+            else:
+                if cands is None:
+                    cands = self._candidates(now)
+                if not cands:
+                    continue
+                choice = cands[0]
+            if not self.in_contact(choice, now):
+                continue
+            if row["model"] not in choice.models:
+                await self._send_model(choice, row["model"], now)
+                continue
+            await self._send_job(row, choice.node, now)
+            if cands is not None and choice.state is not None:
+                # spread a burst: count this job in the chosen node's queue
+                choice.state.queue_depth += 1
+                choice.state.queued_work_s += 1e-3
+                cands.sort(key=lambda v: (
+                    not self.in_contact(v, now),
+                    v.state.queued_work_s if v.state is not None else 0.0,
+                    v.state.queue_depth if v.state is not None else 0, v.node))
+
+    async def _send_model(
+        self, view: NodeView, model: str, now: float, *, force: bool = False
+    ) -> None:
+        sent = view.models_sending.get(model)
+        if not force and sent is not None and now - sent < self.lease_s:
+            return
+        try:
+            data = self.store.path(model).read_bytes()
+        except ModelStoreError as exc:
+            log.error("ground: cannot send model: %s", exc)
+            return
+        view.models_sending[model] = now
+        chunks = chunk_model(data, CHUNK_BYTES)
+        for i, c in enumerate(chunks):
+            msg = ModelChunk(model=model, index=i, total=len(chunks), size=len(data), data=c)
+            await self.bus.publish(topics.model(view.node), dump(msg), qos=1)
+        log.info("ground: model %s (%d bytes) sent to %s", model[:12], len(data), view.node)
+
+    async def _send_job(self, row: dict[str, Any], node: str, now: float) -> None:
+        job = self.table.submitted(row["job_id"])
+        job = job.model_copy(update={"epoch": row["epoch"]})
+        self.table.update(row["job_id"], state="uplinked", node=node, uplinked_at=now,
+                          lease_seen=now, attempts=row["attempts"] + 1)
+        await self.bus.publish(topics.job(node), dump(job), qos=1)
+        self._publish_record(row["job_id"])
+
+    # -- client requests -----------------------------------------------------------------
+    async def _requests(self, sub: Any) -> None:
+        async for msg in sub:
+            try:
+                req = parse(Request, msg.payload)
+            except ProtocolError as exc:
+                log.warning("ground: bad request: %s", exc)
+                continue
+            try:
+                data = self._handle(req)
+                reply = Reply(req_id=req.req_id, ok=True, data=data)
+            except (GroundError, FlightSwError) as exc:
+                reply = Reply(req_id=req.req_id, ok=False, error=str(exc))
+            await self.bus.publish(reply_topic(req.client), dump(reply), qos=1)
+
+    def _handle(self, req: Request) -> dict[str, Any]:
+        a = req.args
+        if req.op == "has_model":
+            return {"has": self.store.has(str(a.get("model")))}
+        if req.op == "model_chunk":
+            chunk = parse(ModelChunk, a)
+            done = self.store.receive_chunk(chunk.model, chunk.index, chunk.total, chunk.data)
+            return {"stored": done}
+        if req.op == "submit":
+            return self._submit(a)
+        if req.op == "jobs":
+            return {"jobs": [r.model_dump(mode="python") for r in self.table.all()]}
+        if req.op == "job":
+            return {"job": self.table.record(str(a.get("job_id"))).model_dump(mode="python")}
+        if req.op == "result":
+            rec = self.table.record(str(a.get("job_id")), with_outputs=True)
+            return {"job": rec.model_dump(mode="python")}
+        raise GroundError(f"op: unknown {req.op!r}")
+
+    def _submit(self, a: dict[str, Any]) -> dict[str, Any]:
+        body = dict(a.get("job") or {})
+        body.setdefault("job_id", uuid.uuid4().hex)
+        body["submitted_at"] = self.clock.now()
+        body["epoch"] = 0
+        if "deadline_s" in body:
+            rel = body.pop("deadline_s")
+            body["deadline"] = None if rel is None else body["submitted_at"] + float(rel)
+        job = parse(JobSubmit, body)
+        if not self.store.has(job.model):
+            raise GroundError(f"model: {job.model} is not uploaded to the ground station")
+        if self.table.exists(job.job_id):
+            return {"job_id": job.job_id, "duplicate": True}
+        arrays = job.arrays()
+        items = int(next(iter(arrays.values())).shape[0]) if arrays else 0
+        target = a.get("node")
+        if target is not None:
+            topics.validate_node_id(str(target))
+        self.table.insert(job, None if target is None else str(target), items)
+        self._publish_record(job.job_id)
+        self._wake.set()
+        return {"job_id": job.job_id}
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self.clock.sleep_host(0.5)
+            self.archive.flush()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "stale": self.stale,
+            "jobs": self.table.counts(),
+            "nodes": {k: v.status for k, v in self.nodes.items()},
+        }
+
+    def record(self, job_id: str) -> JobRecord:
+        return self.table.record(job_id)
+
+    @staticmethod
+    def outputs(rec: JobRecord) -> dict[str, np.ndarray[Any, Any]]:
+        return {k: t.to_array() for k, t in (rec.outputs or {}).items()}
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("ground: publish failed: %s", task.exception())
