@@ -106,7 +106,7 @@ def check_inputs(specs: tuple[TensorSpec, ...], inputs: Mapping[str, Any]) -> in
                     f"{format_shape(spec.shape, spec.dim_names)})"
                 )
             dim_name = spec.dim_names[axis] if spec.dim_names else None
-            if want is None and dim_name:
+            if want is None and dim_name and axis > 0:  # dim 0: the batch check below
                 seen = named.setdefault(dim_name, (spec.name, got))
                 if seen[1] != got:
                     raise JobRejected(
