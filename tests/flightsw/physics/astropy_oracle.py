@@ -1,6 +1,6 @@
 """Independent reference computations with astropy (ERFA ephemeris, IERS-B, no download).
 
-Imported by the physics tests; loaded by the ``oracle`` fixture (conftest.py), which first sets astropy offline.
+Loaded by the ``oracle`` fixture (conftest.py), which first sets astropy offline.
 """
 
 from __future__ import annotations
