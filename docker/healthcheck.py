@@ -7,7 +7,8 @@ Healthy when all hold:
 2. the package imports (``flightsw.cli``, ``groundstation.cli``);
 3. the service's heartbeat file, when present, was modified less than ``ODC_HEALTH_MAX_AGE``
    seconds ago (default 60). The file is ``heartbeat`` in the service's ``--data-dir``
-   (node) or ``--archive`` (ground station) directory, or ``ODC_HEARTBEAT_FILE``. A missing
+   (node; else ``$ODC_DATA_DIR``) or ``--archive`` (ground station) directory, or
+   ``ODC_HEARTBEAT_FILE``. A missing
    file is not a failure: a service that writes none is judged by 1 and 2 alone.
 
 Exit status 0 = healthy, 1 = unhealthy (the reason goes to stdout, which docker keeps in
@@ -83,6 +84,8 @@ def check(proc: Path = Path("/proc"), env: dict[str, str] | None = None) -> str 
     for args, (program, option) in services:
         explicit = env.get("ODC_HEARTBEAT_FILE")
         directory = _option(args, option)
+        if directory is None and option == "--data-dir":
+            directory = env.get("ODC_DATA_DIR")  # the node's default data dir
         if explicit:
             beat = Path(explicit)
         elif directory:
@@ -99,8 +102,10 @@ def check(proc: Path = Path("/proc"), env: dict[str, str] | None = None) -> str 
     return None
 
 
-def main() -> int:
-    reason = check()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    proc = Path(args[1]) if len(args) == 2 and args[0] == "--proc" else Path("/proc")
+    reason = check(proc)
     if reason is None:
         print("healthy")
         return 0

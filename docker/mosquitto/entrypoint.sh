@@ -6,10 +6,14 @@
 #   ODC_MQTT_USERS  whitespace- or comma-separated user:password pairs (required)
 #   ODC_MQTT_PORT   listener port (default 1883)
 #   ODC_MQTT_BIND   listener address (default: all interfaces)
+#   ODC_MQTT_CONF_DIR  where acl lives (default /etc/odc-mosquitto, the compose mount)
+#   ODC_MQTT_RUN_DIR   where the generated files go (default /tmp/odc-mosquitto)
+#   ODC_MQTT_RUN_AS    user mosquitto runs as once started as root (default mosquitto)
 set -eu
-conf_dir=/etc/odc-mosquitto
+conf_dir=${ODC_MQTT_CONF_DIR:-/etc/odc-mosquitto}
 run_dir=${ODC_MQTT_RUN_DIR:-/tmp/odc-mosquitto}
 port=${ODC_MQTT_PORT:-1883}
+run_as=${ODC_MQTT_RUN_AS:-mosquitto}
 
 if [ -z "${ODC_MQTT_USERS:-}" ]; then
     echo "odc-mosquitto: ODC_MQTT_USERS is empty: give user:password pairs" >&2
@@ -34,20 +38,21 @@ mosquitto_passwd -U "$run_dir/passwd"
 
 cat > "$run_dir/mosquitto.conf" <<CONF
 per_listener_settings false
+user $run_as
 listener $port ${ODC_MQTT_BIND:-}
 allow_anonymous false
 password_file $run_dir/passwd
 acl_file $conf_dir/acl
 persistence false
-log_dest stdout
+log_dest stderr
 log_type error
 log_type warning
 log_type notice
 log_type information
 connection_messages true
 CONF
-if id mosquitto > /dev/null 2>&1; then
-    chown -R mosquitto "$run_dir"
+if [ "$(id -u)" = 0 ] && id "$run_as" > /dev/null 2>&1; then
+    chown -R "$run_as" "$run_dir"
 fi
 chmod 0755 "$run_dir"
 exec mosquitto -c "$run_dir/mosquitto.conf"

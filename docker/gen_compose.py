@@ -1,0 +1,345 @@
+"""Write a docker-compose file for a constellation of N nodes (docs/docker.md).
+
+docker-compose v1 has no per-replica index, so ``--scale node=N`` cannot give each node its
+own id, MQTT user and orbit. This generator writes one service per node instead; the node
+count is one setting::
+
+    NODE_COUNT=12 python3 docker/gen_compose.py -o docker/.generated/compose.yaml
+    docker-compose -f docker/.generated/compose.yaml up -d
+
+The committed ``docker/compose.yaml`` (6 nodes, one per hardware profile, development
+passwords) and ``docker/compose.hostnet.yaml`` (host-network override) are this script's
+output; ``tests/docker/test_gen_compose.py`` checks they are in sync.
+
+Node ``i`` (0-based) runs profile ``PROFILES[i % 6]`` at that profile's typical altitude and
+inclination, in a Walker-like pattern: ``P = round(sqrt(N))`` planes spread in RAAN, nodes of a
+plane spread in argument of latitude, each plane offset by ``360 / N`` degrees.
+
+Standard library only (it runs before anything is installed). Output is YAML; strings are
+written JSON-quoted, which YAML reads as double-quoted scalars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PROFILES", "NodeSpec", "Settings", "compose", "main", "node_specs", "to_yaml"]
+
+# (profile, altitude km, inclination deg): the orbit class each hardware would fly.
+PROFILES: tuple[tuple[str, float, float], ...] = (
+    ("starcloud-h100", 550.0, 53.0),  # rideshare-class mid-inclination shell
+    ("suncatcher-tpu-v6e", 650.0, 97.98),  # Suncatcher paper: 650 km dawn-dusk SSO
+    ("jetson-agx-orin", 550.0, 53.0),
+    ("jetson-orin-nano-super", 525.0, 97.5),  # SSO rideshare
+    ("pic64-hpsc", 550.0, 53.0),
+    ("cubesat-6u", 500.0, 97.4),  # SSO rideshare, the common cubesat orbit
+)
+GROUND_USER = "ground"
+OPERATOR_USER = "operator"
+RESERVED_USERS = frozenset({GROUND_USER, OPERATOR_USER, "odc-probe"})
+MOSQUITTO_DIR = Path(__file__).resolve().parent / "mosquitto"
+HERE = Path(__file__).resolve().parent
+
+Yaml = dict[str, "Yaml"] | list["Yaml"] | str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One node service: id (= MQTT user name), hardware profile and circular orbit."""
+
+    node_id: str
+    profile: str
+    altitude_km: float
+    inclination_deg: float
+    raan_deg: float
+    arg_latitude_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the compose file depends on."""
+
+    nodes: int = 6
+    network: str = "bridge"  # "bridge" (service DNS names) or "host" (all on 127.0.0.1)
+    port: int = 1883
+    passwords: str = "dev"  # "dev" = <user>-dev (documented), "random" = fresh secrets
+    mosquitto_dir: str = "./mosquitto"  # as the compose file will see it (relative to it)
+    stations: tuple[str, ...] = ()
+    lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
+    telemetry_period_s: float | None = None  # None = the node's default
+
+
+def node_specs(count: int) -> list[NodeSpec]:
+    """Ids ``sat-001``... with profiles cycling through :data:`PROFILES`."""
+    if count < 1 or count > 999:
+        raise ValueError(f"nodes: need 1..999, got {count}")
+    planes = max(1, round(math.sqrt(count)))
+    per_plane = math.ceil(count / planes)
+    specs = []
+    for i in range(count):
+        profile, altitude, inclination = PROFILES[i % len(PROFILES)]
+        plane, slot = i % planes, i // planes
+        specs.append(NodeSpec(
+            node_id=f"sat-{i + 1:03d}",
+            profile=profile,
+            altitude_km=altitude,
+            inclination_deg=inclination,
+            raan_deg=round(360.0 * plane / planes, 3),
+            arg_latitude_deg=round((360.0 * slot / per_plane + 360.0 * plane / count) % 360, 3),
+        ))
+    return specs
+
+
+def _password(user: str, mode: str) -> str:
+    if mode == "dev":
+        return f"{user}-dev"
+    if mode == "random":
+        return secrets.token_urlsafe(18)
+    raise ValueError(f"passwords: 'dev' or 'random', got {mode!r}")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def compose(settings: Settings) -> dict[str, Yaml]:
+    """The compose file as a mapping (``version: "2.4"``: docker-compose v1 and v2 read it)."""
+    if settings.network not in ("bridge", "host"):
+        raise ValueError(f"network: 'bridge' or 'host', got {settings.network!r}")
+    if not 1 <= settings.port <= 65535:
+        raise ValueError(f"port: need 1..65535, got {settings.port}")
+    specs = node_specs(settings.nodes)
+    users = [GROUND_USER, OPERATOR_USER, *(s.node_id for s in specs)]
+    pw = {u: _password(u, settings.passwords) for u in users}
+    host = "127.0.0.1" if settings.network == "host" else "broker"
+
+    def url(user: str) -> str:
+        return f"mqtt://{user}:{pw[user]}@{host}:{settings.port}"
+
+    def common(service: dict[str, Yaml]) -> dict[str, Yaml]:
+        if settings.network == "host":
+            service["network_mode"] = "host"
+        service["init"] = True
+        return service
+
+    clock_env: list[Yaml] = ["ODC_TIME_SCALE", "ODC_EPOCH", "ODC_CLOCK_ANCHOR"]
+    broker_env: dict[str, Yaml] = {
+        "ODC_MQTT_PORT": str(settings.port),
+        "ODC_MQTT_USERS": " ".join(f"{u}:{pw[u]}" for u in users),
+    }
+    if settings.network == "host":
+        broker_env["ODC_MQTT_BIND"] = "127.0.0.1"
+    broker: dict[str, Yaml] = {
+        "image": "${ODC_BROKER_IMAGE:-odc-mosquitto:latest}",
+        "entrypoint": ["/bin/sh", "/etc/odc-mosquitto/entrypoint.sh"],
+        "environment": broker_env,
+        "volumes": [f"{settings.mosquitto_dir}:/etc/odc-mosquitto:ro"],
+        "healthcheck": {
+            "test": ["CMD", "/bin/sh", "/etc/odc-mosquitto/healthcheck.sh"],
+            "interval": "5s",
+            "timeout": "8s",
+            "retries": 10,
+            "start_period": "2s",
+        },
+        "restart": "on-failure",
+    }
+    if settings.network == "bridge":
+        broker["ports"] = [f"127.0.0.1:{settings.port}:{settings.port}"]
+    after_broker: Yaml = {"broker": {"condition": "service_healthy"}}
+
+    serve: list[Yaml] = ["groundstation", "serve", "--archive", "/var/lib/odc/archive"]
+    for station in settings.stations:
+        serve += ["--station", station]
+    if settings.lease_s is not None:
+        serve += ["--lease", _fmt(settings.lease_s)]
+    services: dict[str, Yaml] = {
+        "broker": common(broker),
+        "ground": common({
+            "image": "${ODC_IMAGE:-odc:latest}",
+            "command": serve,
+            "environment": [f"ODC_BROKER={url(GROUND_USER)}", *clock_env],
+            "volumes": ["archive:/var/lib/odc/archive"],
+            "depends_on": after_broker,
+            "restart": "on-failure",
+        }),
+    }
+    for s in specs:
+        cmd: list[Yaml] = [
+            "flightsw", "node", "--id", s.node_id, "--profile", s.profile,
+            "--altitude", _fmt(s.altitude_km), "--inclination", _fmt(s.inclination_deg),
+            "--raan", _fmt(s.raan_deg), "--arg-latitude", _fmt(s.arg_latitude_deg),
+            "--data-dir", "/var/lib/odc/node",
+        ]
+        if settings.lease_s is not None:
+            cmd += ["--lease", _fmt(settings.lease_s)]
+        if settings.telemetry_period_s is not None:
+            cmd += ["--telemetry-period", _fmt(settings.telemetry_period_s)]
+        services[s.node_id] = common({
+            "image": "${ODC_IMAGE:-odc:latest}",
+            "command": cmd,
+            "environment": [f"ODC_BROKER={url(s.node_id)}", *clock_env],
+            "depends_on": after_broker,
+            "restart": "on-failure",
+        })
+    return {"version": "2.4", "services": services, "volumes": {"archive": {}}}
+
+
+def hostnet_override(settings: Settings) -> dict[str, Yaml]:
+    """Override for :func:`compose`'s bridge output: every service on the host network."""
+    full = compose(dataclasses.replace(settings, network="host"))["services"]
+    assert isinstance(full, dict)
+    services: dict[str, Yaml] = {}
+    for name, svc in full.items():
+        assert isinstance(svc, dict)
+        env = svc["environment"]
+        over: dict[str, Yaml] = {"network_mode": "host"}
+        if isinstance(env, list):  # node and ground: the broker URL (other entries pass through)
+            over["environment"] = [e for e in env if isinstance(e, str) and "=" in e]
+        else:  # broker: listen on loopback only
+            over["environment"] = {"ODC_MQTT_BIND": "127.0.0.1"}
+        services[name] = over
+    return {"version": "2.4", "services": services}
+
+
+def _scalar(value: Yaml) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    assert isinstance(value, str)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_WIDTH = 100
+
+
+def _flow(items: Yaml, start: int, indent: int) -> str | None:
+    """``[a, b, ...]`` for a list of scalars, wrapped at ``_WIDTH``; else ``None``."""
+    if not isinstance(items, list) or any(isinstance(i, dict | list) for i in items):
+        return None
+    out, col = "[", start + 1
+    for n, item in enumerate(items):
+        word = _scalar(item) + ("," if n < len(items) - 1 else "]")
+        if col + len(word) > _WIDTH and col > indent + 1:
+            out = out.rstrip() + "\n" + " " * indent
+            col = indent
+        out += word + " "
+        col += len(word) + 1
+    return out.rstrip()
+
+
+def to_yaml(value: Yaml, indent: int = 0) -> str:
+    """Block-style YAML for nested dicts and lists of scalars (enough for compose)."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flow = _flow(item, len(pad) + len(key) + 2, indent + 4) if item else None
+            if flow is not None:
+                lines.append(f"{pad}{key}: {flow}")
+            elif isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{key}:")
+                lines.append(to_yaml(item, indent + 2))
+            elif isinstance(item, dict):
+                lines.append(f"{pad}{key}: {{}}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                raise TypeError("to_yaml: nested collections inside lists are not supported")
+            lines.append(f"{pad}- {_scalar(item)}")
+    else:
+        lines.append(pad + _scalar(value))
+    return "\n".join(lines)
+
+
+HEADER = """\
+# Generated by docker/gen_compose.py ({args}); edit the generator, not this file.
+# Credentials: {creds}
+"""
+
+
+def render(doc: dict[str, Yaml], args: str, passwords: str) -> str:
+    creds = (
+        "development defaults <user>-dev (docs/docker.md); not for a shared network."
+        if passwords == "dev"
+        else "random passwords generated for this file: keep it private."
+    )
+    return HEADER.format(args=args, creds=creds) + to_yaml(doc) + "\n"
+
+
+def _describe(settings: Settings, *, hostnet: bool) -> str:
+    """The generator arguments that reproduce ``settings`` (for the file's header)."""
+    words = [f"--nodes {settings.nodes}", f"--passwords {settings.passwords}"]
+    if settings.network != "bridge":
+        words.append(f"--network {settings.network}")
+    if settings.port != 1883:
+        words.append(f"--port {settings.port}")
+    words += [f"--station {st}" for st in settings.stations]
+    if settings.lease_s is not None:
+        words.append(f"--lease {_fmt(settings.lease_s)}")
+    if settings.telemetry_period_s is not None:
+        words.append(f"--telemetry-period {_fmt(settings.telemetry_period_s)}")
+    if hostnet:
+        words.append("--hostnet-override")
+    return " ".join(words)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gen_compose.py", description=__doc__.split("\n")[0])
+    p.add_argument("--nodes", type=int, default=int(os.environ.get("NODE_COUNT", "6")),
+                   help="number of node services (env NODE_COUNT, default 6)")
+    p.add_argument("--network", choices=("bridge", "host"), default="bridge",
+                   help="bridge: services reach the broker by name; host: all on 127.0.0.1")
+    p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    p.add_argument("--passwords", choices=("dev", "random"), default="random",
+                   help="random (default) or the documented development passwords")
+    p.add_argument("--station", action="append", default=[], metavar="NAME=LAT,LON[,ALT_M]",
+                   help="ground station (repeat); none = always in contact")
+    p.add_argument("--lease", type=float, default=None, help="job lease, mission seconds")
+    p.add_argument("--telemetry-period", type=float, default=None, help="mission seconds")
+    p.add_argument("--hostnet-override", action="store_true",
+                   help="write the host-network override of the bridge file instead")
+    p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out_dir = (args.out.parent if args.out else Path.cwd()).resolve()
+    mosquitto = os.path.relpath(MOSQUITTO_DIR, out_dir)
+    settings = Settings(
+        nodes=args.nodes, network=args.network, port=args.port, passwords=args.passwords,
+        mosquitto_dir=mosquitto if mosquitto.startswith(".") else f"./{mosquitto}",
+        stations=tuple(args.station), lease_s=args.lease,
+        telemetry_period_s=args.telemetry_period,
+    )
+    try:
+        doc = hostnet_override(settings) if args.hostnet_override else compose(settings)
+    except ValueError as exc:
+        print(f"gen_compose.py: error: {exc}", file=sys.stderr)
+        return 2
+    text = render(doc, _describe(settings, hostnet=args.hostnet_override), args.passwords)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        if args.passwords == "random":
+            args.out.chmod(0o600)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
