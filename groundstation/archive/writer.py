@@ -97,12 +97,12 @@ class ArchiveWriter:
         self._failed: str | None = None
         self._reports: list[RecoveryReport] = []
         self.records_written = 0
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ArchiveError(f"archive {self.directory}: not a directory")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveError(f"archive {self.directory}: cannot create: {exc}") from exc
-        if not self.directory.is_dir():
-            raise ArchiveError(f"archive {self.directory}: not a directory")
         self._lock()
         try:
             self._open_last()
@@ -138,9 +138,9 @@ class ArchiveWriter:
             state = open_segment(path, every=self._every, persist=False)
         except HeaderError as exc:
             size = path.stat().st_size
-            if exc.torn:
+            if exc.torn:  # killed right after creating the segment
                 self._reports.append(RecoveryReport(
-                    path, 0, size, str(exc), "bad_header", repaired=True))
+                    path, 0, size, str(exc), "torn_tail", repaired=True))
                 self._start_segment(number, path)
             else:
                 self._reports.append(RecoveryReport(
