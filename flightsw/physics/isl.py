@@ -170,7 +170,7 @@ def nearest_links(
 ) -> IntArray:
     """Each satellite's ``k`` nearest neighbours with a link up, (N, k), -1 where fewer.
 
-    Row blocks keep memory at O(block x N); time is O(N^2) (10,000 satellites: ~1-2 s).
+    Row blocks keep memory at O(block x N); time is O(N^2) (10,000 satellites: ~5 s on 2 cores).
     """
     pos = _check_positions(r)
     n = pos.shape[0]
