@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -177,10 +178,8 @@ class VirtualClock(Clock):
                 if until is not None and nxt > until:
                     self._now = max(self._now, until)
                     task.cancel()
-                    try:
+                    with contextlib.suppress(asyncio.CancelledError):
                         await task
-                    except asyncio.CancelledError:
-                        pass
                     return None
                 self.advance()
             return task.result()

@@ -1,10 +1,10 @@
 """``GroundClient``: the operator's Python API to a running ground station service.
 
-    async with MqttBus(url, client_id="me") as bus, GroundClient(bus, clock) as gc:
-        model = await gc.upload_model(Path("digits_classifier.onnx"))
-        job_id = await gc.submit(model, {"input": x}, deadline_s=60)
-        record = await gc.wait(job_id, timeout_s=30)
-        outputs = gc.outputs(record)
+async with MqttBus(url, client_id="me") as bus, GroundClient(bus, clock) as gc:
+    model = await gc.upload_model(Path("digits_classifier.onnx"))
+    job_id = await gc.submit(model, {"input": x}, deadline_s=60)
+    record = await gc.wait(job_id, timeout_s=30)
+    outputs = gc.outputs(record)
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ _CHUNK = 256 * 1024
 class GroundClient:
     """Request/reply client of the ground station service over the bus."""
 
-    def __init__(self, bus: Bus, clock: Clock, *, client_id: str | None = None,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, bus: Bus, clock: Clock, *, client_id: str | None = None, timeout_s: float = 10.0
+    ) -> None:
         self.bus = bus
         self.clock = clock
         self.client_id = client_id or f"gc-{uuid.uuid4().hex[:12]}"
@@ -90,8 +91,12 @@ class GroundClient:
         req_id = f"{self.client_id}-{next(self._ids)}"
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
-        req = Request(req_id=req_id, client=self.client_id, op=op,  # type: ignore[arg-type]
-                      args=args or {})
+        req = Request(
+            req_id=req_id,
+            client=self.client_id,
+            op=op,  # type: ignore[arg-type]
+            args=args or {},
+        )
         await self.bus.publish(REQUEST_TOPIC, dump(req), qos=1)
         try:
             rep = await asyncio.wait_for(fut, self.timeout_s)
@@ -139,8 +144,9 @@ class GroundClient:
     ) -> str:
         job: dict[str, Any] = {
             "model": model,
-            "inputs": {k: v.model_dump(mode="python")
-                       for k, v in arrays_to_tensors(inputs).items()},
+            "inputs": {
+                k: v.model_dump(mode="python") for k, v in arrays_to_tensors(inputs).items()
+            },
             "priority": priority,
             "value": value,
             "deadline_s": deadline_s,
@@ -172,9 +178,7 @@ class GroundClient:
             while rec.state not in TERMINAL:
                 left = None if deadline is None else deadline - self.clock.perf_counter()
                 if left is not None and left <= 0:
-                    raise GroundError(
-                        f"job {job_id} still {rec.state} after {timeout_s:.0f} s"
-                    )
+                    raise GroundError(f"job {job_id} still {rec.state} after {timeout_s:.0f} s")
                 try:
                     msg = await asyncio.wait_for(sub.get(), left)
                 except TimeoutError:
@@ -188,5 +192,7 @@ class GroundClient:
 
     @staticmethod
     def outputs(rec: JobRecord) -> dict[str, npt.NDArray[Any]]:
-        return {name: np.asarray(t.to_array(f"outputs.{name}"))
-                for name, t in (rec.outputs or {}).items()}
+        return {
+            name: np.asarray(t.to_array(f"outputs.{name}"))
+            for name, t in (rec.outputs or {}).items()
+        }

@@ -19,10 +19,31 @@ from groundstation.protocol import TERMINAL, JobRecord
 __all__ = ["JobTable"]
 
 _COLUMNS = (
-    "job_id", "model", "state", "epoch", "node", "target", "attempts", "priority",
-    "deadline", "value", "items", "submitted_at", "uplinked_at", "accepted_at",
-    "started_at", "finished_at", "host_wall_s", "modelled_latency_s", "modelled_energy_j",
-    "power_mode", "migrations", "duplicates", "reason", "detail", "lease_seen",
+    "job_id",
+    "model",
+    "state",
+    "epoch",
+    "node",
+    "target",
+    "attempts",
+    "priority",
+    "deadline",
+    "value",
+    "items",
+    "submitted_at",
+    "uplinked_at",
+    "accepted_at",
+    "started_at",
+    "finished_at",
+    "host_wall_s",
+    "modelled_latency_s",
+    "modelled_energy_j",
+    "power_mode",
+    "migrations",
+    "duplicates",
+    "reason",
+    "detail",
+    "lease_seen",
 )
 
 _SCHEMA = f"""
@@ -55,10 +76,20 @@ class JobTable:
 
     def insert(self, job: JobSubmit, target: str | None, items: int) -> None:
         row = {
-            "job_id": job.job_id, "model": job.model, "state": "queued", "epoch": job.epoch,
-            "node": None, "target": target, "attempts": 0, "priority": job.priority,
-            "deadline": job.deadline, "value": job.value, "items": items,
-            "submitted_at": job.submitted_at, "migrations": 0, "duplicates": 0,
+            "job_id": job.job_id,
+            "model": job.model,
+            "state": "queued",
+            "epoch": job.epoch,
+            "node": None,
+            "target": target,
+            "attempts": 0,
+            "priority": job.priority,
+            "deadline": job.deadline,
+            "value": job.value,
+            "items": items,
+            "submitted_at": job.submitted_at,
+            "migrations": 0,
+            "duplicates": 0,
         }
         cols = ", ".join([*row, "submit_blob"])
         marks = ", ".join("?" for _ in range(len(row) + 1))

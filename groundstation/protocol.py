@@ -15,19 +15,26 @@ from flightsw.protocol.messages import Message, Tensor
 
 __all__ = [
     "JOB_STATES",
+    "REQUEST_TOPIC",
     "TERMINAL",
     "JobRecord",
     "Reply",
     "Request",
     "job_topic",
     "reply_topic",
-    "REQUEST_TOPIC",
 ]
 
 REQUEST_TOPIC = "odc/ground/req"
 
 JOB_STATES = (
-    "queued", "uplinked", "accepted", "deferred", "running", "migrating", "done", "failed",
+    "queued",
+    "uplinked",
+    "accepted",
+    "deferred",
+    "running",
+    "migrating",
+    "done",
+    "failed",
 )
 TERMINAL = frozenset({"done", "failed"})
 

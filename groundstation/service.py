@@ -233,16 +233,27 @@ class GroundStation:
             return
         if res.epoch < row["epoch"]:
             self.stale += 1
-            log.info("ground: stale result for %s (epoch %d < %d) ignored",
-                     res.job_id, res.epoch, row["epoch"])
+            log.info(
+                "ground: stale result for %s (epoch %d < %d) ignored",
+                res.job_id,
+                res.epoch,
+                row["epoch"],
+            )
             return
         self.table.update(
             res.job_id,
-            state=res.status, epoch=res.epoch, node=res.node, reason=res.reason,
-            host_wall_s=res.host_wall_s, modelled_latency_s=res.modelled_latency_s,
-            modelled_energy_j=res.modelled_energy_j, power_mode=res.power_mode,
-            accepted_at=res.accepted_at, started_at=res.started_at,
-            finished_at=res.finished_at, migrations=max(res.migrations, row["migrations"]),
+            state=res.status,
+            epoch=res.epoch,
+            node=res.node,
+            reason=res.reason,
+            host_wall_s=res.host_wall_s,
+            modelled_latency_s=res.modelled_latency_s,
+            modelled_energy_j=res.modelled_energy_j,
+            power_mode=res.power_mode,
+            accepted_at=res.accepted_at,
+            started_at=res.started_at,
+            finished_at=res.finished_at,
+            migrations=max(res.migrations, row["migrations"]),
             result_blob=dump(res),
         )
         self._publish_record(res.job_id)
@@ -257,8 +268,12 @@ class GroundStation:
         now = self.clock.now()
         fields: dict[str, Any] = {"lease_seen": now, "detail": ev.detail}
         if ev.state == "handed_over":
-            fields.update(state="migrating", node=ev.target, epoch=ev.epoch + 1,
-                          migrations=row["migrations"] + 1)
+            fields.update(
+                state="migrating",
+                node=ev.target,
+                epoch=ev.epoch + 1,
+                migrations=row["migrations"] + 1,
+            )
         elif ev.state in ("accepted", "queued", "deferred", "running"):
             fields.update(state=ev.state, node=ev.node, epoch=ev.epoch)
             if ev.state == "accepted" and row["accepted_at"] is None:
@@ -291,10 +306,21 @@ class GroundStation:
 
     def _lapse(self, row: dict[str, Any], why: str) -> None:
         job_id = row["job_id"]
-        log.warning("ground: lease of %s on %s lapsed: %s; re-queued with epoch %d",
-                    job_id, row["node"], why, row["epoch"] + 1)
-        self.table.update(job_id, state="queued", epoch=row["epoch"] + 1, target=None,
-                          detail=f"lease lapsed: {why}", node=None)
+        log.warning(
+            "ground: lease of %s on %s lapsed: %s; re-queued with epoch %d",
+            job_id,
+            row["node"],
+            why,
+            row["epoch"] + 1,
+        )
+        self.table.update(
+            job_id,
+            state="queued",
+            epoch=row["epoch"] + 1,
+            target=None,
+            detail=f"lease lapsed: {why}",
+            node=None,
+        )
         self._publish_record(job_id)
         self._wake.set()
 
@@ -335,7 +361,8 @@ class GroundStation:
         waiter = asyncio.ensure_future(self._wake.wait())
         timer = asyncio.ensure_future(
             self.clock.sleep(max(mission_s, 0.05 * self.clock.scale))
-            if self.clock.scale != float("inf") else self.clock.sleep(mission_s)
+            if self.clock.scale != float("inf")
+            else self.clock.sleep(mission_s)
         )
         try:
             await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
@@ -374,10 +401,14 @@ class GroundStation:
                 # spread a burst: count this job in the chosen node's queue
                 choice.state.queue_depth += 1
                 choice.state.queued_work_s += 1e-3
-                cands.sort(key=lambda v: (
-                    not self.in_contact(v, now),
-                    v.state.queued_work_s if v.state is not None else 0.0,
-                    v.state.queue_depth if v.state is not None else 0, v.node))
+                cands.sort(
+                    key=lambda v: (
+                        not self.in_contact(v, now),
+                        v.state.queued_work_s if v.state is not None else 0.0,
+                        v.state.queue_depth if v.state is not None else 0,
+                        v.node,
+                    )
+                )
 
     async def _send_model(
         self, view: NodeView, model: str, now: float, *, force: bool = False
@@ -400,8 +431,14 @@ class GroundStation:
     async def _send_job(self, row: dict[str, Any], node: str, now: float) -> None:
         job = self.table.submitted(row["job_id"])
         job = job.model_copy(update={"epoch": row["epoch"]})
-        self.table.update(row["job_id"], state="uplinked", node=node, uplinked_at=now,
-                          lease_seen=now, attempts=row["attempts"] + 1)
+        self.table.update(
+            row["job_id"],
+            state="uplinked",
+            node=node,
+            uplinked_at=now,
+            lease_seen=now,
+            attempts=row["attempts"] + 1,
+        )
         await self.bus.publish(topics.job(node), dump(job), qos=1)
         self._publish_record(row["job_id"])
 

@@ -13,16 +13,21 @@ __all__ = ["add_clock_args", "clock_from_args"]
 
 def add_clock_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--time-scale", type=float, default=float(os.environ.get("ODC_TIME_SCALE", "1")),
+        "--time-scale",
+        type=float,
+        default=float(os.environ.get("ODC_TIME_SCALE", "1")),
         help="mission seconds per wall second (env ODC_TIME_SCALE, default 1)",
     )
     p.add_argument(
-        "--epoch", default=os.environ.get("ODC_EPOCH"),
+        "--epoch",
+        default=os.environ.get("ODC_EPOCH"),
         help="mission time (ISO 8601 UTC) at the clock anchor (env ODC_EPOCH; default now)",
     )
     p.add_argument(
-        "--clock-anchor", type=float,
-        default=float(os.environ["ODC_CLOCK_ANCHOR"]) if os.environ.get("ODC_CLOCK_ANCHOR")
+        "--clock-anchor",
+        type=float,
+        default=float(os.environ["ODC_CLOCK_ANCHOR"])
+        if os.environ.get("ODC_CLOCK_ANCHOR")
         else None,
         help="wall time (POSIX s) at which mission time equals --epoch; processes that share "
         "epoch, anchor and scale share mission time (env ODC_CLOCK_ANCHOR; default: start)",

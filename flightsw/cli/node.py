@@ -46,8 +46,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.tle is None and (args.altitude is None or args.inclination is None):
         raise ConfigError("give --tle FILE, or both --altitude KM and --inclination DEG")
     clock = clock_from_args(args)
@@ -57,9 +58,12 @@ def _run(args: argparse.Namespace) -> int:
             node_id=args.id,
             profile=args.profile,
             orbit=OrbitSpec(
-                altitude_km=args.altitude, inclination_deg=args.inclination,
-                raan_deg=args.raan, arg_latitude_deg=args.arg_latitude,
-                tle_file=args.tle, tle_name=args.tle_name,
+                altitude_km=args.altitude,
+                inclination_deg=args.inclination,
+                raan_deg=args.raan,
+                arg_latitude_deg=args.arg_latitude,
+                tle_file=args.tle,
+                tle_name=args.tle_name,
             ),
             data_dir=data_dir,
             telemetry_period_s=args.telemetry_period,

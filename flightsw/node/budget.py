@@ -86,7 +86,8 @@ class Budget:
         self.upset_rate = _col(profiles, lambda p: p.radiation.upset_rate_per_bit_day)
         self.memory_bits = _col(profiles, lambda p: p.radiation.memory_bits)
         self.saa_factor = _col(profiles, lambda p: p.radiation.saa_factor)
-        self.floor_wh = self.power.capacity_wh * self.power.dod_floor
+        self.capacity_wh = np.asarray(self.power.capacity_wh, dtype=np.float64)
+        self.floor_wh = self.capacity_wh * np.asarray(self.power.dod_floor, dtype=np.float64)
         self.rng = np.random.default_rng(seed)
         self.t = t0
         self.battery_wh = battery_wh.astype(np.float64).copy()
@@ -148,9 +149,7 @@ class Budget:
         self.heater_on = self.temperature_k - _KELVIN < self.min_c
         load = self.base_load_w + compute_w + np.where(self.heater_on, self.heater_w, 0.0)
         self.load_w = load
-        self.battery_wh, _ = power.step_battery(
-            self.battery_wh, self.solar_w, load, dt, self.power
-        )
+        self.battery_wh, _ = power.step_battery(self.battery_wh, self.solar_w, load, dt, self.power)
         vf = thermal.view_factor(np.linalg.norm(self.position, axis=1))
         self.temperature_k = thermal.step_temperature(
             self.temperature_k, self.thermal, self.illum, vf, load, dt
@@ -161,9 +160,7 @@ class Budget:
             self.rng, self.upset_rate, self.memory_bits, dt, saa, self.saa_factor
         )
         self.floor_violation_s += np.where(self.battery_wh < self.floor_wh - 1e-9, dt, 0.0)
-        self.thermal_violation_s += np.where(
-            self.temperature_k - _KELVIN > self.max_c, dt, 0.0
-        )
+        self.thermal_violation_s += np.where(self.temperature_k - _KELVIN > self.max_c, dt, 0.0)
         self.t = t
 
     # -- forecast ------------------------------------------------------------------------
@@ -186,7 +183,7 @@ class Budget:
         delta = np.cumsum(eff * _FORECAST_STEP_S / 3600.0, axis=0)
         # upper clamp at capacity (a full battery wastes surplus): reflected walk
         level = self.battery_wh + delta
-        over = np.maximum.accumulate(np.maximum(level - self.power.capacity_wh, 0.0), axis=0)
+        over = np.maximum.accumulate(np.maximum(level - self.capacity_wh, 0.0), axis=0)
         level = level - over
         # window: from now to the end of the next eclipse (or the horizon if none)
         dark = illum < 0.5
@@ -222,7 +219,7 @@ class Budget:
 
     # -- per-row readings ------------------------------------------------------------------
     def soc_of(self, i: int) -> float:
-        return float(self.battery_wh[i] / self.power.capacity_wh[i])
+        return float(self.battery_wh[i] / self.capacity_wh[i])
 
     def battery_wh_of(self, i: int) -> float:
         return float(self.battery_wh[i])

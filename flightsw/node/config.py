@@ -74,8 +74,12 @@ def build_orbits(spec: OrbitSpec, epoch: float, name: str) -> Orbits:
     if spec.altitude_km is None or spec.inclination_deg is None:
         raise ConfigError("orbit: give a TLE file, or both altitude_km and inclination_deg")
     return CircularOrbits(
-        spec.altitude_km, spec.inclination_deg, spec.raan_deg, spec.arg_latitude_deg,
-        epoch=epoch, names=[name],
+        spec.altitude_km,
+        spec.inclination_deg,
+        spec.raan_deg,
+        spec.arg_latitude_deg,
+        epoch=epoch,
+        names=[name],
     )
 
 
@@ -106,9 +110,12 @@ def orbits_from_info(info: dict[str, Any], name: str) -> Orbits:
             return TleOrbits([tles.satrecs[i]], [str(wanted)])
         if kind == "circular":
             return CircularOrbits(
-                float(info["altitude_km"]), float(info["inclination_deg"]),
-                float(info["raan_deg"]), float(info["arg_latitude_deg"]),
-                epoch=float(info["epoch"]), names=[name],
+                float(info["altitude_km"]),
+                float(info["inclination_deg"]),
+                float(info["raan_deg"]),
+                float(info["arg_latitude_deg"]),
+                epoch=float(info["epoch"]),
+                names=[name],
             )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"orbit: bad orbit description ({exc})") from exc

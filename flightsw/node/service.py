@@ -18,7 +18,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -98,8 +98,7 @@ class Node:
         self._costs: dict[str, ModelCost] = {}
         comp = profile.compute
         self.modes = [
-            ModeSpec(m.name, m.watts, profile.effective_ops_per_s(m.name))
-            for m in comp.power_modes
+            ModeSpec(m.name, m.watts, profile.effective_ops_per_s(m.name)) for m in comp.power_modes
         ]
         self.sched = OnboardScheduler(self.modes, comp.memory_bandwidth_bps)
         self.budget = Budget.from_profiles(
@@ -172,8 +171,11 @@ class Node:
         with contextlib.suppress(Exception):
             await self.bus.publish(
                 topics.status(self.id),
-                dump(Status(node=self.id, state="offline", t=self.clock.now(),
-                            profile=self.profile.name)),
+                dump(
+                    Status(
+                        node=self.id, state="offline", t=self.clock.now(), profile=self.profile.name
+                    )
+                ),
                 qos=1,
                 retain=True,
             )
@@ -211,18 +213,34 @@ class Node:
         topic: str | None = None,
     ) -> None:
         ev = ErrorEvent(
-            node=self.id, t=self.clock.now(), code=code, message=message, field=field,
-            job_id=job_id, topic=topic,
+            node=self.id,
+            t=self.clock.now(),
+            code=code,
+            message=message,
+            field=field,
+            job_id=job_id,
+            topic=topic,
         )
         log.warning("node %s: %s: %s", self.id, code, message)
         await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
 
     async def _event(
-        self, job_id: str, epoch: int, state: Any, detail: str | None = None,
+        self,
+        job_id: str,
+        epoch: int,
+        state: Any,
+        detail: str | None = None,
         target: str | None = None,
     ) -> None:
-        ev = JobEvent(job_id=job_id, epoch=epoch, node=self.id, state=state,
-                      t=self.clock.now(), detail=detail, target=target)
+        ev = JobEvent(
+            job_id=job_id,
+            epoch=epoch,
+            node=self.id,
+            state=state,
+            t=self.clock.now(),
+            detail=detail,
+            target=target,
+        )
         await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
 
     async def _publish_result(self, result: JobResult) -> None:
@@ -237,17 +255,30 @@ class Node:
 
     async def _fail(self, job_id: str, epoch: int, reason: str, **extra: Any) -> None:
         await self._publish_result(
-            JobResult(job_id=job_id, epoch=epoch, node=self.id, status="failed",
-                      reason=reason, finished_at=self.clock.now(), **extra)
+            JobResult(
+                job_id=job_id,
+                epoch=epoch,
+                node=self.id,
+                status="failed",
+                reason=reason,
+                finished_at=self.clock.now(),
+                **extra,
+            )
         )
 
     async def _publish_status(self) -> None:
-        state = "safe" if self.safe_mode else "online"
+        state: Literal["safe", "online"] = "safe" if self.safe_mode else "online"
         await self.bus.publish(
             topics.status(self.id),
-            dump(Status(node=self.id, state=state, t=self.clock.now(),
-                        profile=self.profile.name,
-                        orbit=orbit_info(self.config.orbit, self._orbit_epoch))),
+            dump(
+                Status(
+                    node=self.id,
+                    state=state,
+                    t=self.clock.now(),
+                    profile=self.profile.name,
+                    orbit=orbit_info(self.config.orbit, self._orbit_epoch),
+                )
+            ),
             qos=1,
             retain=True,
         )
@@ -261,8 +292,7 @@ class Node:
 
     def _work(self, model_hash: str, items: int) -> Work:
         c = self.cost(model_hash)
-        return Work(flops=c.flops_per_item * items,
-                    bytes=c.weight_bytes + c.bytes_per_item * items)
+        return Work(flops=c.flops_per_item * items, bytes=c.weight_bytes + c.bytes_per_item * items)
 
     # -- jobs ----------------------------------------------------------------------------
     async def _on_job(self, msg: Message) -> None:
@@ -270,11 +300,15 @@ class Node:
         try:
             intake = read_job(payload, self.config.max_payload_bytes)
         except (ProtocolError, JobRejected) as exc:
-            jid, ep = peek_job_id(payload) if len(payload) <= self.config.max_payload_bytes \
-                else (None, 0)
+            jid, ep = (
+                peek_job_id(payload) if len(payload) <= self.config.max_payload_bytes else (None, 0)
+            )
             text = str(exc)
-            code = "oversize" if "exceeds the limit" in text else (
-                "undecodable" if "undecodable" in text else "invalid_job")
+            code = (
+                "oversize"
+                if "exceeds the limit" in text
+                else ("undecodable" if "undecodable" in text else "invalid_job")
+            )
             field = text.split(":", 1)[0] if code == "invalid_job" else None
             await self._error(code, text, field=field, job_id=jid, topic=msg.topic)
             if jid is not None:
@@ -300,8 +334,10 @@ class Node:
             )
             if first:
                 await self._error(
-                    "model_missing", f"model: {job.model} not on this node; fetching it",
-                    field="model", job_id=job.job_id,
+                    "model_missing",
+                    f"model: {job.model} not on this node; fetching it",
+                    field="model",
+                    job_id=job.job_id,
                 )
             return
         try:
@@ -319,19 +355,27 @@ class Node:
             await self._fail(job.job_id, job.epoch, f"{code}: {reason}")
             return
         q = Queued(
-            job_id=job.job_id, epoch=job.epoch, priority=job.priority, deadline=job.deadline,
-            value=job.value, work=work, accepted_at=self.clock.now(), payload=intake,
+            job_id=job.job_id,
+            epoch=job.epoch,
+            priority=job.priority,
+            deadline=job.deadline,
+            value=job.value,
+            work=work,
+            accepted_at=self.clock.now(),
+            payload=intake,
         )
         self.sched.push(q)
         await self._event(job.job_id, job.epoch, origin_event)
         for victim in self.sched.shed(self.config.overload_backlog_s, self.config.max_queue):
             await self._event(victim.job_id, victim.epoch, "shed", "overload")
             await self._fail(
-                victim.job_id, victim.epoch,
+                victim.job_id,
+                victim.epoch,
                 f"shed: overload (queued work above {self.config.overload_backlog_s:.0f} s); "
                 "lowest value per second of work goes first",
                 submitted_at=_intake(victim).job.submitted_at,
-                deadline=victim.deadline, value=victim.value,
+                deadline=victim.deadline,
+                value=victim.value,
             )
         self._wake.set()
 
@@ -372,9 +416,14 @@ class Node:
             now = self.clock.now()
             for q in self.sched.expired(now):
                 await self._event(q.job_id, q.epoch, "shed", "deadline expired before start")
-                await self._fail(q.job_id, q.epoch, "deadline expired before start",
-                                 submitted_at=_intake(q).job.submitted_at,
-                                 deadline=q.deadline, value=q.value)
+                await self._fail(
+                    q.job_id,
+                    q.epoch,
+                    "deadline expired before start",
+                    submitted_at=_intake(q).job.submitted_at,
+                    deadline=q.deadline,
+                    value=q.value,
+                )
             got = self.sched.next(now, self.admission())
             if isinstance(got, list):
                 for q in got:
@@ -414,21 +463,41 @@ class Node:
         except (InferenceError, JobRejected, FlightSwError) as exc:
             self.running = None
             self.energy_used_j += d.energy_j
-            await self._fail(q.job_id, q.epoch, f"inference: {exc}",
-                             submitted_at=job.submitted_at, accepted_at=q.accepted_at,
-                             started_at=started, deadline=q.deadline, value=q.value)
+            await self._fail(
+                q.job_id,
+                q.epoch,
+                f"inference: {exc}",
+                submitted_at=job.submitted_at,
+                accepted_at=q.accepted_at,
+                started_at=started,
+                deadline=q.deadline,
+                value=q.value,
+            )
             self._wake.set()
             return
         self.running = None
         self.energy_used_j += d.energy_j
-        await self._publish_result(JobResult(
-            job_id=q.job_id, epoch=q.epoch, node=self.id, status="done", outputs=outputs,
-            items=intake.items, host_wall_s=host, modelled_latency_s=d.latency_s,
-            modelled_energy_j=d.energy_j, power_mode=d.mode.name,
-            submitted_at=job.submitted_at, accepted_at=q.accepted_at, started_at=started,
-            finished_at=self.clock.now(), deadline=q.deadline, value=q.value,
-            migrations=job.migrations,
-        ))
+        await self._publish_result(
+            JobResult(
+                job_id=q.job_id,
+                epoch=q.epoch,
+                node=self.id,
+                status="done",
+                outputs=outputs,
+                items=intake.items,
+                host_wall_s=host,
+                modelled_latency_s=d.latency_s,
+                modelled_energy_j=d.energy_j,
+                power_mode=d.mode.name,
+                submitted_at=job.submitted_at,
+                accepted_at=q.accepted_at,
+                started_at=started,
+                finished_at=self.clock.now(),
+                deadline=q.deadline,
+                value=q.value,
+                migrations=job.migrations,
+            )
+        )
         self._wake.set()
 
     def _truncate_busy(self, now: float) -> None:
@@ -492,11 +561,17 @@ class Node:
             for intake, until in parked:
                 if until <= now:
                     job = intake.job
-                    reason = (f"model: unknown model hash {model} (not received within "
-                              f"{self.config.model_wait_s:.0f} s)")
+                    reason = (
+                        f"model: unknown model hash {model} (not received within "
+                        f"{self.config.model_wait_s:.0f} s)"
+                    )
                     await self._error("unknown_model", reason, field="model", job_id=job.job_id)
-                    await self._fail(job.job_id, job.epoch, f"unknown_model: {reason}",
-                                     submitted_at=job.submitted_at)
+                    await self._fail(
+                        job.job_id,
+                        job.epoch,
+                        f"unknown_model: {reason}",
+                        submitted_at=job.submitted_at,
+                    )
             if keep:
                 self._parked[model] = keep
             else:
@@ -509,8 +584,13 @@ class Node:
         if not self.throttled and temp > th.throttle_c:
             self.throttled = True
             low = self.sched.modes[0].name
-            log.warning("node %s: %.1f C above throttle %.1f C: mode capped to %s",
-                        self.id, temp, th.throttle_c, low)
+            log.warning(
+                "node %s: %.1f C above throttle %.1f C: mode capped to %s",
+                self.id,
+                temp,
+                th.throttle_c,
+                low,
+            )
             self.mode = low
         elif self.throttled and temp < th.throttle_c - _THROTTLE_HYSTERESIS_K:
             self.throttled = False
@@ -537,16 +617,31 @@ class Node:
         lat, lon, alt = b.geodetic_of(0)
         self._seq += 1
         return Telemetry(
-            node=self.id, seq=self._seq, t=now, profile=self.profile.name,
-            lat_deg=lat, lon_deg=lon, alt_km=alt,
-            sunlit=b.illumination_of(0), beta_deg=b.beta_deg_of(0, now),
-            solar_w=b.solar_w_of(0), load_w=b.load_w_of(0), battery_wh=b.battery_wh_of(0),
-            soc=b.soc_of(0), temperature_c=b.temperature_c_of(0),
-            power_mode=self.mode, safe_mode=self.safe_mode, paused=self.paused,
-            queue_depth=len(self.sched), jobs_running=1 if self.running else 0,
-            jobs_done=self.jobs_done, jobs_failed=self.jobs_failed,
-            energy_used_j=self.energy_used_j, upsets=b.upsets_of(0),
-            migrations_in=self.migrations_in, migrations_out=self.migrations_out,
+            node=self.id,
+            seq=self._seq,
+            t=now,
+            profile=self.profile.name,
+            lat_deg=lat,
+            lon_deg=lon,
+            alt_km=alt,
+            sunlit=b.illumination_of(0),
+            beta_deg=b.beta_deg_of(0, now),
+            solar_w=b.solar_w_of(0),
+            load_w=b.load_w_of(0),
+            battery_wh=b.battery_wh_of(0),
+            soc=b.soc_of(0),
+            temperature_c=b.temperature_c_of(0),
+            power_mode=self.mode,
+            safe_mode=self.safe_mode,
+            paused=self.paused,
+            queue_depth=len(self.sched),
+            jobs_running=1 if self.running else 0,
+            jobs_done=self.jobs_done,
+            jobs_failed=self.jobs_failed,
+            energy_used_j=self.energy_used_j,
+            upsets=b.upsets_of(0),
+            migrations_in=self.migrations_in,
+            migrations_out=self.migrations_out,
         )
 
     async def _telemetry_loop(self) -> None:
@@ -564,15 +659,24 @@ class Node:
             leases[self.running.decision.job.job_id] = self.running.decision.job.epoch
         fast = self.sched.fastest()
         return NodeState(
-            node=self.id, t=now, soc=b.soc_of(0), battery_wh=b.battery_wh_of(0),
-            floor_wh=self.profile.dod_floor_wh, temperature_c=b.temperature_c_of(0),
-            throttle_c=self.profile.thermal.throttle_c, queue_depth=len(self.sched),
-            queued_work_s=self.sched.backlog_s(), sunlit=b.illumination_of(0),
+            node=self.id,
+            t=now,
+            soc=b.soc_of(0),
+            battery_wh=b.battery_wh_of(0),
+            floor_wh=self.profile.dod_floor_wh,
+            temperature_c=b.temperature_c_of(0),
+            throttle_c=self.profile.thermal.throttle_c,
+            queue_depth=len(self.sched),
+            queued_work_s=self.sched.backlog_s(),
+            sunlit=b.illumination_of(0),
             next_eclipse_s=None if nxt is None else max(0.0, nxt[0] - now),
             eclipse_s=0.0 if nxt is None else nxt[1] - nxt[0],
-            effective_ops_per_s=fast.ops_per_s, power_w=fast.watts,
+            effective_ops_per_s=fast.ops_per_s,
+            power_w=fast.watts,
             position_km=[float(x) for x in b.position_of(0)],
-            models=self.store.list(), leases=leases, safe_mode=self.safe_mode,
+            models=self.store.list(),
+            leases=leases,
+            safe_mode=self.safe_mode,
         )
 
     async def _state_loop(self) -> None:
@@ -596,8 +700,15 @@ class Node:
             log.info("node %s: model %s stored", self.id, done[:12])
             await self.bus.publish(
                 topics.event(self.id),
-                dump(ErrorEvent(node=self.id, t=self.clock.now(), code="model_stored",
-                                message=f"model {done} stored", field=None)),
+                dump(
+                    ErrorEvent(
+                        node=self.id,
+                        t=self.clock.now(),
+                        code="model_stored",
+                        message=f"model {done} stored",
+                        field=None,
+                    )
+                ),
                 qos=1,
             )
             # publish state now so the ground sees the model without waiting a period
@@ -641,13 +752,18 @@ class Node:
     async def _ack(
         self, cmd: Command, ok: bool, reason: str | None, data: dict[str, Any] | None = None
     ) -> None:
-        ack = Ack(cmd_id=cmd.cmd_id, node=self.id, name=cmd.name, ok=ok, t=self.clock.now(),
-                  reason=reason, data=data or {})
+        ack = Ack(
+            cmd_id=cmd.cmd_id,
+            node=self.id,
+            name=cmd.name,
+            ok=ok,
+            t=self.clock.now(),
+            reason=reason,
+            data=data or {},
+        )
         await self.bus.publish(topics.ack(self.id), dump(ack), qos=1)
 
-    async def _execute_command(
-        self, cmd: Command
-    ) -> tuple[bool, str | None, dict[str, Any]]:
+    async def _execute_command(self, cmd: Command) -> tuple[bool, str | None, dict[str, Any]]:
         name = cmd.name
         if name == "ping":
             return True, None, {"t": self.clock.now(), "queue_depth": len(self.sched)}
@@ -699,9 +815,14 @@ class Node:
                     return False, f"args.job_id: {jid} is not queued or running here", {}
                 q = got
             await self._event(q.job_id, q.epoch, "cancelled", "by telecommand")
-            await self._fail(q.job_id, q.epoch, "cancelled by telecommand",
-                             submitted_at=_intake(q).job.submitted_at,
-                             deadline=q.deadline, value=q.value)
+            await self._fail(
+                q.job_id,
+                q.epoch,
+                "cancelled by telecommand",
+                submitted_at=_intake(q).job.submitted_at,
+                deadline=q.deadline,
+                value=q.value,
+            )
             self._wake.set()
             return True, None, {}
         return False, f"name: unknown command {name!r}", {}
@@ -713,8 +834,7 @@ class Node:
         if q is None:
             return False
         job: JobSubmit = _intake(q).job
-        moved = job.model_copy(update={"epoch": job.epoch + 1,
-                                       "migrations": job.migrations + 1})
+        moved = job.model_copy(update={"epoch": job.epoch + 1, "migrations": job.migrations + 1})
         self._epochs[job_id] = moved.epoch
         self.migrations_out += 1
         await self._event(job_id, q.epoch, "handed_over", f"to {dst}", target=dst)

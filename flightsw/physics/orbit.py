@@ -412,6 +412,11 @@ class TleOrbits(Orbits):
         return cls.from_text(text, source=str(p))
 
     @property
+    def satrecs(self) -> list[Satrec]:
+        """The SGP4 records, one per satellite (to build a subset)."""
+        return list(self._sats)
+
+    @property
     def period_s(self) -> FloatArray:
         return self._period
 

@@ -45,16 +45,17 @@ def expected_upsets(
     bits: npt.ArrayLike,
     dt_s: float,
     saa_mask: npt.ArrayLike,
-    saa_factor: float,
+    saa_factor: npt.ArrayLike,
 ) -> FloatArray:
     """Mean number of upsets in ``dt_s``: rate x bits x days x (saa_factor inside the SAA)."""
     rate = np.asarray(rate_per_bit_day, dtype=np.float64)
     nbits = np.asarray(bits, dtype=np.float64)
     if np.any(rate < 0) or np.any(nbits < 0):
         raise ConfigError("rate_per_bit_day, bits: must be >= 0")
-    if dt_s < 0 or saa_factor < 0:
+    boost = np.asarray(saa_factor, dtype=np.float64)
+    if dt_s < 0 or np.any(boost < 0):
         raise ConfigError("dt_s, saa_factor: must be >= 0")
-    factor = np.where(np.asarray(saa_mask, dtype=bool), saa_factor, 1.0)
+    factor = np.where(np.asarray(saa_mask, dtype=bool), boost, 1.0)
     return np.asarray(rate * nbits * (dt_s / SECONDS_PER_DAY) * factor)
 
 
@@ -64,7 +65,7 @@ def sample_upsets(
     bits: npt.ArrayLike,
     dt_s: float,
     saa_mask: npt.ArrayLike,
-    saa_factor: float,
+    saa_factor: npt.ArrayLike,
 ) -> IntArray:
     """Upset counts per satellite in ``dt_s``, Poisson-distributed, from the run's ``rng``."""
     lam = expected_upsets(rate_per_bit_day, bits, dt_s, saa_mask, saa_factor)

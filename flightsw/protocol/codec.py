@@ -18,8 +18,18 @@ __all__ = ["ALLOWED_DTYPES", "decode", "decode_tensor", "encode", "encode_tensor
 
 ALLOWED_DTYPES = frozenset(
     {
-        "float16", "float32", "float64", "int8", "int16", "int32", "int64",
-        "uint8", "uint16", "uint32", "uint64", "bool",
+        "float16",
+        "float32",
+        "float64",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "bool",
     }
 )
 
@@ -27,8 +37,9 @@ ALLOWED_DTYPES = frozenset(
 def encode_tensor(array: npt.NDArray[Any]) -> dict[str, Any]:
     arr = np.ascontiguousarray(array)
     if arr.dtype.name not in ALLOWED_DTYPES:
-        raise ProtocolError(f"tensor dtype {arr.dtype.name!r} cannot travel; use one of "
-                            f"{sorted(ALLOWED_DTYPES)}")
+        raise ProtocolError(
+            f"tensor dtype {arr.dtype.name!r} cannot travel; use one of {sorted(ALLOWED_DTYPES)}"
+        )
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     return {"dtype": arr.dtype.name, "shape": list(arr.shape), "data": arr.tobytes()}
@@ -42,9 +53,7 @@ def decode_tensor(obj: Any, *, field: str = "tensor") -> npt.NDArray[Any]:
     data = obj.get("data")
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise ProtocolError(f"{field}.dtype: {dtype!r} is not one of {sorted(ALLOWED_DTYPES)}")
-    if not isinstance(shape, list | tuple) or not all(
-        isinstance(d, int) and d >= 0 for d in shape
-    ):
+    if not isinstance(shape, list | tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ProtocolError(f"{field}.shape: {shape!r} is not a list of non-negative ints")
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"{field}.data: expected bytes, got {type(data).__name__}")
@@ -76,6 +85,11 @@ def decode(payload: bytes, *, max_bytes: int | None = None) -> Any:
         )
     try:
         return msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError,
-            TypeError) as exc:
+    except (
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+        ValueError,
+        TypeError,
+    ) as exc:
         raise ProtocolError(f"undecodable payload ({len(payload)} bytes): {exc}") from exc

@@ -22,9 +22,9 @@ __all__ = [
     "ErrorEvent",
     "Handover",
     "JobEvent",
+    "JobResult",
     "JobState",
     "JobSubmit",
-    "JobResult",
     "Message",
     "ModelChunk",
     "NodeState",
@@ -61,9 +61,7 @@ class Tensor(Message):
         )
 
 
-def tensors_to_arrays(
-    tensors: dict[str, Tensor], field: str
-) -> dict[str, npt.NDArray[Any]]:
+def tensors_to_arrays(tensors: dict[str, Tensor], field: str) -> dict[str, npt.NDArray[Any]]:
     return {name: t.to_array(f"{field}.{name}") for name, t in tensors.items()}
 
 

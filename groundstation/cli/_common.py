@@ -17,12 +17,16 @@ __all__ = ["add_broker_arg", "connect_client"]
 
 def add_broker_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--broker", default=default_broker_url(),
-        help="mqtt://[user:pass@]host:port (default: env ODC_BROKER, then "
-        "mqtt://127.0.0.1:1883)",
+        "--broker",
+        default=default_broker_url(),
+        help="mqtt://[user:pass@]host:port (default: env ODC_BROKER, then mqtt://127.0.0.1:1883)",
     )
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="seconds to wait for the service to answer a request")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the service to answer a request",
+    )
 
 
 @contextlib.asynccontextmanager

@@ -22,8 +22,10 @@ def register(sub: Any) -> None:
 
 
 def format_table(records: list[JobRecord]) -> str:
-    head = f"{'job':<34} {'state':<9} {'node':<14} {'ep':>2} {'att':>3} {'submitted':<20} " \
-           f"{'latency_s':>10} {'energy_J':>9}  reason"
+    head = (
+        f"{'job':<34} {'state':<9} {'node':<14} {'ep':>2} {'att':>3} {'submitted':<20} "
+        f"{'latency_s':>10} {'energy_J':>9}  reason"
+    )
     lines = [head]
     for r in records:
         lat = "" if r.modelled_latency_s is None else f"{r.modelled_latency_s:.4f}"
@@ -42,8 +44,9 @@ def _run(args: argparse.Namespace) -> int:
 
     records = asyncio.run(main())
     if args.json:
-        print(json.dumps([r.model_dump(mode="json", exclude={"outputs"}) for r in records],
-                         indent=1))
+        print(
+            json.dumps([r.model_dump(mode="json", exclude={"outputs"}) for r in records], indent=1)
+        )
     else:
         print(format_table(records))
     return 0

@@ -33,8 +33,9 @@ def _run(args: argparse.Namespace) -> int:
     rec = asyncio.run(main())
     outs = GroundClient.outputs(rec)
     summary = rec.model_dump(mode="json", exclude={"outputs"})
-    summary["outputs"] = {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
-                          for k, v in outs.items()}
+    summary["outputs"] = {
+        k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in outs.items()
+    }
     print(json.dumps(summary, indent=1))
     if args.out is not None and outs:
         save_outputs(outs, args.out)

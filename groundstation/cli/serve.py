@@ -34,8 +34,13 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("serve", help="run the ground station service")
     p.add_argument("--broker", default=default_broker_url())
     p.add_argument("--archive", type=Path, required=True, help="archive and job table dir")
-    p.add_argument("--station", action="append", default=[], metavar="NAME=LAT,LON[,ALT_M]",
-                   help="a ground station; none means always in contact (relay network)")
+    p.add_argument(
+        "--station",
+        action="append",
+        default=[],
+        metavar="NAME=LAT,LON[,ALT_M]",
+        help="a ground station; none means always in contact (relay network)",
+    )
     p.add_argument("--min-elevation", type=float, default=10.0, help="deg")
     p.add_argument("--lease", type=float, default=60.0, help="lease, mission seconds")
     p.add_argument("--log-level", default="INFO")
@@ -44,8 +49,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     stations = [parse_station(s) for s in args.station]
     clock = clock_from_args(args)
 
@@ -57,8 +63,14 @@ def _run(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
         async with (
             MqttBus(args.broker, client_id="odc-ground") as bus,
-            GroundStation(bus, clock, args.archive, stations=stations,
-                          min_elevation_deg=args.min_elevation, lease_s=args.lease) as gs,
+            GroundStation(
+                bus,
+                clock,
+                args.archive,
+                stations=stations,
+                min_elevation_deg=args.min_elevation,
+                lease_s=args.lease,
+            ) as gs,
         ):
             await stop.wait()
             logging.getLogger("groundstation").info("stopping: %s", gs.summary())

@@ -60,8 +60,13 @@ def _run(args: argparse.Namespace) -> int:
         async with connect_client(args) as gc:
             model = await gc.upload_model(args.model)
             job_id = await gc.submit(
-                model, inputs, node=args.node, priority=args.priority,
-                deadline_s=args.deadline, value=args.value, job_id=args.job_id,
+                model,
+                inputs,
+                node=args.node,
+                priority=args.priority,
+                deadline_s=args.deadline,
+                value=args.value,
+                job_id=args.job_id,
             )
             print(job_id, flush=True)
             if not args.wait:
@@ -74,8 +79,11 @@ def _run(args: argparse.Namespace) -> int:
             outs = GroundClient.outputs(rec)
             if args.out is not None:
                 save_outputs(outs, args.out)
-            print(f"done on {rec.node}: modelled {rec.modelled_latency_s or 0:.6f} s, "
-                  f"{rec.modelled_energy_j or 0:.3f} J", file=sys.stderr)
+            print(
+                f"done on {rec.node}: modelled {rec.modelled_latency_s or 0:.6f} s, "
+                f"{rec.modelled_energy_j or 0:.3f} J",
+                file=sys.stderr,
+            )
             return 0
 
     return asyncio.run(main())

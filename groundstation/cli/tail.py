@@ -20,17 +20,23 @@ __all__ = ["register", "render"]
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("tail", help="live telemetry table")
-    p.add_argument("--count", type=int, default=0,
-                   help="stop after this many telemetry messages (0 = until Ctrl-C)")
+    p.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="stop after this many telemetry messages (0 = until Ctrl-C)",
+    )
     p.add_argument("--plain", action="store_true", help="print rows, no in-place redraw")
     add_broker_arg(p)
     p.set_defaults(func=_run)
 
 
 def render(latest: dict[str, Telemetry]) -> str:
-    head = (f"{'node':<14} {'profile':<22} {'mission time':<20} {'lit':<4} {'soc':>5} "
-            f"{'temp_C':>7} {'mode':<10} {'safe':<4} {'queue':>5} {'run':>3} {'done':>5} "
-            f"{'fail':>4} {'solar_W':>8} {'load_W':>8}")
+    head = (
+        f"{'node':<14} {'profile':<22} {'mission time':<20} {'lit':<4} {'soc':>5} "
+        f"{'temp_C':>7} {'mode':<10} {'safe':<4} {'queue':>5} {'run':>3} {'done':>5} "
+        f"{'fail':>4} {'solar_W':>8} {'load_W':>8}"
+    )
     rows = [head]
     for node in sorted(latest):
         t = latest[node]
@@ -53,8 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         tty = sys.stdout.isatty() and not args.plain
         last_draw = 0.0
         async with (
-            MqttBus(args.broker, client_id=f"tail-{uuid.uuid4().hex[:8]}",
-                    clean_start=True) as bus,
+            MqttBus(args.broker, client_id=f"tail-{uuid.uuid4().hex[:8]}", clean_start=True) as bus,
             bus.subscribe("odc/sat/+/telemetry", qos=0) as sub,
         ):
             async for msg in sub:

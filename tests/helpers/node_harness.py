@@ -14,10 +14,10 @@ import numpy.typing as npt
 
 from flightsw.bus import Bus, Message, Subscription
 from flightsw.clock import Clock
+from flightsw.exceptions import ProtocolError
 from flightsw.node.config import NodeConfig, OrbitSpec, build_orbits
 from flightsw.node.service import Node
 from flightsw.protocol import JobSubmit, ModelChunk, Tensor, decode, dump, topics
-from flightsw.exceptions import ProtocolError
 from hardware_profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,15 +38,27 @@ def digits_inputs(n: int = 16) -> npt.NDArray[np.float32]:
 
 @contextlib.asynccontextmanager
 async def running_node(
-    bus: Bus, clock: Clock, data_dir: Path, *, node_id: str = "n1",
-    profile: str | Path = "jetson-orin-nano-super", altitude_km: float = 550.0,
-    inclination_deg: float = 53.0, arg_latitude_deg: float = 0.0, **config: Any,
+    bus: Bus,
+    clock: Clock,
+    data_dir: Path,
+    *,
+    node_id: str = "n1",
+    profile: str | Path = "jetson-orin-nano-super",
+    altitude_km: float = 550.0,
+    inclination_deg: float = 53.0,
+    arg_latitude_deg: float = 0.0,
+    **config: Any,
 ) -> AsyncIterator[Node]:
     cfg = NodeConfig(
-        node_id=node_id, profile=str(profile),
-        orbit=OrbitSpec(altitude_km=altitude_km, inclination_deg=inclination_deg,
-                        arg_latitude_deg=arg_latitude_deg),
-        data_dir=data_dir, **config,
+        node_id=node_id,
+        profile=str(profile),
+        orbit=OrbitSpec(
+            altitude_km=altitude_km,
+            inclination_deg=inclination_deg,
+            arg_latitude_deg=arg_latitude_deg,
+        ),
+        data_dir=data_dir,
+        **config,
     )
     prof = load_profile(cfg.profile)
     async with Node(cfg, bus, clock, prof, build_orbits(cfg.orbit, clock.now(), node_id)) as n:
@@ -63,10 +75,15 @@ async def upload(bus: Bus, node: str, path: Path, chunk: int = 8192) -> str:
     return h
 
 
-async def submit(bus: Bus, node: str, job_id: str, model: str,
-                 inputs: dict[str, npt.NDArray[Any]], **fields: Any) -> None:
-    job = JobSubmit(job_id=job_id, model=model,
-                    inputs={k: Tensor.from_array(v) for k, v in inputs.items()}, **fields)
+async def submit(
+    bus: Bus, node: str, job_id: str, model: str, inputs: dict[str, npt.NDArray[Any]], **fields: Any
+) -> None:
+    job = JobSubmit(
+        job_id=job_id,
+        model=model,
+        inputs={k: Tensor.from_array(v) for k, v in inputs.items()},
+        **fields,
+    )
     await bus.publish(topics.job(node), dump(job), qos=1)
 
 

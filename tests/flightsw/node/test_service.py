@@ -10,14 +10,6 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
-
-from flightsw.broker import MosquittoProcess
-from flightsw.bus.mqtt import MqttBus
-from flightsw.clock import WallClock
-from flightsw.physics.eclipse import eclipse_intervals
-from flightsw.physics.orbit import CircularOrbits
-from flightsw.protocol import Command, JobResult, Telemetry, parse, topics
-from flightsw.timeutil import parse_iso
 from node_harness import (
     DETECTOR,
     DIGITS,
@@ -28,6 +20,14 @@ from node_harness import (
     upload,
     wait_for,
 )
+
+from flightsw.broker import MosquittoProcess
+from flightsw.bus.mqtt import MqttBus
+from flightsw.clock import WallClock
+from flightsw.physics.eclipse import eclipse_intervals
+from flightsw.physics.orbit import CircularOrbits
+from flightsw.protocol import Command, JobResult, Telemetry, dump, encode, parse, topics
+from flightsw.timeutil import parse_iso
 
 pytestmark = pytest.mark.mqtt
 
@@ -139,20 +139,22 @@ async def test_throttle_lowers_power_mode_and_telemetry_shows_it(
         ground_bus(mosquitto.url) as gbus,
         gbus.subscribe("odc/sat/n1/#") as sub,
         MqttBus(mosquitto.url, client_id="node-n1") as nbus,
-        running_node(nbus, clock, tmp_path / "n1", profile=_hot_profile(tmp_path),
-                     telemetry_period_s=5.0) as node,
+        running_node(
+            nbus, clock, tmp_path / "n1", profile=_hot_profile(tmp_path), telemetry_period_s=5.0
+        ) as node,
     ):
         assert node.throttled is False
         h = await upload(gbus, "n1", DETECTOR)
         await wait_for(sub, kind("error", code="model_stored"))
         cmd = Command(cmd_id="c1", name="set_power_mode", args={"mode": "25W"})
-        from flightsw.protocol import dump
 
         await gbus.publish(topics.command("n1"), dump(cmd), qos=1)
         await wait_for(sub, kind("ack", cmd_id="c1", ok=True))
-        await gbus.publish(topics.command("n1"),
-                           dump(Command(cmd_id="c2", name="set_power_mode",
-                                        args={"mode": "auto"})), qos=1)
+        await gbus.publish(
+            topics.command("n1"),
+            dump(Command(cmd_id="c2", name="set_power_mode", args={"mode": "auto"})),
+            qos=1,
+        )
         await wait_for(sub, kind("ack", cmd_id="c2", ok=True))
         await submit(gbus, "n1", "hot", h, {"image": x})
         await wait_for(sub, kind("job_event", job_id="hot", state="running"))
@@ -163,11 +165,18 @@ async def test_throttle_lowers_power_mode_and_telemetry_shows_it(
 
         def watch(_m: Any, o: dict[str, Any]) -> bool:
             nonlocal seen_tel, replanned
-            if o.get("kind") == "telemetry" and o["temperature_c"] > 40.0 \
-                    and o["power_mode"] == "7W":
+            if (
+                o.get("kind") == "telemetry"
+                and o["temperature_c"] > 40.0
+                and o["power_mode"] == "7W"
+            ):
                 seen_tel = parse(Telemetry, _m.payload)
-            if o.get("kind") == "job_event" and o.get("job_id") == "hot" \
-                    and o.get("state") == "running" and o.get("detail") == "mode 7W":
+            if (
+                o.get("kind") == "job_event"
+                and o.get("job_id") == "hot"
+                and o.get("state") == "running"
+                and o.get("detail") == "mode 7W"
+            ):
                 replanned = True
             return seen_tel is not None and replanned
 
@@ -191,10 +200,8 @@ async def test_broker_restart_loses_no_queued_job(
     ):
         h = await upload(gbus, "n1", DIGITS)
         await wait_for(sub, kind("error", code="model_stored"))
-        from flightsw.protocol import dump
 
-        await gbus.publish(topics.command("n1"),
-                           dump(Command(cmd_id="p", name="pause")), qos=1)
+        await gbus.publish(topics.command("n1"), dump(Command(cmd_id="p", name="pause")), qos=1)
         await wait_for(sub, kind("ack", cmd_id="p", ok=True))
         for i in range(5):
             await submit(gbus, "n1", f"before-{i}", h, {"input": x})
@@ -206,8 +213,7 @@ async def test_broker_restart_loses_no_queued_job(
             await submit(gbus, "n1", f"during-{i}", h, {"input": x})
         await asyncio.sleep(0.5)
         await mosquitto.start()
-        await gbus.publish(topics.command("n1"),
-                           dump(Command(cmd_id="r", name="resume")), qos=1)
+        await gbus.publish(topics.command("n1"), dump(Command(cmd_id="r", name="resume")), qos=1)
         while len(done) < 10:
             msg = await asyncio.wait_for(results.get(), 30)
             res = parse(JobResult, msg.payload)
@@ -225,12 +231,10 @@ async def test_bad_input_gets_named_errors_and_node_keeps_serving(
         ground_bus(mosquitto.url) as gbus,
         gbus.subscribe("odc/sat/n1/#") as sub,
         MqttBus(mosquitto.url, client_id="node-n1") as nbus,
-        running_node(nbus, clock, tmp_path / "n1", max_payload_bytes=200_000,
-                     model_wait_s=20.0),
+        running_node(nbus, clock, tmp_path / "n1", max_payload_bytes=200_000, model_wait_s=20.0),
     ):
         h = await upload(gbus, "n1", DIGITS)
         await wait_for(sub, kind("error", code="model_stored"))
-        from flightsw.protocol import dump, encode
 
         await gbus.publish(topics.job("n1"), b"\xc1\xff not msgpack", qos=1)
         _, ev = await wait_for(sub, kind("error", code="undecodable"))
