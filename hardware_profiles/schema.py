@@ -246,8 +246,8 @@ class HardwareProfile(_Section):
         if sustained is not None and sustained not in self.mode_names():
             raise PydanticCustomError(
                 "unknown_mode",
-                "design.sustained_mode: {mode!r} is not a power mode (valid: {valid})",
-                {"mode": sustained, "valid": ", ".join(self.mode_names())},
+                "design.sustained_mode: {mode} is not a power mode (valid: {valid})",
+                {"mode": repr(sustained), "valid": ", ".join(self.mode_names())},
             )
         return self
 
