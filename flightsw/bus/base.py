@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-__all__ = ["Bus", "Message", "Subscription", "topic_matches"]
+from flightsw.exceptions import BusError
+
+__all__ = [
+    "Bus",
+    "Message",
+    "Subscription",
+    "check_topic",
+    "check_topic_filter",
+    "topic_matches",
+]
+
+#: Entries kept in a bus's topic -> subscriptions routing cache before it is reset.
+_ROUTE_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,33 @@ def topic_matches(pattern: str, topic: str) -> bool:
         if part not in ("+", top[i]):
             return False
     return len(pat) == len(top)
+
+
+def check_topic(topic: str) -> None:
+    """Raise :class:`BusError` naming ``topic`` unless it is a valid MQTT topic name."""
+    if not isinstance(topic, str) or not topic:
+        raise BusError(f"topic must be a non-empty string, got {topic!r}")
+    if "+" in topic or "#" in topic:
+        raise BusError(f"topic {topic!r} must not contain the wildcards '+' or '#'")
+    if "\0" in topic or len(topic.encode()) > 65535:
+        raise BusError(f"topic {topic[:80]!r} contains NUL or is longer than 65535 bytes")
+
+
+def check_topic_filter(pattern: str) -> None:
+    """Raise :class:`BusError` naming ``pattern`` unless it is a valid MQTT topic filter.
+
+    ``+`` must fill a whole level; ``#`` must fill the last level.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise BusError(f"topic filter must be a non-empty string, got {pattern!r}")
+    if "\0" in pattern or len(pattern.encode()) > 65535:
+        raise BusError(f"topic filter {pattern[:80]!r} contains NUL or is too long")
+    levels = pattern.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise BusError(f"topic filter {pattern!r}: '#' must be the whole last level")
+        if "+" in level and level != "+":
+            raise BusError(f"topic filter {pattern!r}: '+' must be a whole level")
 
 
 class Subscription:
@@ -83,6 +122,8 @@ class Bus(abc.ABC):
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        # topic -> matching subscriptions; reset whenever the subscriptions change
+        self._routes: dict[str, tuple[Subscription, ...]] = {}
 
     @abc.abstractmethod
     async def publish(
@@ -91,20 +132,38 @@ class Bus(abc.ABC):
         """Send ``payload`` on ``topic``. QoS 1 where loss matters; retained if asked."""
 
     def subscribe(self, pattern: str, *, qos: int = 1) -> Subscription:
-        """A subscription to ``pattern``; enter it (``async with``) to start receiving."""
+        """A subscription to ``pattern``; enter it (``async with``) to start receiving.
+
+        Raises :class:`BusError` naming the pattern if it is not a valid topic filter.
+        """
+        check_topic_filter(pattern)
+        if qos not in (0, 1, 2):
+            raise BusError(f"subscription qos must be 0, 1 or 2, got {qos!r} for {pattern!r}")
         return Subscription(self, pattern, qos)
+
+    async def flush(self) -> None:
+        """Wait until everything published so far has left this process (no-op here)."""
+        return
 
     async def _add_subscription(self, sub: Subscription) -> None:
         self._subs.append(sub)
+        self._routes.clear()
 
     async def _remove_subscription(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._routes.clear()
 
     def _dispatch(self, message: Message) -> None:
-        for sub in list(self._subs):
-            if topic_matches(sub.pattern, message.topic):
-                sub.deliver(message)
+        topic = message.topic
+        routes = self._routes.get(topic)
+        if routes is None:
+            if len(self._routes) >= _ROUTE_CACHE_MAX:
+                self._routes.clear()
+            routes = tuple(s for s in self._subs if topic_matches(s.pattern, topic))
+            self._routes[topic] = routes
+        for sub in routes:
+            sub.deliver(message)
 
     async def __aenter__(self) -> Self:
         return self
