@@ -26,6 +26,7 @@ __all__ = [
     "window_from_args",
 ]
 
+
 def add_orbit_arguments(parser: argparse.ArgumentParser) -> None:
     """``--tle FILE`` or a circular orbit (``--altitude``/``--inclination``/...)."""
     group = parser.add_argument_group("orbit (a TLE file or a circular orbit)")

@@ -23,7 +23,7 @@ def iss() -> TleOrbits:
 @pytest.fixture(scope="session")
 def oracle() -> ModuleType:
     """astropy_oracle.py, with astropy set to use only its bundled data (IERS-B)."""
-    from astropy.utils import iers  # noqa: PLC0415
+    from astropy.utils import iers
 
     iers.conf.auto_download = False
     iers.conf.auto_max_age = None
