@@ -7,6 +7,7 @@ See docs/physics.md for the models and their assumptions.
 """
 
 from flightsw.physics.eclipse import eclipse_fraction, eclipse_intervals
+from flightsw.physics.events import find_intervals
 from flightsw.physics.frames import (
     ecef_to_eci,
     ecef_to_geodetic,
@@ -37,6 +38,7 @@ from flightsw.physics.orbit import (
 from flightsw.physics.power import (
     BatteryStep,
     PowerParams,
+    cos_incidence,
     floor_wh,
     max_load_w,
     max_sustainable_load_w,
@@ -50,6 +52,7 @@ from flightsw.physics.sun import (
     beta_angle_deg,
     illumination,
     sun_direction,
+    sun_distance_au,
     sun_position_km,
 )
 from flightsw.physics.thermal import (
@@ -59,6 +62,7 @@ from flightsw.physics.thermal import (
     heat_flows,
     radiated_flux_w_m2,
     step_temperature,
+    time_constant_s,
     view_factor,
 )
 
@@ -75,6 +79,7 @@ __all__ = [
     "beta_angle_deg",
     "circular_period_s",
     "contact_windows",
+    "cos_incidence",
     "dawn_dusk_raan",
     "ecef_to_eci",
     "ecef_to_geodetic",
@@ -84,6 +89,7 @@ __all__ = [
     "elevation_deg",
     "equilibrium_temperature_k",
     "expected_upsets",
+    "find_intervals",
     "floor_wh",
     "geodetic_to_ecef",
     "gmst_rad",
@@ -110,8 +116,10 @@ __all__ = [
     "step_battery",
     "step_temperature",
     "sun_direction",
+    "sun_distance_au",
     "sun_position_km",
     "sun_synchronous_inclination",
+    "time_constant_s",
     "view_factor",
     "walker",
 ]
