@@ -420,6 +420,10 @@ class TleOrbits(Orbits):
     def period_s(self) -> FloatArray:
         return self._period
 
+    def subset(self, index: Sequence[int]) -> TleOrbits:
+        """The satellites at ``index`` (in that order), keeping their names."""
+        return TleOrbits([self._sats[i] for i in index], [self.names[i] for i in index])
+
     def _propagate(self, times: FloatArray) -> tuple[FloatArray, FloatArray]:
         """SGP4 for all satellites at all ``times``: r, v of shape (N, T, 3)."""
         jd, fr = _jd_split(times)

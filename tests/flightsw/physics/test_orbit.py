@@ -161,6 +161,17 @@ def test_tle_parsing_names_and_positions(tmp_path: Path) -> None:
     assert np.allclose(np.linalg.norm(many, axis=-1), R_EARTH + 400, atol=150)
 
 
+def test_tle_subset_and_satrecs() -> None:
+    text = f"ISS\n{ISS_L1}\n{ISS_L2}\n{synthetic_tle(90005, 97.5, 40.0)}"
+    orb = TleOrbits.from_text(text)
+    assert len(orb.satrecs) == 2
+    one = orb.subset([1])
+    assert one.names == ["NORAD 90005"]
+    t = float(orb.epochs[0]) + 600.0
+    assert np.allclose(one.positions(t)[0], orb.positions(t)[1])
+    assert one.satrecs[0] is orb.satrecs[1]
+
+
 def test_tle_duplicate_names_are_made_unique() -> None:
     orb = TleOrbits.from_text(f"ISS\n{ISS_L1}\n{ISS_L2}\nISS\n{ISS_L1}\n{ISS_L2}\n")
     assert orb.names == ["ISS", "ISS #2"]
