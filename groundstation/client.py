@@ -88,6 +88,11 @@ class GroundClient:
                 fut.set_result(rep)
 
     async def request(self, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and await its reply, resending every second until ``timeout_s``.
+
+        Every request is idempotent (a submit carries its job id), so a resend after a lost
+        message, or before the service has subscribed, is harmless.
+        """
         req_id = f"{self.client_id}-{next(self._ids)}"
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -97,15 +102,25 @@ class GroundClient:
             op=op,  # type: ignore[arg-type]
             args=args or {},
         )
-        await self.bus.publish(REQUEST_TOPIC, dump(req), qos=1)
+        payload = dump(req)
+        start = self.clock.perf_counter()
         try:
-            rep = await asyncio.wait_for(fut, self.timeout_s)
+            while True:
+                await self.bus.publish(REQUEST_TOPIC, payload, qos=1)
+                left = self.timeout_s - (self.clock.perf_counter() - start)
+                if left <= 0:
+                    raise TimeoutError
+                with contextlib.suppress(TimeoutError):
+                    rep = await asyncio.wait_for(asyncio.shield(fut), min(1.0, left))
+                    break
         except TimeoutError as exc:
-            self._pending.pop(req_id, None)
             raise GroundError(
                 f"no answer from the ground station service within {self.timeout_s:.0f} s "
                 "(is `groundstation serve` running on this broker?)"
             ) from exc
+        finally:
+            self._pending.pop(req_id, None)
+            fut.cancel()
         if not rep.ok:
             raise GroundError(rep.error or "request refused")
         return rep.data
@@ -151,8 +166,7 @@ class GroundClient:
             "value": value,
             "deadline_s": deadline_s,
         }
-        if job_id is not None:
-            job["job_id"] = job_id
+        job["job_id"] = job_id or uuid.uuid4().hex
         data = await self.request("submit", {"job": job, "node": node})
         return str(data["job_id"])
 

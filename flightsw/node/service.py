@@ -24,6 +24,7 @@ import numpy as np
 
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
+from flightsw.constellation import Candidate, Peer, make_policy, transfer_time_s
 from flightsw.exceptions import (
     FlightSwError,
     InferenceError,
@@ -39,6 +40,7 @@ from flightsw.node.budget import Budget
 from flightsw.node.config import NodeConfig, orbit_info
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
+from flightsw.physics.isl import line_of_sight
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (
     Ack,
@@ -110,6 +112,10 @@ class Node:
             seed=config.seed,
         )
         self.verifier = CommandVerifier(config.command_key)
+        self.policy = make_policy(config.policy)
+        self.rng = np.random.default_rng(config.seed)
+        self.peers: dict[str, NodeState] = {}
+        self._migrating: set[str] = set()
         # state
         self.paused = False
         self.safe_manual = False
@@ -154,6 +160,12 @@ class Node:
         for name, topic in subs.items():
             sub = await self._stack.enter_async_context(self.bus.subscribe(topic, qos=1))
             tg.create_task(self._inbox(sub, handlers[name]), name=f"{self.id}:{name}")
+        if self.policy.name != "local":
+            peers = await self._stack.enter_async_context(
+                self.bus.subscribe(f"{topics.PREFIX}/+/state", qos=0)
+            )
+            tg.create_task(self._peer_states(peers), name=f"{self.id}:peers")
+            tg.create_task(self._migration_loop(), name=f"{self.id}:migration")
         await self._publish_status()
         tg.create_task(self._physics_loop(), name=f"{self.id}:physics")
         tg.create_task(self._telemetry_loop(), name=f"{self.id}:telemetry")
@@ -286,7 +298,7 @@ class Node:
     def cost(self, model_hash: str) -> ModelCost:
         c = self._costs.get(model_hash)
         if c is None:
-            c = analyse(self.store.path(model_hash))
+            c = analyse(self.store.path(model_hash), model_hash=model_hash)
             self._costs[model_hash] = c
         return c
 
@@ -447,6 +459,7 @@ class Node:
         intake = _intake(q)
         job = intake.job
         await self._event(q.job_id, q.epoch, "running", f"mode {d.mode.name}")
+        exec_task: asyncio.Future[Any] | None = None
         try:
             if self.config.execute:
                 exec_task = asyncio.ensure_future(self.executor.run(job.model, intake.arrays))
@@ -458,6 +471,8 @@ class Node:
                 await self.clock.sleep(d.latency_s)
                 outputs, host = {}, 0.0
         except asyncio.CancelledError:
+            if exec_task is not None:
+                exec_task.cancel()  # asks onnxruntime to terminate the run
             self._truncate_busy(self.clock.now())
             raise
         except (InferenceError, JobRejected, FlightSwError) as exc:
@@ -827,9 +842,104 @@ class Node:
             return True, None, {}
         return False, f"name: unknown command {name!r}", {}
 
-    # -- migration API used by constellation policies -------------------------------------
-    async def hand_over(self, job_id: str, dst: str) -> bool:
-        """Give a queued job to ``dst`` with epoch + 1; False if it is no longer queued."""
+    # -- constellation migration -----------------------------------------------------------
+    async def _peer_states(self, sub: Any) -> None:
+        async for msg in sub:
+            node = topics.node_from_topic(msg.topic)
+            if node is None or node == self.id:
+                continue
+            try:
+                self.peers[node] = parse(NodeState, msg.payload)
+            except ProtocolError as exc:
+                log.debug("node %s: bad state from %s: %s", self.id, node, exc)
+
+    def _as_peer(self, st: NodeState, rate: float, latency: float) -> Peer:
+        return Peer(
+            node=st.node,
+            soc=st.soc,
+            margin_wh=st.margin_wh,
+            temperature_c=st.temperature_c,
+            throttle_c=st.throttle_c,
+            queued_work_s=st.queued_work_s,
+            queue_depth=st.queue_depth,
+            sunlit=st.sunlit,
+            next_eclipse_s=st.next_eclipse_s,
+            eclipse_s=st.eclipse_s,
+            ops_per_s=st.effective_ops_per_s,
+            watts=st.power_w,
+            heat_capacity_j_per_k=st.heat_capacity_j_per_k,
+            models=frozenset(st.models),
+            safe_mode=st.safe_mode,
+            link_rate_bps=rate,
+            link_latency_s=latency,
+        )
+
+    def linked_peers(self, now: float) -> list[Peer]:
+        """Peers seen recently with an inter-satellite link up (line of sight and range)."""
+        links = self.profile.links
+        if links.isl_rate_bps <= 0:
+            return []
+        here = self.budget.position_of(0)
+        fresh = 3 * self.config.state_period_s
+        out = []
+        for st in self.peers.values():
+            if now - st.t > fresh or st.safe_mode:
+                continue
+            there = np.asarray(st.position_km, dtype=np.float64)
+            rng_km = float(np.linalg.norm(there - here))
+            max_km = min(links.isl_max_range_km, st.isl_max_range_km or links.isl_max_range_km)
+            if rng_km > max_km or not bool(line_of_sight(here, there)):
+                continue
+            rate = min(links.isl_rate_bps, st.isl_rate_bps or links.isl_rate_bps)
+            latency = rng_km / 299_792.458 + links.processing_latency_s
+            out.append(self._as_peer(st, rate, latency))
+        return out
+
+    def _candidate(self, q: Queued) -> Candidate:
+        intake = _intake(q)
+        size = sum(int(a.nbytes) for a in intake.arrays.values())
+        return Candidate(
+            job_id=q.job_id,
+            flops=q.work.flops,
+            input_bytes=size,
+            model=intake.job.model,
+            model_bytes=self.store.size(intake.job.model),
+            deadline=q.deadline,
+            value=q.value,
+            priority=q.priority,
+            migrations=intake.job.migrations,
+        )
+
+    async def _migration_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.state_period_s)
+            if self.safe_mode or self.paused or len(self.sched) == 0:
+                continue
+            now = self.clock.now()
+            peers = self.linked_peers(now)
+            if not peers:
+                continue
+            here = self._as_peer(self.node_state(), 0.0, 0.0)
+            moved = 0
+            for q in list(self.sched):
+                if moved >= self.policy.rules.max_per_round:
+                    break
+                cand = self._candidate(q)
+                if not self.policy.should_consider(cand, here, now):
+                    continue
+                dst = self.policy.choose(cand, here, peers, now, self.rng)
+                if dst is None:
+                    continue
+                peer = next(p for p in peers if p.node == dst)
+                if await self.hand_over(q.job_id, dst, transfer_time_s(cand, peer)):
+                    moved += 1
+
+    async def hand_over(self, job_id: str, dst: str, transfer_s: float = 0.0) -> bool:
+        """Give a queued job to ``dst`` with epoch + 1; False if it is no longer queued.
+
+        The job leaves the queue at once; the handover message is published after the
+        modelled transfer time over the link (inputs, plus the model if ``dst`` lacks it).
+        """
         q = self.sched.remove(job_id)
         if q is None:
             return False
@@ -837,7 +947,11 @@ class Node:
         moved = job.model_copy(update={"epoch": job.epoch + 1, "migrations": job.migrations + 1})
         self._epochs[job_id] = moved.epoch
         self.migrations_out += 1
-        await self._event(job_id, q.epoch, "handed_over", f"to {dst}", target=dst)
+        await self._event(
+            job_id, q.epoch, "handed_over", f"to {dst} ({transfer_s:.3f} s transfer)", target=dst
+        )
+        if transfer_s > 0:
+            await self.clock.sleep(transfer_s)
         await self.bus.publish(
             topics.handover(self.id, dst),
             dump(Handover(src=self.id, dst=dst, t=self.clock.now(), job=moved)),

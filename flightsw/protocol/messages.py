@@ -238,6 +238,10 @@ class NodeState(Message):
     models: list[str] = Field(default_factory=list)
     leases: dict[str, int] = Field(default_factory=dict)
     safe_mode: bool = False
+    margin_wh: float = 0.0  # spendable now, keeping the floor through the next eclipse
+    heat_capacity_j_per_k: float = 1.0
+    isl_rate_bps: float = 0.0
+    isl_max_range_km: float = 0.0
 
 
 class Handover(Message):

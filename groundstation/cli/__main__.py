@@ -1,0 +1,5 @@
+"""``python -m groundstation.cli``: the same as the ``groundstation`` console script."""
+
+from groundstation.cli import main
+
+raise SystemExit(main())

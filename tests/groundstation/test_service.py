@@ -1,0 +1,230 @@
+"""Ground station end to end over a real mosquitto: real node and service processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from node_harness import DETECTOR, DIGITS, digits_inputs, kind, running_node, wait_for
+from procs import ROOT, Procs
+from profiles import slow_profile
+
+from flightsw.broker import MosquittoProcess
+from flightsw.bus.mqtt import MqttBus
+from flightsw.clock import WallClock
+from flightsw.physics.ground import Station, contact_windows
+from flightsw.physics.orbit import CircularOrbits
+from flightsw.protocol import JobResult, dump, topics
+from flightsw.timeutil import parse_iso
+from groundstation.client import GroundClient
+from groundstation.service import GroundStation
+
+pytestmark = pytest.mark.mqtt
+
+EPOCH = "2026-03-20T00:00:00Z"
+
+
+@contextlib.asynccontextmanager
+async def client(url: str) -> AsyncIterator[GroundClient]:
+    async with (
+        MqttBus(url, client_id="test-client", clean_start=True) as bus,
+        GroundClient(bus, WallClock(), client_id="test-client", timeout_s=20) as gc,
+    ):
+        yield gc
+
+
+def reference(model: Path, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {name: x})
+    return {o.name: v for o, v in zip(sess.get_outputs(), outs, strict=True)}
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path / "procs", epoch=EPOCH, scale=1.0)
+    yield p
+    p.close()
+
+
+async def test_submit_to_result_through_serve_and_two_nodes(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    procs.ground(mosquitto.url, tmp_path / "archive")
+    procs.node(mosquitto.url, "sat-a", "jetson-agx-orin")
+    procs.node(mosquitto.url, "sat-b", "starcloud-h100", arg_latitude=90.0)
+    x = digits_inputs(32)
+    async with client(mosquitto.url) as gc:
+        model = await gc.upload_model(DIGITS)
+        ids = [await gc.submit(model, {"input": x[i::4]}) for i in range(4)]
+        recs = [await gc.wait(j, timeout_s=60) for j in ids]
+    assert {r.node for r in recs} <= {"sat-a", "sat-b"}
+    for i, rec in enumerate(recs):
+        want = reference(DIGITS, "input", x[i::4])
+        got = GroundClient.outputs(rec)
+        assert list(got) == list(want)
+        for k in want:
+            assert np.array_equal(got[k], want[k])
+    # the CLI does the same from a shell
+    np.save(tmp_path / "in.npy", x)
+    out = tmp_path / "out.npz"
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "groundstation.cli",
+            "submit",
+            str(DIGITS),
+            str(tmp_path / "in.npy"),
+            "--wait",
+            "-o",
+            str(out),
+            "--broker",
+            mosquitto.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    saved = np.load(out)
+    want = reference(DIGITS, "input", x)
+    assert sorted(saved.files) == sorted(want)
+    for k in want:
+        assert np.array_equal(saved[k], want[k])
+
+
+async def test_service_restart_mid_run_loses_no_job(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    slow = slow_profile(tmp_path, ops=5e8)
+    procs.ground(mosquitto.url, tmp_path / "archive")
+    procs.node(mosquitto.url, "sat-a", str(slow))
+    procs.node(mosquitto.url, "sat-b", str(slow), arg_latitude=90.0)
+    img = np.random.default_rng(1).standard_normal((2, 3, 96, 96)).astype(np.float32)
+    async with client(mosquitto.url) as gc:
+        model = await gc.upload_model(DETECTOR)
+        ids = [await gc.submit(model, {"image": img}, job_id=f"job-{i}") for i in range(6)]
+        await asyncio.sleep(1.0)
+        procs.kill("ground")  # SIGKILL mid-run: jobs queued and running on the nodes
+        await asyncio.sleep(1.0)
+        procs.ground(mosquitto.url, tmp_path / "archive", name="ground2")
+        recs = [await gc.wait(j, timeout_s=90) for j in ids]
+        table = await gc.jobs()
+    assert [r.state for r in recs] == ["done"] * 6
+    assert len(table) == 6
+    want = reference(DETECTOR, "image", img)
+    for rec in recs:
+        got = GroundClient.outputs(rec)
+        for k in want:
+            assert np.array_equal(got[k], want[k])
+
+
+async def test_node_killed_mid_job_completes_on_another_exactly_once(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    slow = slow_profile(tmp_path, ops=1e8)  # the detector job runs ~4 s of mission time
+    procs.ground(mosquitto.url, tmp_path / "archive", extra=["--lease", "20"])
+    for i, n in enumerate(("sat-a", "sat-b", "sat-c")):
+        procs.node(mosquitto.url, n, str(slow), arg_latitude=40.0 * i)
+    img = np.random.default_rng(2).standard_normal((2, 3, 96, 96)).astype(np.float32)
+    async with (
+        MqttBus(mosquitto.url, client_id="watcher", clean_start=True) as bus,
+        bus.subscribe("odc/sat/+/event") as events,
+        bus.subscribe("odc/sat/+/result") as results,
+        client(mosquitto.url) as gc,
+    ):
+        model = await gc.upload_model(DETECTOR)
+        job = await gc.submit(model, {"image": img}, node="sat-a", job_id="victim")
+        await wait_for(
+            events, kind("job_event", job_id="victim", state="running", node="sat-a"), timeout=60
+        )
+        procs.kill("sat-a")
+        rec = await gc.wait(job, timeout_s=90)
+        got = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                msg = await asyncio.wait_for(results.get(), 2.0)
+                got.append(msg)
+    assert rec.state == "done"
+    assert rec.node in {"sat-b", "sat-c"}
+    assert rec.epoch == 1
+    assert rec.duplicates == 0
+    assert len(got) == 1  # sat-a died before reporting; exactly one result was produced
+    want = reference(DETECTOR, "image", img)
+    out = GroundClient.outputs(rec)
+    for k in want:
+        assert np.array_equal(out[k], want[k])
+
+
+async def test_duplicated_result_is_recorded_once(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    clock = WallClock(epoch=parse_iso(EPOCH), scale=10)
+    async with (
+        MqttBus(mosquitto.url, client_id="gs") as gbus,
+        GroundStation(gbus, clock, tmp_path / "archive") as gs,
+        MqttBus(mosquitto.url, client_id="node-bus") as nbus,
+        running_node(nbus, clock, tmp_path / "n1", node_id="n1"),
+        client(mosquitto.url) as gc,
+    ):
+        model = await gc.upload_model(DIGITS)
+        job = await gc.submit(model, {"input": digits_inputs(4)})
+        rec = await gc.wait(job, timeout_s=30)
+        res = gs.table.result(job)
+        assert res is not None
+        for _ in range(3):  # at-least-once delivery: the same result again
+            await nbus.publish(topics.result("n1"), dump(res), qos=1)
+        stale = res.model_copy(update={"epoch": -1})
+        await nbus.publish(topics.result("n1"), dump(stale), qos=1)
+        for _ in range(50):
+            if gs.duplicates >= 3:
+                break
+            await asyncio.sleep(0.05)
+        again = await gc.result(job)
+    assert rec.state == "done"
+    assert gs.duplicates == 4  # the three copies and the stale one: the job already ended
+    assert again.duplicates == 4
+    assert again.finished_at == rec.finished_at
+
+
+async def test_job_out_of_contact_waits_for_next_pass(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    station = Station("svalbard", 78.23, 15.39, 500.0)
+    t0 = parse_iso(EPOCH)
+    orbit = CircularOrbits(550.0, 97.6, 0.0, 0.0, epoch=t0, names=["n1"])
+    passes = contact_windows(orbit, station, t0, t0 + 6 * 3600, min_elevation_deg=10.0)[0]
+    first = next(p for p in passes if p.aos > t0 + 600)
+    # start 8 minutes of mission time before AOS at 60x: the pass comes after ~8 s
+    start = first.aos - 480.0
+    clock = WallClock(epoch=start, scale=60)
+    u0 = 360.0 * (start - t0) / float(orbit.period_s[0])
+    async with (
+        MqttBus(mosquitto.url, client_id="gs") as gbus,
+        GroundStation(gbus, clock, tmp_path / "archive", stations=[station]) as gs,
+        MqttBus(mosquitto.url, client_id="node-bus") as nbus,
+        running_node(
+            nbus, clock, tmp_path / "n1", node_id="n1", inclination_deg=97.6, arg_latitude_deg=u0
+        ),
+        client(mosquitto.url) as gc,
+    ):
+        model = await gc.upload_model(DIGITS)
+        job = await gc.submit(model, {"input": digits_inputs(4)})
+        await asyncio.sleep(2.0)
+        waiting = await gc.job(job)
+        assert waiting.state == "queued"
+        assert not gs.in_contact(gs.nodes["n1"], clock.now())
+        rec = await gc.wait(job, timeout_s=30)
+    assert rec.state == "done"
+    assert rec.uplinked_at is not None
+    assert rec.uplinked_at >= first.aos - 30.0  # orbit epoch differs by a few seconds
+    assert rec.uplinked_at <= first.los
