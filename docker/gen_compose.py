@@ -75,17 +75,25 @@ class Settings:
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
     telemetry_period_s: float | None = None  # None = the node's default
+    max_payload_bytes: int | None = None  # largest job a node accepts; None = its default
+    profiles: tuple[str, ...] = ()  # profiles to cycle through; () = all of PROFILES
 
 
-def node_specs(count: int) -> list[NodeSpec]:
-    """Ids ``sat-001``... with profiles cycling through :data:`PROFILES`."""
+def node_specs(count: int, profiles: Sequence[str] = ()) -> list[NodeSpec]:
+    """Ids ``sat-001``... with profiles cycling through ``profiles`` (default all of
+    :data:`PROFILES`), each at its orbit class."""
     if count < 1 or count > 999:
         raise ValueError(f"nodes: need 1..999, got {count}")
+    known = {p[0]: p for p in PROFILES}
+    for name in profiles:
+        if name not in known:
+            raise ValueError(f"profiles: unknown profile {name!r}; known: {', '.join(known)}")
+    cycle = [known[p] for p in profiles] if profiles else list(PROFILES)
     planes = max(1, round(math.sqrt(count)))
     per_plane = math.ceil(count / planes)
     specs = []
     for i in range(count):
-        profile, altitude, inclination = PROFILES[i % len(PROFILES)]
+        profile, altitude, inclination = cycle[i % len(cycle)]
         plane, slot = i % planes, i // planes
         specs.append(NodeSpec(
             node_id=f"sat-{i + 1:03d}",
@@ -116,7 +124,7 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         raise ValueError(f"network: 'bridge' or 'host', got {settings.network!r}")
     if not 1 <= settings.port <= 65535:
         raise ValueError(f"port: need 1..65535, got {settings.port}")
-    specs = node_specs(settings.nodes)
+    specs = node_specs(settings.nodes, settings.profiles)
     users = [GROUND_USER, OPERATOR_USER, *(s.node_id for s in specs)]
     pw = {u: _password(u, settings.passwords) for u in users}
     host = "127.0.0.1" if settings.network == "host" else "broker"
@@ -182,6 +190,8 @@ def compose(settings: Settings) -> dict[str, Yaml]:
             cmd += ["--lease", _fmt(settings.lease_s)]
         if settings.telemetry_period_s is not None:
             cmd += ["--telemetry-period", _fmt(settings.telemetry_period_s)]
+        if settings.max_payload_bytes is not None:
+            cmd += ["--max-payload", str(settings.max_payload_bytes)]
         services[s.node_id] = common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": cmd,
@@ -291,6 +301,10 @@ def _describe(settings: Settings, *, hostnet: bool) -> str:
         words.append(f"--lease {_fmt(settings.lease_s)}")
     if settings.telemetry_period_s is not None:
         words.append(f"--telemetry-period {_fmt(settings.telemetry_period_s)}")
+    if settings.max_payload_bytes is not None:
+        words.append(f"--max-payload {settings.max_payload_bytes}")
+    if settings.profiles:
+        words.append(f"--profiles {','.join(settings.profiles)}")
     if hostnet:
         words.append("--hostnet-override")
     return " ".join(words)
@@ -309,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ground station (repeat); none = always in contact")
     p.add_argument("--lease", type=float, default=None, help="job lease, mission seconds")
     p.add_argument("--telemetry-period", type=float, default=None, help="mission seconds")
+    p.add_argument("--max-payload", type=int, default=None, help="largest job a node takes, bytes")
+    p.add_argument("--profiles", default="", metavar="A,B,...",
+                   help="hardware profiles to cycle through (default: all six)")
     p.add_argument("--hostnet-override", action="store_true",
                    help="write the host-network override of the bridge file instead")
     p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
@@ -323,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nodes=args.nodes, network=args.network, port=args.port, passwords=args.passwords,
         mosquitto_dir=mosquitto if mosquitto.startswith(".") else f"./{mosquitto}",
         stations=tuple(args.station), lease_s=args.lease,
-        telemetry_period_s=args.telemetry_period,
+        telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
+        profiles=tuple(p for p in args.profiles.split(",") if p),
     )
     try:
         doc = hostnet_override(settings) if args.hostnet_override else compose(settings)

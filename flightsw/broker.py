@@ -264,13 +264,14 @@ class EmbeddedBroker:
     async def __aenter__(self) -> Self:
         try:
             from amqtt.broker import Broker  # noqa: PLC0415  (heavy import, only when used)
-            from amqtt.errors import AMQTTError  # noqa: PLC0415
+            from amqtt.errors import AMQTTError, PluginError  # noqa: PLC0415
+            from amqtt.errors import BrokerError as AmqttBrokerError  # noqa: PLC0415
         except ImportError as exc:
             raise BrokerError(f"amqtt is not installed: {exc}") from exc
         broker = Broker(self._config())
         try:
             await broker.start()
-        except (AMQTTError, OSError) as exc:
+        except (AMQTTError, AmqttBrokerError, PluginError, OSError) as exc:
             raise BrokerError(f"cannot start the embedded broker on {self.url}: {exc}") from exc
         self._broker = broker
         return self

@@ -21,7 +21,7 @@ from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.physics.ground import Station, contact_windows
 from flightsw.physics.orbit import CircularOrbits
-from flightsw.protocol import JobResult, dump, topics
+from flightsw.protocol import dump, topics
 from flightsw.timeutil import parse_iso
 from groundstation.client import GroundClient
 from groundstation.service import GroundStation
