@@ -12,9 +12,10 @@ import pytest
 from flightsw.protocol import JobResult, Status, Telemetry, Tensor, dump, topics
 from groundstation.archive import ArchiveWriter
 
-EPOCH = 1_790_000_000.0  # 2026-09-21T12:53:20Z
+EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 ORBIT_S = 95.65 * 60  # 550 km circular (DESIGN_BRIEF reference figure)
 ECLIPSE_FRACTION = 0.37
+LOAD_W = {"low": 60.0, "balanced": 120.0, "max": 200.0}  # per power mode
 
 
 @dataclass
@@ -40,7 +41,7 @@ def make_telemetry(node: str, profile: str, seq: int, t: float, *, done: int = 0
         lat_deg=51.6 * math.sin(2 * math.pi * phase), lon_deg=(phase * 360.0) - 180.0,
         alt_km=550.0 + float(rng.normal(0, 0.05)), sunlit=sunlit, beta_deg=12.5,
         solar_w=0.0 if sunlit < 0.5 else 410.0 + float(rng.normal(0, 1)),
-        load_w=120.0 + float(rng.normal(0, 2)), battery_wh=soc * 1500.0, soc=soc,
+        load_w=LOAD_W[mode] + float(rng.normal(0, 2)), battery_wh=soc * 1500.0, soc=soc,
         temperature_c=temp, power_mode=mode, safe_mode=False, paused=False,
         queue_depth=int(rng.integers(0, 5)), jobs_running=int(rng.integers(0, 2)),
         jobs_done=done, jobs_failed=0, energy_used_j=float(seq) * 3.6e3, upsets=0,

@@ -1,0 +1,259 @@
+"""One PNG that shows how each node's mission went: battery, heat, power mode and jobs.
+
+One row per node (title: node id and hardware profile), four panels sharing one time axis
+in hours from the first sample: battery state of charge, temperature, power mode and jobs
+completed (the node's ``jobs_done`` counter and the results the ground archived). Eclipses
+(telemetry ``sunlit`` < 0.5) are shaded grey in every panel. Drawn with matplotlib's Agg
+canvas directly (no pyplot, no global backend state).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from flightsw.exceptions import ProtocolError
+from flightsw.protocol.codec import decode
+from flightsw.timeutil import format_iso
+from groundstation.archive import ArchiveReader
+from groundstation.exceptions import ReplayError
+
+__all__ = ["ReportSummary", "build_report", "write_report"]
+
+ECLIPSE_COLOR = "#9aa0a6"
+SAFE_MODE = "SAFE"
+
+
+@dataclass
+class _Series:
+    node: str
+    profile: str | None = None
+    t: list[float] = field(default_factory=list)
+    soc: list[float] = field(default_factory=list)
+    temp: list[float] = field(default_factory=list)
+    sunlit: list[float] = field(default_factory=list)
+    mode: list[str] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)
+    jobs_done: list[float] = field(default_factory=list)
+    results: list[float] = field(default_factory=list)  # finish times of done results
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    path: Path
+    nodes: list[str]
+    samples: int
+    results: int
+    omitted_nodes: int
+
+
+def _num(msg: dict[str, Any], key: str) -> float:
+    value = msg.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def _collect(reader: ArchiveReader, nodes: Iterable[str] | None, start: float | None,
+             end: float | None) -> dict[str, _Series]:
+    series: dict[str, _Series] = {}
+    topics = ["odc/sat/+/telemetry", "odc/sat/+/result", "odc/sat/+/status"]
+    for rec in reader.records(start, end, topics=topics, nodes=nodes):
+        try:
+            msg = decode(rec.payload)
+        except ProtocolError:
+            continue
+        if not isinstance(msg, dict):
+            continue
+        node = rec.node or "?"
+        s = series.get(node)
+        if s is None:
+            s = series[node] = _Series(node)
+        kind = msg.get("kind")
+        if kind == "telemetry":
+            t = _num(msg, "t")
+            s.t.append(rec.t if math.isnan(t) else t)
+            s.soc.append(_num(msg, "soc") * 100.0)
+            s.temp.append(_num(msg, "temperature_c"))
+            s.sunlit.append(_num(msg, "sunlit"))
+            s.mode.append(SAFE_MODE if msg.get("safe_mode") is True
+                          else str(msg.get("power_mode", "?")))
+            s.jobs_done.append(_num(msg, "jobs_done"))
+            s.load.append(_num(msg, "load_w"))
+            if isinstance(msg.get("profile"), str):
+                s.profile = msg["profile"]
+        elif kind == "result" and msg.get("status") == "done":
+            finished = _num(msg, "finished_at")
+            s.results.append(rec.t if math.isnan(finished) or finished <= 0 else finished)
+        elif kind == "status" and s.profile is None and isinstance(msg.get("profile"), str):
+            s.profile = msg["profile"]
+    return {n: s for n, s in sorted(series.items()) if s.t or s.results}
+
+
+def _eclipses(t: npt.NDArray[np.float64], sunlit: npt.NDArray[np.float64]
+              ) -> list[tuple[float, float]]:
+    """``(start, end)`` hours of each eclipse: a sample in shadow shades until the next."""
+    dark = sunlit < 0.5
+    if not dark.any():
+        return []
+    edges = np.diff(np.concatenate([[0], dark.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)  # index after the last dark sample
+    ends = np.append(t, t[-1])  # the last dark sample shades to itself
+    return [(float(t[a]), float(ends[b])) for a, b in zip(starts, stops, strict=True)]
+
+
+def _rank_modes(modes: npt.NDArray[np.str_], load: npt.NDArray[np.float64]) -> list[str]:
+    """Power modes from lowest to highest median load (safe mode first)."""
+    def key(mode: str) -> tuple[int, float, str]:
+        sel = load[modes == mode]
+        sel = sel[np.isfinite(sel)]
+        return (0 if mode == SAFE_MODE else 1, float(np.median(sel)) if sel.size else 0.0,
+                mode)
+
+    return sorted(dict.fromkeys(modes.tolist()), key=key)
+
+
+def _shade(ax: Axes, spans: list[tuple[float, float]]) -> None:
+    for a, b in spans:
+        ax.axvspan(a, b, color=ECLIPSE_COLOR, alpha=0.28, lw=0, zorder=0)
+
+
+def write_report(
+    reader: ArchiveReader,
+    out_png: str | os.PathLike[str],
+    *,
+    nodes: Iterable[str] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_nodes: int = 12,
+    dpi: int = 110,
+) -> ReportSummary:
+    """Draw the report of the selected nodes (at most ``max_nodes`` rows) to ``out_png``."""
+    fig, summary = build_report(reader, nodes=nodes, start=start, end=end,
+                                max_nodes=max_nodes, dpi=dpi)
+    out = Path(out_png)
+    FigureCanvasAgg(fig)
+    try:
+        fig.savefig(out, format="png")
+    except OSError as exc:
+        raise ReplayError(f"-o {out}: cannot write: {exc}") from exc
+    return ReportSummary(path=out, nodes=summary.nodes, samples=summary.samples,
+                         results=summary.results, omitted_nodes=summary.omitted_nodes)
+
+
+def build_report(
+    reader: ArchiveReader,
+    *,
+    nodes: Iterable[str] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_nodes: int = 12,
+    dpi: int = 110,
+) -> tuple[Figure, ReportSummary]:
+    """The report figure (one subfigure per node row) and what it shows (``path`` empty)."""
+    if max_nodes < 1:
+        raise ReplayError(f"max_nodes: must be >= 1, got {max_nodes}")
+    series = _collect(reader, nodes, start, end)
+    with_tel = [s for s in series.values() if s.t]
+    if not with_tel:
+        raise ReplayError(f"archive {reader.directory}: no telemetry to report"
+                          + ("" if nodes is None else f" for nodes {sorted(nodes)}"))
+    shown = with_tel[:max_nodes]
+    t0 = min(min(s.t) for s in shown)
+    t_last = max(max(s.t) for s in shown)
+
+    mpl.rcParams["svg.fonttype"] = "none"
+    rows = len(shown)
+    # the Agg canvas is attached only to save: with it attached, every shared-axis limit
+    # change would redraw the whole figure
+    fig = Figure(figsize=(17.0, 1.4 + 2.75 * rows), dpi=dpi, layout="constrained")
+    omitted = len(with_tel) - len(shown)
+    fig.suptitle(
+        f"Mission report: {len(shown)} node{'s' if rows > 1 else ''}, "
+        f"{format_iso(t0)} to {format_iso(t_last)} ({(t_last - t0) / 3600:.1f} h)"
+        + (f"; {omitted} more nodes not shown (pick with --node)" if omitted else ""),
+        fontsize=14, fontweight="bold",
+    )
+    subfigs = fig.subfigures(rows, 1, squeeze=False)[:, 0]
+    share: Axes | None = None
+    n_results = 0
+    for i, (sub, s) in enumerate(zip(subfigs, shown, strict=True)):
+        axes = sub.subplots(1, 4)
+        share = share or axes[0]
+        for ax in axes:
+            if ax is not share:
+                ax.sharex(share)
+        h = (np.asarray(s.t) - t0) / 3600.0
+        order = np.argsort(h, kind="stable")
+        h = h[order]
+        spans = _eclipses(h, np.asarray(s.sunlit)[order])
+        sub.suptitle(f"{s.node}  ·  profile {s.profile or 'unknown'}  ·  {len(h)} samples",
+                     fontsize=12, fontweight="bold", x=0.01, ha="left")
+        sub.set_facecolor("#f7f7f9" if i % 2 else "white")
+
+        ax_soc, ax_temp, ax_mode, ax_jobs = axes
+        soc = np.asarray(s.soc)[order]
+        ax_soc.plot(h, soc, color="#1a73e8", lw=1.4)
+        ax_soc.set_ylim(0, 100)
+        ax_soc.set_ylabel("SoC [%]")
+        ax_soc.set_title(f"Battery state of charge (min {np.nanmin(soc):.0f} %)", fontsize=10)
+
+        temp = np.asarray(s.temp)[order]
+        ax_temp.plot(h, temp, color="#d93025", lw=1.4)
+        ax_temp.set_ylabel("Temperature [°C]")
+        ax_temp.set_title(f"Temperature (max {np.nanmax(temp):.1f} °C)", fontsize=10)
+
+        modes = np.asarray(s.mode)[order]
+        ranked = _rank_modes(modes, np.asarray(s.load)[order])
+        levels = {m: k for k, m in enumerate(ranked)}
+        ax_mode.step(h, [levels[m] for m in modes], where="post", color="#188038", lw=1.6)
+        ax_mode.set_yticks(range(len(ranked)), ranked)
+        ax_mode.set_ylim(-0.5, len(ranked) - 0.5)
+        ax_mode.set_ylabel("Power mode")
+        ax_mode.set_title("Power mode (by load, low to high)", fontsize=10)
+
+        done = np.asarray(s.jobs_done)[order]
+        if np.isfinite(done).any():
+            ax_jobs.step(h, done, where="post", color="#9334e6", lw=1.6,
+                         label="jobs_done (telemetry)")
+        if s.results:
+            r = np.sort((np.asarray(s.results) - t0) / 3600.0)
+            ax_jobs.step(np.concatenate([[r[0]], r]), np.arange(len(r) + 1), where="post",
+                         color="#e37400", lw=1.4, ls="--", label="results archived")
+            n_results += len(r)
+        ax_jobs.set_ylabel("Jobs completed")
+        ax_jobs.set_title("Jobs completed (cumulative)", fontsize=10)
+        ax_jobs.set_ylim(bottom=0)
+
+        for ax in axes:
+            _shade(ax, spans)
+            ax.grid(True, alpha=0.3)
+            if i == rows - 1:
+                ax.set_xlabel(f"hours since {format_iso(t0)}")
+            else:
+                ax.tick_params(labelbottom=False)
+    fig.legend(
+        handles=[Patch(color=ECLIPSE_COLOR, alpha=0.5, label="eclipse (sunlit < 0.5)"),
+                 Line2D([], [], color="#9334e6", lw=1.6, label="jobs_done (telemetry)"),
+                 Line2D([], [], color="#e37400", lw=1.4, ls="--", label="results archived")],
+        loc="outside lower center", ncols=3, fontsize=10, frameon=False,
+    )
+    if share is not None:
+        share.set_xlim(0, max((t_last - t0) / 3600.0, 1e-3))
+    return fig, ReportSummary(path=Path(), nodes=[s.node for s in shown],
+                              samples=sum(len(s.t) for s in shown), results=n_results,
+                              omitted_nodes=omitted)

@@ -1,0 +1,70 @@
+"""The mission report PNG: one row of panels per node, eclipses shaded, readable labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.image as mpimg
+import pytest
+from matplotlib.patches import Rectangle
+
+from groundstation.archive import ArchiveReader, ArchiveWriter
+from groundstation.exceptions import ReplayError
+from groundstation.report import build_report, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_png_has_a_row_per_node(mission: Any, tmp_path: Path) -> None:
+    out = tmp_path / "report.png"
+    summary = write_report(ArchiveReader(mission.path), out)
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    image = mpimg.imread(out)
+    assert image.shape[1] > 1500
+    assert image.shape[0] > 3 * 250  # rows stack vertically
+    assert summary.nodes == ["sat-001", "sat-002", "sat-003"]
+    n_tel = sum(1 for r in mission.records if r[1].endswith("/telemetry"))
+    assert summary.samples == n_tel
+    assert summary.results == sum(1 for r in mission.records if r[1].endswith("/result"))
+
+
+def test_figure_layout_titles_and_eclipses(mission: Any) -> None:
+    fig, summary = build_report(ArchiveReader(mission.path))
+    rows = fig.subfigs
+    assert len(rows) == len(summary.nodes) == 3
+    for row, (node, profile) in zip(rows, mission.nodes.items(), strict=True):
+        title = row._suptitle.get_text()
+        assert node in title
+        assert profile in title
+        axes = row.axes
+        assert [a.get_ylabel() for a in axes] == [
+            "SoC [%]", "Temperature [°C]", "Power mode", "Jobs completed"]
+        # 3 hours of a 95.65 min orbit with 37 % eclipse: two eclipses (the second
+        # cut by the end of the run), shaded in every panel
+        for ax in axes:
+            spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+            assert len(spans) == 2
+        labels = [t.get_text() for t in axes[2].get_yticklabels()]
+        assert labels == ["low", "balanced", "max"]  # ordered by load
+        assert {line.get_label() for line in axes[3].get_lines()} == {
+            "jobs_done (telemetry)", "results archived"}
+    assert "hours since 2026-09-21T14:13:20Z" in rows[-1].axes[0].get_xlabel()
+
+
+def test_node_selection_and_row_limit(mission: Any) -> None:
+    _, one = build_report(ArchiveReader(mission.path), nodes=["sat-002"])
+    assert one.nodes == ["sat-002"]
+    fig, two = build_report(ArchiveReader(mission.path), max_nodes=2)
+    assert two.nodes == ["sat-001", "sat-002"]
+    assert two.omitted_nodes == 1
+    assert "1 more nodes not shown" in fig._suptitle.get_text()
+
+
+def test_no_telemetry_is_a_clear_error(tmp_path: Path) -> None:
+    with ArchiveWriter(tmp_path / "a") as w:
+        w.append(1.0, "odc/sat/x/result", b"\xc1")
+    with pytest.raises(ReplayError, match="no telemetry to report"):
+        write_report(ArchiveReader(tmp_path / "a"), tmp_path / "r.png")
+    with pytest.raises(ReplayError, match=r"for nodes \['y'\]"):
+        write_report(ArchiveReader(tmp_path / "a"), tmp_path / "r.png", nodes=["y"])
