@@ -121,6 +121,7 @@ class MosquittoProcess:
             f"listener {self.port} {self.host}",
             f"user {user}",
             f"allow_anonymous {'false' if self.password_file else 'true'}",
+            "set_tcp_nodelay true",
             f"max_queued_messages {self.max_queued_messages}",
             "log_dest stderr",
             "log_type error",

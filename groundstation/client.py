@@ -187,19 +187,43 @@ class GroundClient:
         ``timeout_s`` is host seconds. A failed job raises :class:`JobFailed`.
         """
         async with self.bus.subscribe(job_topic(job_id), qos=1) as sub:
-            rec = await self.job(job_id)
-            deadline = None if timeout_s is None else self.clock.perf_counter() + timeout_s
-            while rec.state not in TERMINAL:
-                left = None if deadline is None else deadline - self.clock.perf_counter()
-                if left is not None and left <= 0:
-                    raise GroundError(f"job {job_id} still {rec.state} after {timeout_s:.0f} s")
-                try:
-                    msg = await asyncio.wait_for(sub.get(), left)
-                except TimeoutError:
-                    continue
-                with contextlib.suppress(ProtocolError):
-                    rec = parse(JobRecord, msg.payload)
-        rec = await self.result(job_id)
+            return await self._await_end(job_id, sub, timeout_s, poll_first=True)
+
+    async def run(
+        self,
+        model: str,
+        inputs: dict[str, npt.NDArray[Any]],
+        *,
+        timeout_s: float | None = None,
+        **submit_args: Any,
+    ) -> JobRecord:
+        """Submit and wait in one go (subscribed before submitting: no extra round trip)."""
+        job_id = submit_args.pop("job_id", None) or uuid.uuid4().hex
+        async with self.bus.subscribe(job_topic(job_id), qos=1) as sub:
+            await self.submit(model, inputs, job_id=job_id, **submit_args)
+            return await self._await_end(job_id, sub, timeout_s, poll_first=False)
+
+    async def _await_end(
+        self, job_id: str, sub: Any, timeout_s: float | None, *, poll_first: bool
+    ) -> JobRecord:
+        rec = await self.job(job_id) if poll_first else None
+        start = self.clock.perf_counter()
+        while rec is None or rec.state not in TERMINAL:
+            left = None if timeout_s is None else timeout_s - (self.clock.perf_counter() - start)
+            if left is not None and left <= 0:
+                state = "unknown" if rec is None else rec.state
+                raise GroundError(f"job {job_id} still {state} after {timeout_s:.0f} s")
+            try:
+                # poll now and then: a record published while we were not listening is
+                # not lost, just late
+                msg = await asyncio.wait_for(sub.get(), min(5.0, left or 5.0))
+            except TimeoutError:
+                rec = await self.job(job_id)
+                continue
+            with contextlib.suppress(ProtocolError):
+                rec = parse(JobRecord, msg.payload)
+        if rec.outputs is None and rec.state == "done":
+            rec = await self.result(job_id)
         if rec.state == "failed":
             raise JobFailed(job_id, rec.reason or "unknown reason")
         return rec

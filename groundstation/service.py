@@ -215,7 +215,7 @@ class GroundStation:
             self._wake.set()
 
     def _publish_record(self, job_id: str) -> None:
-        rec = self.table.record(job_id)
+        rec = self.table.record(job_id, with_outputs=True)  # outputs once it has ended
         task = asyncio.get_running_loop().create_task(
             self.bus.publish(job_topic(job_id), dump(rec), qos=1)
         )
@@ -283,7 +283,8 @@ class GroundStation:
         else:  # shed, cancelled: the failed result follows
             fields.update(detail=f"{ev.state}: {ev.detail}")
         self.table.update(ev.job_id, **fields)
-        self._publish_record(ev.job_id)
+        if ev.state == "handed_over":
+            self._publish_record(ev.job_id)  # the rest shows in `jobs`; watchers need ends
 
     def _renew_leases(self, node: str, st: NodeState) -> None:
         now = self.clock.now()

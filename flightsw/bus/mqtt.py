@@ -31,13 +31,14 @@ import contextlib
 import logging
 import math
 import random
+import socket
 import ssl
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -50,6 +51,8 @@ from flightsw.exceptions import BusError, ConfigError
 __all__ = ["MqttBus", "Will"]
 
 _log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Largest payload the MQTT fixed header can describe, less room for topic and header.
 _MQTT_MAX_PAYLOAD = 268_435_455 - 65_540
@@ -100,6 +103,15 @@ def _dispatch_queue_type(
     return _DispatchQueue
 
 
+def _no_delay(client: aiomqtt.Client) -> None:
+    """Disable Nagle's algorithm: small QoS 1 packets must not wait for a delayed ACK
+    (paho leaves it on, which costs ~40 ms per request/reply exchange on loopback)."""
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _refused(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
     """True if a SUBACK refused any filter (return code 0x80 or above)."""
     for code in codes:
@@ -113,6 +125,18 @@ def _fatal(exc: MqttConnectError) -> bool:
     rc = exc.rc
     value = rc.value if isinstance(rc, ReasonCode) else rc
     return value in _FATAL_CONNACK
+
+
+def _retrieve_disconnect_error(client: aiomqtt.Client) -> None:
+    """Mark a disconnect error as seen when nobody else will.
+
+    If the connection drops just as its context is left (bus closing), aiomqtt's
+    ``__aexit__`` returns early and leaves the error in a private future, which asyncio
+    later reports as "Future exception was never retrieved".
+    """
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future) and fut.done() and not fut.cancelled():
+        fut.exception()
 
 
 def _positive(name: str, value: float) -> float:
@@ -237,6 +261,8 @@ class MqttBus(Bus):
         self.last_error: str | None = None
 
         self._client: aiomqtt.Client | None = None
+        # resolved when the current connection drops
+        self._conn_lost: asyncio.Future[None] | None = None
         self._running = False
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -403,7 +429,7 @@ class MqttBus(Bus):
         if client is None:
             return  # subscribed when the connection comes up
         try:
-            codes = await client.subscribe(pattern, sub.qos)
+            codes = await self._unless_lost(client.subscribe(pattern, sub.qos))
         except aiomqtt.MqttError:
             return  # the connection dropped; re-subscribed after the reconnect
         if _refused(codes):
@@ -428,7 +454,7 @@ class MqttBus(Bus):
             self._stale_patterns.add(pattern)
             return
         try:
-            await client.unsubscribe(pattern)
+            await self._unless_lost(client.unsubscribe(pattern))
         except aiomqtt.MqttError:
             self._stale_patterns.add(pattern)
 
@@ -462,17 +488,49 @@ class MqttBus(Bus):
             tls_context=self._tls_context,
         )
 
+    async def _unless_lost(self, call: Coroutine[Any, Any, T]) -> T:
+        """Await ``call`` (a request to the broker) unless the connection drops first.
+
+        aiomqtt would otherwise wait for the SUBACK/UNSUBACK of a dead connection until its
+        timeout. Raises ``aiomqtt.MqttError`` if the connection is lost.
+        """
+        lost = self._conn_lost
+        if lost is None or lost.done():
+            call.close()
+            raise aiomqtt.MqttError("not connected")
+        task = asyncio.ensure_future(call)
+        try:
+            await asyncio.wait((task, lost), return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            raise aiomqtt.MqttError("connection lost while waiting for the broker")
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _watch(self, client: aiomqtt.Client, lost: asyncio.Future[None]) -> None:
+        """Resolve ``lost`` when the connection drops (our queue never yields messages,
+        so ``client.messages`` only ends with the disconnect error)."""
+        try:
+            async for _ in client.messages:
+                pass
+        except aiomqtt.MqttError as exc:
+            self.last_error = str(exc) or type(exc).__name__
+        finally:
+            if not lost.done():
+                lost.set_result(None)
+
     async def _on_connected(self, client: aiomqtt.Client) -> None:
+        _no_delay(client)
         client.pending_calls_threshold = self._max_inflight + 100
         client.timeout = self._connect_timeout  # for SUBACK/UNSUBACK and the disconnect
-        self._client = client
         stale = list(self._stale_patterns)
         if stale:
-            await client.unsubscribe(stale)
+            await self._unless_lost(client.unsubscribe(stale))
             self._stale_patterns.difference_update(stale)
         patterns = list(self._pattern_qos.items())
         if patterns:
-            codes = await client.subscribe(patterns)
+            codes = await self._unless_lost(client.subscribe(patterns))
             if _refused(codes):
                 _log.error("broker %s refused some of the subscriptions %s", self.url,
                            [p for p, _ in patterns])
@@ -485,6 +543,8 @@ class MqttBus(Bus):
 
     def _on_disconnected(self) -> None:
         self._client = None
+        if self._conn_lost is not None and not self._conn_lost.done():
+            self._conn_lost.set_result(None)
         self.connected.clear()
         self.disconnected.set()
         self._requeue_inflight()
@@ -506,13 +566,20 @@ class MqttBus(Bus):
                 async with self._make_client(clean=not self._persistent) as client:
                     # event-loop time: the same host time base as the backoff sleep below
                     up_since = loop.time()
-                    await self._on_connected(client)
+                    lost: asyncio.Future[None] = loop.create_future()
+                    self._client, self._conn_lost = client, lost
+                    assert self._tg is not None
+                    watcher = self._tg.create_task(self._watch(client, lost), name="mqtt-watch")
                     if ever_connected:
                         self.reconnects += 1
                         _log.info("reconnected to %s as %r", self.url, self.client_id)
                     ever_connected = True
-                    async for _ in client.messages:  # ends only with the disconnect error
-                        pass
+                    try:
+                        await self._on_connected(client)
+                        await lost
+                    finally:
+                        watcher.cancel()
+                        _retrieve_disconnect_error(client)
             except MqttConnectError as exc:
                 self.last_error = f"connection refused by the broker: {exc}"
                 if (_fatal(exc) and not ever_connected and self._first is not None
@@ -529,8 +596,10 @@ class MqttBus(Bus):
                 lasted = loop.time() - up_since
                 _log.warning("lost connection to %s after %.2f s: %s", self.url, lasted,
                              self.last_error)
-                if lasted >= self._reconnect_max:
-                    failures = 0  # stable before: retry fast; flapping keeps backing off
+                # longer than any backoff delay: the connection was stable, retry fast;
+                # a connection that flaps (duplicate client id) keeps backing off
+                if lasted >= 2 * self._reconnect_max:
+                    failures = 0
             elif failures == 0:
                 _log.warning("cannot connect to %s: %s (retrying)", self.url, self.last_error)
             failures += 1
