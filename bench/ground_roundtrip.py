@@ -21,12 +21,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, parser  # noqa: E402
+from _common import emit, parser
 
-from flightsw.broker import MosquittoProcess  # noqa: E402
-from flightsw.bus.mqtt import MqttBus  # noqa: E402
-from flightsw.clock import WallClock  # noqa: E402
-from groundstation.client import GroundClient  # noqa: E402
+from flightsw.broker import MosquittoProcess
+from flightsw.bus.mqtt import MqttBus
+from flightsw.clock import WallClock
+from groundstation.client import GroundClient
 
 MODEL = ROOT / "examples" / "models" / "digits_classifier.onnx"
 
