@@ -216,6 +216,21 @@ async def test_reconnects_back_off_without_a_storm_or_busy_loop(
         assert node.reconnects == 1
 
 
+async def test_duplicate_client_ids_back_off_instead_of_kicking_each_other_in_a_loop(
+    mosquitto: MosquittoProcess, tcp_proxy: Callable[[int], Awaitable[Any]],
+) -> None:
+    proxy = await tcp_proxy(mosquitto.port)
+    options: dict[str, Any] = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.4}
+    t0 = time.perf_counter()
+    async with MqttBus(proxy.url, "twin", **options), MqttBus(proxy.url, "twin", **options):
+        # each connect kicks the other one off; the one kicked sleeps before it returns
+        await proxy.wait_accepted(10)
+        elapsed = time.perf_counter() - t0
+    # 8 take-overs after the two first connects, each after the loser's backoff
+    # (0.1, 0.1, 0.2, 0.2, 0.4, 0.4, 0.4, 0.4 s, x 0.8..1.2): no storm
+    assert elapsed >= 0.8 * 2.2
+
+
 async def test_connect_timeout_names_the_url() -> None:
     url = f"mqtt://user:hunter2@127.0.0.1:{free_port()}"
     t0 = time.perf_counter()
