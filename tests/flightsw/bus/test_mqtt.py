@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -278,6 +280,33 @@ async def test_bad_credentials_fail_fast_naming_the_url(
             pass
     assert time.perf_counter() - t0 < 2.0  # no retrying until the timeout
     assert f"mqtt://node-1:***@127.0.0.1:{broker.port}" in str(info.value)
+
+
+async def test_tls_connection_with_a_private_ca(
+    mosquitto_factory: Callable[..., Awaitable[MosquittoProcess]], tmp_path: Path,
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    tls_port = free_port()
+    broker = await mosquitto_factory(config_extra=(
+        f"listener {tls_port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"))
+    url = f"mqtts://127.0.0.1:{tls_port}"
+    context = ssl.create_default_context(cafile=str(cert))
+    async with MqttBus(url, "tls-node", tls_context=context) as node, \
+            MqttBus(broker.url, "plain-ground") as ground, ground.subscribe("secure/#") as sub:
+        await node.publish("secure/hello", b"over tls")
+        assert await receive(sub, 1) == [Message("secure/hello", b"over tls")]
+    # the system CA store does not trust the private certificate: a clear BusError
+    with pytest.raises(BusError, match="mqtts://127.0.0.1"):
+        async with MqttBus(url, "tls-node", connect_timeout_s=1.0):
+            pass
 
 
 async def test_bad_arguments_are_named(mosquitto: MosquittoProcess) -> None:
