@@ -78,6 +78,7 @@ class NodeView:
     last_seen: float = 0.0
     models: set[str] = field(default_factory=set)
     models_sending: dict[str, float] = field(default_factory=dict)
+    uplinked: int = 0  # jobs sent to it: breaks ties between idle nodes so work spreads
 
 
 class GroundStation:
@@ -342,6 +343,7 @@ class GroundStation:
                 not self.in_contact(v, now),
                 v.state.queued_work_s if v.state is not None else 0.0,
                 v.state.queue_depth if v.state is not None else 0,
+                v.uplinked,
                 v.node,
             ),
         )
@@ -407,6 +409,7 @@ class GroundStation:
                         not self.in_contact(v, now),
                         v.state.queued_work_s if v.state is not None else 0.0,
                         v.state.queue_depth if v.state is not None else 0,
+                        v.uplinked,
                         v.node,
                     )
                 )
@@ -440,6 +443,7 @@ class GroundStation:
             lease_seen=now,
             attempts=row["attempts"] + 1,
         )
+        self._view(node).uplinked += 1
         await self.bus.publish(topics.job(node), dump(job), qos=1)
         self._publish_record(row["job_id"])
 
