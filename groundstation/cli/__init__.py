@@ -30,11 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first non-group exception inside ``group`` (nested task groups included)."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code: int = args.func(args)
+        try:
+            code: int = args.func(args)
+        except BaseExceptionGroup as group:  # a task group's failure: report its cause
+            raise _first_leaf(group) from group
     except (GroundError, FlightSwError) as exc:
         print(f"groundstation {args.command}: error: {exc}", file=sys.stderr)
         return 2
