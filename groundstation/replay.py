@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from flightsw.bus.base import Bus
 from flightsw.clock import Clock
+from flightsw.protocol.topics import PREFIX
 from flightsw.timeutil import format_iso
 from groundstation.archive import ArchiveReader, Record
 from groundstation.exceptions import ArchiveError, ReplayError
 
-__all__ = ["RETAINED_LEAVES", "ReplayStats", "check_range", "replay"]
+__all__ = [
+    "QOS0_LEAVES",
+    "RETAINED_LEAVES",
+    "UPLINK_LEAVES",
+    "ReplayStats",
+    "check_range",
+    "replay",
+]
 
-#: Topic leaves the nodes publish retained (``odc/sat/{node}/status``); replayed retained too.
+# What follows ``odc/sat/{node}/`` (see docs/protocol.md):
+#: published retained by the nodes (their status), so replayed retained
 RETAINED_LEAVES = frozenset({"status"})
+#: published with QoS 0 by the nodes (periodic, superseded by the next one)
+QOS0_LEAVES = frozenset({"telemetry", "state"})
+#: sent *to* the nodes by the ground or an operator; not replayed unless asked
+UPLINK_LEAVES = frozenset({"job", "cmd", "model"})
+_NODE_PREFIX = PREFIX + "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,25 @@ def check_range(reader: ArchiveReader, start: float | None, end: float | None) -
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    """How the nodes publish on a topic (``docs/protocol.md``)."""
+
+    qos: int
+    retain: bool
+    uplink: bool
+
+
+def _channel(topic: str, qos: int | None, retain_leaves: frozenset[str]) -> _Channel:
+    parts = topic.split("/", 4)
+    kind = parts[3] if topic.startswith(_NODE_PREFIX) and len(parts) > 3 else ""
+    return _Channel(
+        qos=(0 if kind in QOS0_LEAVES else 1) if qos is None else qos,
+        retain=kind in retain_leaves,
+        uplink=kind in UPLINK_LEAVES,
+    )
+
+
 async def replay(
     reader: ArchiveReader,
     bus: Bus,
@@ -64,7 +97,8 @@ async def replay(
     end: float | None = None,
     topics: Iterable[str] | None = None,
     retain_leaves: frozenset[str] = RETAINED_LEAVES,
-    qos: int = 1,
+    qos: int | None = None,
+    include_uplink: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayStats:
     """Publish every selected record on its topic, spaced as archived divided by ``speed``.
@@ -73,46 +107,59 @@ async def replay(
     the first record): targets are absolute, so sleeping late never accumulates drift.
     Records come in archive (reception) order; one whose target has already passed (its
     ``t`` is earlier than a predecessor's) goes out at once. ``speed=math.inf`` publishes
-    as fast as the bus takes them. Messages on ``retain_leaves`` topics (the nodes' status)
-    are published retained, as the nodes published them. Raises :class:`ReplayError` when
-    the selection is empty or the range is bad.
+    as fast as the bus takes them.
+
+    Messages go out as the nodes publish them: retained on ``retain_leaves`` topics (the
+    status), QoS 0 for telemetry and state, QoS 1 otherwise (``qos`` overrides). Messages
+    *to* the nodes that the ground also archived (``job``, ``cmd``, ``model``) are left out
+    unless ``include_uplink``: replayed into a live broker they would reach live nodes.
+    Raises :class:`ReplayError` when the selection is empty or the range is bad.
     """
     if not speed > 0:
         raise ReplayError(f"speed: must be > 0 (math.inf for as fast as possible), got {speed!r}")
-    if qos not in (0, 1, 2):
+    if qos not in (None, 0, 1, 2):
         raise ReplayError(f"qos: must be 0, 1 or 2, got {qos!r}")
     check_range(reader, start, end)
+    channels: dict[str, _Channel] = {}
+
+    def selected() -> Iterator[tuple[Record, _Channel]]:
+        for rec in reader.records(start, end, topics=topics, nodes=nodes):
+            ch = channels.get(rec.topic)
+            if ch is None:
+                ch = channels[rec.topic] = _channel(rec.topic, qos, retain_leaves)
+            if include_uplink or not ch.uplink:
+                yield rec, ch
+
     try:
-        records = reader.records(start, end, topics=topics, nodes=nodes)
-        first = next(records, None)
+        records = selected()
+        item = next(records, None)
     except ArchiveError as exc:
         raise ReplayError(str(exc)) from exc
-    if first is None:
-        raise ReplayError("no archived record matches the node/topic/time selection")
+    if item is None:
+        raise ReplayError("no archived record matches the node/topic/time selection"
+                          + ("" if include_uplink else " (uplink job/cmd/model excluded)"))
 
     host0 = clock.perf_counter()
     c0 = clock.now()
-    t0 = first.t
+    t0 = item[0].t
     inv = 0.0 if math.isinf(speed) else 1.0 / speed
     published = 0
     max_lag = 0.0
     last_t = t_hi = t0
-    rec: Record | None = first
-    while rec is not None:
+    while item is not None:
+        rec, ch = item
         if inv:
             target = c0 + (rec.t - t0) * inv
             await clock.sleep_until(target)
             if rec.t >= t_hi:  # lateness of records that arrived out of order is expected
                 t_hi = rec.t
-                lag = clock.now() - target
-                max_lag = max(max_lag, lag)
-        await bus.publish(rec.topic, rec.payload, qos=qos,
-                          retain=rec.topic.rpartition("/")[2] in retain_leaves)
+                max_lag = max(max_lag, clock.now() - target)
+        await bus.publish(rec.topic, rec.payload, qos=ch.qos, retain=ch.retain)
         published += 1
         last_t = rec.t
         if progress is not None:
             progress(published)
-        rec = next(records, None)
+        item = next(records, None)
     return ReplayStats(published=published, first_t=t0, last_t=last_t,
                        clock_span_s=clock.now() - c0, max_lag_s=max_lag,
                        host_s=clock.perf_counter() - host0)

@@ -122,6 +122,9 @@ def register(sub: Any) -> None:
                    help="export only this message kind (csv/parquet default: telemetry)")
     p.add_argument("--no-retain", action="store_true",
                    help="publish status messages without the retain flag")
+    p.add_argument("--include-uplink", action="store_true",
+                   help="also re-publish the job/cmd/model messages sent to the nodes "
+                        "(left out by default: they would reach live nodes)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=_run)
@@ -132,6 +135,8 @@ def _run(args: argparse.Namespace) -> int:
     end = None if args.end is None else parse_time(args.end, field="--end")
     if args.to is None and args.kind is not None:
         raise ConfigError("--kind: only applies to exports (--to)")
+    if args.to is not None and (args.include_uplink or args.no_retain):
+        raise ConfigError("--include-uplink/--no-retain: only apply to publishing, not --to")
     reader = ArchiveReader(args.archive)
     check_range(reader, start, end)
     clock = WallClock()
@@ -175,5 +180,5 @@ async def _publish(args: argparse.Namespace, reader: ArchiveReader, clock: WallC
             reader, bus, clock, speed=args.speed, nodes=args.nodes, start=start, end=end,
             topics=args.topics,
             retain_leaves=frozenset() if args.no_retain else RETAINED_LEAVES,
-            progress=progress,
+            include_uplink=args.include_uplink, progress=progress,
         )

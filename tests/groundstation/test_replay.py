@@ -152,3 +152,39 @@ async def test_empty_archive_is_a_replay_error(tmp_path: Path) -> None:
         pass
     with pytest.raises(ReplayError, match="holds no records"):
         await replay(ArchiveReader(tmp_path), MemoryBus(), VirtualClock())
+
+
+class _RecordingBus(MemoryBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, int, bool]] = []
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
+                      retain: bool = False) -> None:
+        self.sent.append((topic, qos, retain))
+        await super().publish(topic, payload, qos=qos, retain=retain)
+
+
+async def test_flags_follow_the_protocol_and_uplink_is_left_out(tmp_path: Path) -> None:
+    with ArchiveWriter(tmp_path) as w:
+        for i, leaf in enumerate(["status", "telemetry", "state", "result", "job", "cmd",
+                                  "model", "event", "handover/sat-2"]):
+            w.append(float(i), f"odc/sat/sat-1/{leaf}", b"\x80")
+    bus = _RecordingBus()
+    await replay(ArchiveReader(tmp_path), bus, VirtualClock(), speed=math.inf)
+    assert bus.sent == [
+        ("odc/sat/sat-1/status", 1, True),
+        ("odc/sat/sat-1/telemetry", 0, False),
+        ("odc/sat/sat-1/state", 0, False),
+        ("odc/sat/sat-1/result", 1, False),
+        ("odc/sat/sat-1/event", 1, False),
+        ("odc/sat/sat-1/handover/sat-2", 1, False),
+    ]
+    everything = _RecordingBus()
+    stats = await replay(ArchiveReader(tmp_path), everything, VirtualClock(), speed=math.inf,
+                         include_uplink=True, qos=2, retain_leaves=frozenset())
+    assert stats.published == 9
+    assert {(q, r) for _, q, r in everything.sent} == {(2, False)}
+    with pytest.raises(ReplayError, match="uplink job/cmd/model excluded"):
+        await replay(ArchiveReader(tmp_path), bus, VirtualClock(),
+                     topics=["odc/sat/+/job"])
