@@ -29,6 +29,7 @@ __all__ = [
     "FRAME_HEADER_SIZE",
     "HEADER_SIZE",
     "INDEX_SUFFIX",
+    "LOCK_NAME",
     "MAGIC",
     "MAX_BODY_BYTES",
     "MIN_BODY_BYTES",
@@ -58,6 +59,7 @@ MIN_BODY_BYTES = 13
 MAX_BODY_BYTES = 256 * 1024 * 1024 + 70_000
 
 SEGMENT_SUFFIX = ".odca"
+LOCK_NAME = "LOCK"  # the writer holds an exclusive flock on it
 INDEX_SUFFIX = ".odci"
 _SEGMENT_RE = re.compile(r"^seg-(\d{6,})\.odca$")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import logging
 import math
 import os
 import zlib
@@ -18,6 +20,7 @@ from flightsw.bus.base import topic_matches
 from groundstation.archive.format import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
+    LOCK_NAME,
     HeaderError,
     decode_body,
 )
@@ -33,7 +36,9 @@ from groundstation.archive.record import Record, node_of
 from groundstation.archive.recovery import RecoveryKind, RecoveryReport, log_reports
 from groundstation.exceptions import ArchiveCorruption, ArchiveError
 
-__all__ = ["ArchiveReader", "TopicFilter"]
+__all__ = ["ArchiveReader", "TopicFilter", "writer_active"]
+
+_log = logging.getLogger("groundstation.archive")
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -50,6 +55,21 @@ class _Chunk:
     nbytes: int
     count: int
     check_t: bool
+
+
+def writer_active(directory: Path) -> bool:
+    """Whether an :class:`ArchiveWriter` holds ``directory`` right now (its ``LOCK``)."""
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing also releases the shared lock if we got it
+    return False
 
 
 def _bounds(start: float | None, end: float | None) -> tuple[float, float]:
@@ -86,7 +106,9 @@ class ArchiveReader:
     index does not cover. Damage is reported in :attr:`recovery` and logged: a torn tail is
     skipped; a corrupt region in the middle of a segment is skipped and reading resumes at
     the next valid record (*resync*). With ``strict=True`` any damage other than a torn
-    tail of the newest segment raises :class:`ArchiveCorruption` instead.
+    tail of the newest segment raises :class:`ArchiveCorruption` instead. While a writer
+    holds the archive (:attr:`live`), an incomplete record at the end of the newest segment
+    is the one being written: it is left out without a report.
     """
 
     def __init__(
@@ -102,6 +124,7 @@ class ArchiveReader:
         if not self.directory.is_dir():
             raise ArchiveError(f"archive {self.directory}: not a directory")
         self._strict = strict
+        self.live = writer_active(self.directory)
         self._reports: list[RecoveryReport] = []
         self._segments: list[SegmentState] = []
         try:
@@ -122,8 +145,13 @@ class ArchiveReader:
                                             "corrupt"), fatal=True)
             if state.tail is not None:
                 tail = state.tail
-                self._report(RecoveryReport(path, tail.offset, tail.length, tail.reason,
-                                            "torn_tail"), fatal=not last)
+                if last and self.live:
+                    # most likely the record a live writer is writing right now
+                    _log.debug("%s @ %d: %d bytes of an incomplete record (writer active)",
+                               path.name, tail.offset, tail.length)
+                else:
+                    self._report(RecoveryReport(path, tail.offset, tail.length, tail.reason,
+                                                "torn_tail"), fatal=not last)
             self._segments.append(state)
         log_reports(self._reports)
 

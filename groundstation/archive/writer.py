@@ -18,6 +18,7 @@ from groundstation.archive.format import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     HEADER_SIZE,
+    LOCK_NAME,
     MAX_BODY_BYTES,
     HeaderError,
     encode_header,
@@ -39,7 +40,6 @@ __all__ = ["DEFAULT_SEGMENT_BYTES", "ArchiveWriter"]
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 MIN_SEGMENT_BYTES = 4096
 MAX_SEGMENT_BYTES = 1024 * 1024 * 1024
-LOCK_NAME = "LOCK"
 
 
 def _as_time(t: Any) -> float:

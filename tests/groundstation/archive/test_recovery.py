@@ -278,3 +278,22 @@ def test_crc_is_the_ieee_polynomial(tmp_path: Path) -> None:
     assert crc == zlib.crc32(data[24:24 + length])
     assert len(data) == 24 + length
     assert os.path.getsize(tmp_path / "seg-000001.odca") == len(data)
+
+
+def test_incomplete_record_of_a_live_writer_is_not_damage(tmp_path: Path) -> None:
+    w = ArchiveWriter(tmp_path)
+    try:
+        w.append_many((float(i), "odc/sat/a/telemetry", b"x") for i in range(10))
+        w.flush()
+        frame = encode_frame(10.0, "odc/sat/a/telemetry", b"y" * 100)
+        with w.segment.open("ab") as f:  # as seen mid-write by a concurrent reader
+            f.write(frame[:40])
+        reader = ArchiveReader(tmp_path, write_index=False)
+        assert reader.live
+        assert reader.recovery == ()
+        assert reader.count() == 10
+    finally:
+        w.close()
+    reader = ArchiveReader(tmp_path)
+    assert not reader.live
+    assert [(r.kind, r.bytes_cut) for r in reader.recovery] == [("torn_tail", 40)]
