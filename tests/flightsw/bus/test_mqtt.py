@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -122,6 +123,10 @@ async def test_broker_restart_loses_nothing_and_keeps_order(
         await mosquitto.start()  # same port, sessions restored from the data directory
         await node.flush(WAIT_S)
         got = await receive(telemetry, n)
+        if got[0].payload == b"before":
+            # at-least-once: the broker may have stopped before our PUBACK for "before"
+            # reached it, and then delivers it again
+            got = got[1:] + await receive(telemetry, 1)
         assert [int.from_bytes(m.payload, "big") for m in got] == list(range(n))
         assert node.reconnects == 1
         assert ground.reconnects == 1
@@ -304,7 +309,7 @@ async def test_tls_connection_with_a_private_ca(
         await node.publish("secure/hello", b"over tls")
         assert await receive(sub, 1) == [Message("secure/hello", b"over tls")]
     # the system CA store does not trust the private certificate: a clear BusError
-    with pytest.raises(BusError, match="mqtts://127.0.0.1"):
+    with pytest.raises(BusError, match=re.escape(url)):
         async with MqttBus(url, "tls-node", connect_timeout_s=1.0):
             pass
 
