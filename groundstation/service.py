@@ -43,6 +43,7 @@ from flightsw.protocol import (
     Status,
     decode,
     dump,
+    encode,
     parse,
     topics,
 )
@@ -125,7 +126,25 @@ class GroundStation:
         tg.create_task(self._requests(req), name="ground:requests")
         tg.create_task(self._uplink_loop(), name="ground:uplink")
         tg.create_task(self._flush_loop(), name="ground:flush")
-        self._tasks_prefix = "ground:"
+        await self.bus.publish(
+            topics.GROUND_STATIONS,
+            encode(
+                {
+                    "stations": [
+                        {
+                            "name": s.name,
+                            "lat_deg": s.lat_deg,
+                            "lon_deg": s.lon_deg,
+                            "alt_m": s.alt_m,
+                        }
+                        for s in self.stations
+                    ],
+                    "min_elevation_deg": self.min_elevation_deg,
+                }
+            ),
+            qos=1,
+            retain=True,
+        )
         log.info("ground station up, archive %s, %d station(s)", self.dir, len(self.stations))
         return self
 

@@ -26,8 +26,11 @@ __all__ = ["Budget"]
 
 F = npt.NDArray[np.float64]
 _KELVIN = 273.15
-_FORECAST_STEP_S = 30.0
-_FORECAST_MAX_AGE_S = 60.0
+_FORECAST_STEP_S = 30.0  # sampling step of the eclipse scan
+_FORECAST_ORBITS = 1.5  # forecast horizon
+_SCHEDULE_ORBITS = 3.0  # span of one eclipse scan (rescanned every ~1.5 orbits)
+_FORECAST_MAX_AGE_S = 10.0
+_SCAN_BLOCK = 2_000_000  # positions per block of the eclipse scan (48 MB of float64)
 
 
 def _col(profiles: Sequence[HardwareProfile], get: object) -> F:
@@ -42,6 +45,23 @@ class _Forecast:
     min_delta_wh: F  # lowest battery change over the window (<= 0), baseline load
     eclipse_start: F  # NaN if none in the horizon
     eclipse_end: F
+
+
+@dataclass(slots=True)
+class _Schedule:
+    """Eclipse intervals of every row over [t0, t1], NaN-padded to (N, K)."""
+
+    t0: float
+    t1: float
+    start: F
+    end: F
+
+
+def _geocentric_deg(r_ecef: F) -> tuple[F, F]:
+    """Geocentric latitude and longitude, deg (within 0.2 deg of geodetic: enough for the
+    SAA boundary, and far cheaper than the iterative geodetic conversion)."""
+    x, y, z = r_ecef[:, 0], r_ecef[:, 1], r_ecef[:, 2]
+    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
 
 
 class Budget:
@@ -102,6 +122,7 @@ class Budget:
         self.thermal_violation_s = np.zeros(n)
         self.max_c = _col(profiles, lambda p: p.thermal.max_c)
         self._forecast: _Forecast | None = None
+        self._schedule: _Schedule | None = None
         self._observe(t0)
 
     @classmethod
@@ -154,8 +175,7 @@ class Budget:
         self.temperature_k = thermal.step_temperature(
             self.temperature_k, self.thermal, self.illum, vf, load, dt
         )
-        lat, lon, _ = ecef_to_geodetic(eci_to_ecef(self.position, t))
-        saa = radiation.in_saa(lat, lon)
+        saa = radiation.in_saa(*_geocentric_deg(eci_to_ecef(self.position, t)))
         self.upsets += radiation.sample_upsets(
             self.rng, self.upset_rate, self.memory_bits, dt, saa, self.saa_factor
         )
@@ -164,41 +184,74 @@ class Budget:
         self.t = t
 
     # -- forecast ------------------------------------------------------------------------
+    def _scan(self, t0: float) -> _Schedule:
+        """Sample every row's illumination over ``_SCHEDULE_ORBITS`` from ``t0`` (30 s
+        steps) and keep the dark intervals (illumination < 0.5). An eclipse in progress at
+        ``t0`` starts at ``t0``; one still going at the end of the scan ends there."""
+        span = _SCHEDULE_ORBITS * float(np.max(self.orbits.period_s))
+        times = t0 + np.arange(0.0, span + _FORECAST_STEP_S, _FORECAST_STEP_S)
+        n = self.n
+        dark = np.empty((len(times), n), dtype=bool)
+        rows = max(1, _SCAN_BLOCK // max(n, 1))
+        for k0 in range(0, len(times), rows):
+            tk = times[k0 : k0 + rows]
+            pos = self.orbits.positions_many(tk)  # (T, N, 3)
+            sun_pos = sun.sun_position_km(tk)
+            dark[k0 : k0 + len(tk)] = sun.illumination(pos, sun_pos[:, None, :]) < 0.5
+        before = np.vstack((np.zeros((1, n), dtype=bool), dark))
+        after = np.vstack((dark, np.zeros((1, n), dtype=bool)))
+        st_k, st_n = np.nonzero(after & ~before)  # first dark sample of each interval
+        en_k, en_n = np.nonzero(before & ~after)  # first lit sample after it
+        # order by row, then time: the i-th start and i-th end of a row pair up
+        o_s = np.lexsort((st_k, st_n))
+        o_e = np.lexsort((en_k, en_n))
+        st_k, st_n, en_k = st_k[o_s], st_n[o_s], en_k[o_e]
+        counts = np.bincount(st_n, minlength=n)
+        k_max = max(1, int(counts.max()) if counts.size else 1)
+        rank = np.arange(len(st_n)) - np.repeat(np.cumsum(counts) - counts, counts)
+        start = np.full((n, k_max), np.nan)
+        end = np.full((n, k_max), np.nan)
+        ends = np.append(times, times[-1])[en_k]  # past the last sample: the scan end
+        start[st_n, rank] = times[st_k]
+        end[st_n, rank] = ends
+        return _Schedule(float(times[0]), float(times[-1]), start, end)
+
     def forecast(self, now: float) -> _Forecast:
-        """Baseline battery trajectory over ~1.5 orbits (cached for a minute)."""
+        """Baseline battery trajectory to the end of the next eclipse (cached briefly).
+
+        The eclipse intervals come from a scan of ~3 orbits (refreshed every ~1.5 orbits);
+        between them the battery follows the baseline load (bus + idle compute) with the
+        array fully lit in sunlight and dark in eclipse, clamped at capacity, so the lowest
+        level of the window is found in closed form for all rows at once.
+        """
         fc = self._forecast
         if fc is not None and 0 <= now - fc.t < _FORECAST_MAX_AGE_S:
             return fc
-        horizon = 1.5 * float(np.max(self.orbits.period_s))
-        times = now + np.arange(0.0, horizon, _FORECAST_STEP_S)
-        pos = self.orbits.positions_many(times)  # (T, N, 3)
-        sun_pos = sun.sun_position_km(times)  # (T, 3)
-        illum = sun.illumination(pos, sun_pos[:, None, :])  # (T, N)
-        solar = power.solar_power_w(self.power, illum, 1.0)
+        horizon = _FORECAST_ORBITS * float(np.max(self.orbits.period_s))
+        sch = self._schedule
+        if sch is None or now < sch.t0 or now + horizon > sch.t1:
+            sch = self._schedule = self._scan(now)
+        h_end = now + horizon
+        with np.errstate(invalid="ignore"):
+            valid = (sch.end > now) & (sch.start < h_end)
+        has = valid.any(axis=1)
+        idx = np.argmax(valid, axis=1)
+        rows = np.arange(self.n)
+        start = np.where(has, np.maximum(sch.start[rows, idx], now), np.nan)
+        end = np.where(has, np.minimum(sch.end[rows, idx], h_end), np.nan)
         base = self.base_load_w + self.idle_w
-        net = solar - base
-        eff = np.where(
-            net > 0, net * self.power.charge_efficiency, net / self.power.discharge_efficiency
-        )
-        delta = np.cumsum(eff * _FORECAST_STEP_S / 3600.0, axis=0)
-        # upper clamp at capacity (a full battery wastes surplus): reflected walk
-        level = self.battery_wh + delta
-        over = np.maximum.accumulate(np.maximum(level - self.capacity_wh, 0.0), axis=0)
-        level = level - over
-        # window: from now to the end of the next eclipse (or the horizon if none)
-        dark = illum < 0.5
-        idx = np.arange(len(times))[:, None]
-        has_dark = dark.any(axis=0)
-        first = np.argmax(dark, axis=0)
-        lit_after = (~dark) & (idx >= first)
-        stop = np.where(
-            has_dark & lit_after.any(axis=0), np.argmax(lit_after, axis=0), len(times) - 1
-        )
-        start = np.where(has_dark, times[first], np.nan)
-        end = np.where(has_dark, times[stop], np.nan)
-        window_min = np.where(idx <= stop, level, np.inf).min(axis=0)
-        min_delta = np.minimum(0.0, window_min - self.battery_wh)
-        self._forecast = _Forecast(now, self.battery_wh.copy(), min_delta, start, end)
+        eta_c = np.asarray(self.power.charge_efficiency, dtype=np.float64)
+        eta_d = np.asarray(self.power.discharge_efficiency, dtype=np.float64)
+        net_sun = np.asarray(power.solar_power_w(self.power, 1.0, 1.0)) - base
+        rate_sun = np.where(net_sun > 0, net_sun * eta_c, net_sun / eta_d) / 3600.0  # Wh/s
+        rate_dark = -base / eta_d / 3600.0
+        e0 = self.battery_wh
+        lit_s = np.where(has, start - now, horizon)
+        at_start = np.minimum(e0 + rate_sun * lit_s, self.capacity_wh)
+        at_end = at_start + np.where(has, rate_dark * (end - start), 0.0)
+        low = np.minimum(np.minimum(e0, at_start), at_end)
+        min_delta = np.minimum(0.0, low - e0)
+        self._forecast = _Forecast(now, e0.copy(), min_delta, start, end)
         return self._forecast
 
     def margin_wh(self, i: int, now: float) -> float:

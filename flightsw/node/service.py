@@ -40,6 +40,7 @@ from flightsw.node.budget import Budget
 from flightsw.node.config import NodeConfig, orbit_info
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
+from flightsw.physics.ground import Station, in_contact
 from flightsw.physics.isl import line_of_sight
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (
@@ -54,6 +55,7 @@ from flightsw.protocol import (
     NodeState,
     Status,
     Telemetry,
+    decode,
     dump,
     parse,
     topics,
@@ -134,6 +136,10 @@ class Node:
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._epochs: dict[str, int] = {}  # highest epoch seen per job
         self._parked: dict[str, list[tuple[Intake, float]]] = {}  # jobs awaiting a model
+        self._downlink: asyncio.Queue[bytes] = asyncio.Queue()  # results, store and forward
+        self.stations: list[Station] = []  # announced by the ground; none = always in contact
+        self.min_elevation_deg = 10.0
+        self.results_held = 0
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -147,12 +153,14 @@ class Node:
             "commands": topics.command(self.id),
             "models": topics.model(self.id),
             "handovers": topics.handover_inbox(self.id),
+            "stations": topics.GROUND_STATIONS,
         }
         handlers = {
             "jobs": self._on_job,
             "commands": self._on_command,
             "models": self._on_model,
             "handovers": self._on_handover,
+            "stations": self._on_stations,
         }
         tg = asyncio.TaskGroup()
         await self._stack.enter_async_context(tg)
@@ -171,6 +179,7 @@ class Node:
         tg.create_task(self._telemetry_loop(), name=f"{self.id}:telemetry")
         tg.create_task(self._state_loop(), name=f"{self.id}:state")
         tg.create_task(self._worker(), name=f"{self.id}:worker")
+        tg.create_task(self._downlink_loop(), name=f"{self.id}:downlink")
         log.info("node %s online (profile %s)", self.id, self.profile.name)
         return self
 
@@ -263,7 +272,7 @@ class Node:
             self.jobs_done += 1
         else:
             self.jobs_failed += 1
-        await self.bus.publish(topics.result(self.id), dump(result), qos=1)
+        self._downlink.put_nowait(dump(result))
 
     async def _fail(self, job_id: str, epoch: int, reason: str, **extra: Any) -> None:
         await self._publish_result(
@@ -335,7 +344,7 @@ class Node:
             cached = self._results.get(job.job_id)
             if cached is not None and cached.epoch == job.epoch:
                 # at-least-once delivery: resend the result, harmless for the receiver
-                await self.bus.publish(topics.result(self.id), dump(cached), qos=1)
+                self._downlink.put_nowait(dump(cached))
             return
         self._epochs[job.job_id] = job.epoch
         if not self.store.has(job.model) and self.config.model_wait_s > 0:
@@ -657,6 +666,7 @@ class Node:
             upsets=b.upsets_of(0),
             migrations_in=self.migrations_in,
             migrations_out=self.migrations_out,
+            in_contact=self.in_contact(now),
         )
 
     async def _telemetry_loop(self) -> None:
@@ -698,6 +708,60 @@ class Node:
         while True:
             await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
             await self.clock.sleep(self.config.state_period_s)
+
+    # -- ground link: store and forward ----------------------------------------------------
+    async def _on_stations(self, msg: Message) -> None:
+        try:
+            obj = decode(msg.payload) if msg.payload else {"stations": []}
+            self.stations = [
+                Station(
+                    str(s["name"]),
+                    float(s["lat_deg"]),
+                    float(s["lon_deg"]),
+                    float(s.get("alt_m", 0.0)),
+                )
+                for s in obj["stations"]
+            ]
+            self.min_elevation_deg = float(obj.get("min_elevation_deg", 10.0))
+        except (ProtocolError, KeyError, TypeError, ValueError, FlightSwError) as exc:
+            await self._error("invalid_stations", f"ground stations: {exc}", topic=msg.topic)
+
+    def in_contact(self, now: float) -> bool:
+        """Above some ground station's elevation mask (always, if no station is known)."""
+        if not self.stations:
+            return True
+        r = self.budget.position_of(0)
+        return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
+
+    def downlink_delay_s(self, size: int, now: float) -> float:
+        """Processing + propagation + serialisation at the downlink rate (0 if no stations)."""
+        if not self.stations:
+            return 0.0
+        links = self.profile.links
+        r = self.budget.position_of(0)
+        rng_km = min(float(np.linalg.norm(r - s.ecef_km)) for s in self.stations)
+        return (
+            links.processing_latency_s
+            + rng_km / 299_792.458
+            + 8.0 * size / max(links.downlink_rate_bps, 1.0)
+        )
+
+    async def _downlink_loop(self) -> None:
+        """Results leave in order, only inside a contact window, at the downlink rate."""
+        while True:
+            payload = await self._downlink.get()
+            held = False
+            while not self.in_contact(self.clock.now()):
+                if not held:
+                    held = True
+                    self.results_held += 1
+                await self.clock.sleep(self.config.physics_step_s)
+            if held:
+                self.results_held -= 1
+            delay = self.downlink_delay_s(len(payload), self.clock.now())
+            if delay > 0:
+                await self.clock.sleep(delay)
+            await self.bus.publish(topics.result(self.id), payload, qos=1)
 
     # -- models --------------------------------------------------------------------------
     async def _on_model(self, msg: Message) -> None:

@@ -10,6 +10,7 @@ import re
 from flightsw.exceptions import ConfigError
 
 __all__ = [
+    "GROUND_STATIONS",
     "PREFIX",
     "ack",
     "command",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 PREFIX = "odc/sat"
+GROUND_STATIONS = "odc/ground/stations"  # retained by the ground station service
 _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
