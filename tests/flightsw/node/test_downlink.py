@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ async def test_result_finished_after_los_waits_for_next_pass(tmp_path: Path) -> 
     passes = contact_windows(orbit, SVALBARD, T0, T0 + 8 * 3600, min_elevation_deg=10.0)[0]
     p1, p2 = next(
         (a, b)
-        for a, b in zip(passes, passes[1:], strict=False)
+        for a, b in itertools.pairwise(passes)
         if a.aos > T0 + 60 and a.duration_s > 300
     )
     start = p1.aos + 60.0
