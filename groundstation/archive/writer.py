@@ -194,7 +194,7 @@ class ArchiveWriter:
 
     # --- appending ----------------------------------------------------------------------
 
-    def append(self, t: float, topic: str, payload: bytes) -> None:
+    def append(self, t: float, topic: str, payload: bytes | bytearray | memoryview) -> None:
         """Add one record (``t`` mission seconds at reception, the raw MQTT payload)."""
         if self._fd < 0:
             raise ArchiveError(self._failed or "archive writer is closed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def make_result(node: str, job: int, t: float, rng: np.random.Generator) -> JobR
 
 
 def write_mission(path: Path, *, nodes: dict[str, str], hours: float = 3.0,
-                  period_s: float = 30.0, seed: int = 7, **writer_kw: int) -> MissionLog:
+                  period_s: float = 30.0, seed: int = 7, **writer_kw: Any) -> MissionLog:
     """Status, telemetry every ``period_s`` and a result now and then, per node.
 
     Reception times jitter by up to 0.4 s, so records are only nearly in ``t`` order.

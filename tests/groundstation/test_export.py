@@ -115,9 +115,9 @@ def test_odd_values_round_trip_through_every_format(tmp_path: Path, mission_writ
         assert (stats.rows, stats.undecodable) == (len(odd), 1)
         got = list(load(out, fmt))
         assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            diff = {k: (g.get(k), w.get(k)) for k in g.keys() | w.keys()
-                    if _typed(g.get(k)) != _typed(w.get(k)) or (k in g) != (k in w)}
+        for g, x in zip(got, want, strict=True):
+            diff = {k: (g.get(k), x.get(k)) for k in g.keys() | x.keys()
+                    if _typed(g.get(k)) != _typed(x.get(k)) or (k in g) != (k in x)}
             assert not diff, (fmt, diff)
 
 

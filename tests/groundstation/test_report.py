@@ -34,7 +34,7 @@ def test_figure_layout_titles_and_eclipses(mission: Any) -> None:
     rows = fig.subfigs
     assert len(rows) == len(summary.nodes) == 3
     for row, (node, profile) in zip(rows, mission.nodes.items(), strict=True):
-        title = row._suptitle.get_text()
+        title = row.get_suptitle()
         assert node in title
         assert profile in title
         axes = row.axes
@@ -58,7 +58,7 @@ def test_node_selection_and_row_limit(mission: Any) -> None:
     fig, two = build_report(ArchiveReader(mission.path), max_nodes=2)
     assert two.nodes == ["sat-001", "sat-002"]
     assert two.omitted_nodes == 1
-    assert "1 more nodes not shown" in fig._suptitle.get_text()
+    assert "1 more nodes not shown" in fig.get_suptitle()
 
 
 def test_no_telemetry_is_a_clear_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flightsw.protocol import JobResult, Status, Telemetry, parse
+from flightsw.protocol.messages import Message
 from groundstation.archive import ArchiveReader, ArchiveWriter, Record, decode_record, node_of
 from groundstation.exceptions import ArchiveError
 
@@ -33,7 +34,8 @@ def test_topic_and_node_filters(mission: Any) -> None:
 
 def test_decode_record_gives_the_message_back(mission: Any) -> None:
     reader = ArchiveReader(mission.path)
-    kinds = {"telemetry": Telemetry, "result": JobResult, "status": Status}
+    kinds: dict[str, type[Message]] = {"telemetry": Telemetry, "result": JobResult,
+                                       "status": Status}
     seen = set()
     for rec in reader.records(end=mission.records[0][0] + 600):
         msg = decode_record(rec)
@@ -76,7 +78,7 @@ def test_bad_paths_and_ranges(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="NaN"):
         reader.count(float("nan"))
     with pytest.raises(ArchiveError, match="list of strings"):
-        reader.records(nodes="a")  # type: ignore[arg-type]
+        reader.records(nodes="a")
 
 
 def test_stray_files_are_ignored(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_kill_9_while_appending_keeps_every_flushed_record(
         got = list(reader.records())
         # every complete record, in order, exactly as appended (it is a prefix of the run)
         assert len(got) >= flushed
-        expected = []
+        expected: list[tuple[float, str, bytes]] = []
         i = 0
         for rec in got:  # the second run restarts numbering at 0 after the first's records
             if rec.t == 1000.0 and expected:
