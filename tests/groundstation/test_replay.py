@@ -65,7 +65,7 @@ async def test_replay_at_10x_keeps_spacing_on_a_wall_clock(
     consumer = asyncio.create_task(_collect(bus, clock.perf_counter, got, ready))
     await ready.wait()
     stats = await replay(ArchiveReader(tmp_path), bus, clock, speed=10.0)
-    await asyncio.sleep(0.01)
+    await clock.sleep(0.01)
     consumer.cancel()
     assert stats.published == len(recs) == len(got)
     assert [(g[1], g[2]) for g in got] == [(r[1], r[2]) for r in recs]
