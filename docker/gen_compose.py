@@ -129,6 +129,10 @@ def compose(settings: Settings) -> dict[str, Yaml]:
     pw = {u: _password(u, settings.passwords) for u in users}
     host = "127.0.0.1" if settings.network == "host" else "broker"
 
+    def command_key(node: str) -> str:
+        """The node's telecommand HMAC key (docs/protocol.md): per node, like its password."""
+        return f"{node}-cmd-dev" if settings.passwords == "dev" else secrets.token_hex(16)
+
     def url(user: str) -> str:
         return f"mqtt://{user}:{pw[user]}@{host}:{settings.port}"
 
@@ -199,7 +203,11 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         services[s.node_id] = common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": cmd,
-            "environment": [f"ODC_BROKER={url(s.node_id)}", *clock_env],
+            "environment": [
+                f"ODC_BROKER={url(s.node_id)}",
+                f"ODC_COMMAND_KEY={command_key(s.node_id)}",
+                *clock_env,
+            ],
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
