@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 from flightsw.exceptions import ProtocolError
 from flightsw.protocol.codec import decode
 from flightsw.timeutil import format_iso
-from groundstation.archive import ArchiveReader
+from groundstation.archive import ArchiveReader, node_of
 from groundstation.exceptions import ReplayError
 
 __all__ = ["ReportSummary", "build_report", "write_report"]
@@ -167,12 +167,23 @@ def build_report(
     """The report figure (one subfigure per node row) and what it shows (``path`` empty)."""
     if max_nodes < 1:
         raise ReplayError(f"max_nodes: must be >= 1, got {max_nodes}")
-    series = _collect(reader, nodes, start, end)
-    with_tel = [s for s in series.values() if s.t]
-    if not with_tel:
+    wanted = None if nodes is None else sorted(set(nodes))
+    # only read the nodes that will be drawn (a constellation may have thousands)
+    candidates = sorted({
+        n for topic in reader.topics()
+        if topic.endswith("/telemetry") and (n := node_of(topic)) is not None
+        and (wanted is None or n in wanted)
+    })
+    shown: list[_Series] = []
+    pos = 0
+    while len(shown) < max_nodes and pos < len(candidates):
+        batch = candidates[pos:pos + max_nodes - len(shown)]
+        pos += len(batch)
+        shown += [s for s in _collect(reader, batch, start, end).values() if s.t]
+    if not shown:
         raise ReplayError(f"archive {reader.directory}: no telemetry to report"
-                          + ("" if nodes is None else f" for nodes {sorted(nodes)}"))
-    shown = with_tel[:max_nodes]
+                          + ("" if wanted is None else f" for nodes {wanted}"))
+    omitted = len(candidates) - pos
     t0 = min(min(s.t) for s in shown)
     t_last = max(max(s.t) for s in shown)
 
@@ -181,11 +192,11 @@ def build_report(
     # the Agg canvas is attached only to save: with it attached, every shared-axis limit
     # change would redraw the whole figure
     fig = Figure(figsize=(17.0, 1.4 + 2.75 * rows), dpi=dpi, layout="constrained")
-    omitted = len(with_tel) - len(shown)
     fig.suptitle(
         f"Mission report: {len(shown)} node{'s' if rows > 1 else ''}, "
         f"{format_iso(t0)} to {format_iso(t_last)} ({(t_last - t0) / 3600:.1f} h)"
-        + (f"; {omitted} more nodes not shown (pick with --node)" if omitted else ""),
+        + (f"; {omitted} more nodes with telemetry not shown (pick with --node)"
+           if omitted else ""),
         fontsize=14, fontweight="bold",
     )
     subfigs = fig.subfigures(rows, 1, squeeze=False)[:, 0]

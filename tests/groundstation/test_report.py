@@ -58,7 +58,7 @@ def test_node_selection_and_row_limit(mission: Any) -> None:
     fig, two = build_report(ArchiveReader(mission.path), max_nodes=2)
     assert two.nodes == ["sat-001", "sat-002"]
     assert two.omitted_nodes == 1
-    assert "1 more nodes not shown" in fig.get_suptitle()
+    assert "1 more nodes with telemetry not shown" in fig.get_suptitle()
 
 
 def test_no_telemetry_is_a_clear_error(tmp_path: Path) -> None:
