@@ -79,6 +79,7 @@ class NodeView:
     last_seen: float = 0.0
     models: set[str] = field(default_factory=set)
     models_sending: dict[str, float] = field(default_factory=dict)
+    uplink_tail: asyncio.Task[None] | None = None  # last message queued for this node
     uplinked: int = 0  # jobs sent to it: breaks ties between idle nodes so work spreads
 
 
@@ -114,12 +115,14 @@ class GroundStation:
         self.stale = 0
         self._wake = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
+        self._tg: asyncio.TaskGroup | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         tg = asyncio.TaskGroup()
         await self._stack.enter_async_context(tg)
+        self._tg = tg
         sat = await self._stack.enter_async_context(self.bus.subscribe("odc/sat/#", qos=1))
         req = await self._stack.enter_async_context(self.bus.subscribe(REQUEST_TOPIC, qos=1))
         tg.create_task(self._ingest(sat), name="ground:ingest")
@@ -448,8 +451,29 @@ class GroundStation:
         chunks = chunk_model(data, CHUNK_BYTES)
         for i, c in enumerate(chunks):
             msg = ModelChunk(model=model, index=i, total=len(chunks), size=len(data), data=c)
-            await self.bus.publish(topics.model(view.node), dump(msg), qos=1)
+            self._uplink_send(view, topics.model(view.node), dump(msg))
         log.info("ground: model %s (%d bytes) sent to %s", model[:12], len(data), view.node)
+
+    def uplink_delay_s(self, view: NodeView, size: int) -> float:
+        """Serialisation at the node's uplink rate plus propagation (0 without stations)."""
+        if not self.stations or view.state is None or view.state.uplink_rate_bps <= 0:
+            return 0.0
+        return 8.0 * size / view.state.uplink_rate_bps + view.state.alt_km / 299_792.458
+
+    def _uplink_send(self, view: NodeView, topic: str, payload: bytes) -> None:
+        """Send to one node in order, each message after its modelled uplink time."""
+        delay = self.uplink_delay_s(view, len(payload))
+        prev = view.uplink_tail
+
+        async def send() -> None:
+            if prev is not None:
+                await asyncio.wait({prev})
+            if delay > 0:
+                await self.clock.sleep(delay)
+            await self.bus.publish(topic, payload, qos=1)
+
+        assert self._tg is not None
+        view.uplink_tail = self._tg.create_task(send(), name=f"ground:uplink:{view.node}")
 
     async def _send_job(self, row: dict[str, Any], node: str, now: float) -> None:
         job = self.table.submitted(row["job_id"])
@@ -462,8 +486,9 @@ class GroundStation:
             lease_seen=now,
             attempts=row["attempts"] + 1,
         )
-        self._view(node).uplinked += 1
-        await self.bus.publish(topics.job(node), dump(job), qos=1)
+        view = self._view(node)
+        view.uplinked += 1
+        self._uplink_send(view, topics.job(node), dump(job))
         self._publish_record(row["job_id"])
 
     # -- client requests -----------------------------------------------------------------

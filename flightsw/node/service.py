@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.constellation import Candidate, Peer, make_policy, transfer_time_s
+from flightsw.constellation.policies import run_time_s
 from flightsw.exceptions import (
     FlightSwError,
     InferenceError,
@@ -702,6 +704,12 @@ class Node:
             models=self.store.list(),
             leases=leases,
             safe_mode=self.safe_mode,
+            margin_wh=b.margin_wh(0, now),
+            heat_capacity_j_per_k=self.profile.thermal.heat_capacity_j_per_k,
+            isl_rate_bps=self.profile.links.isl_rate_bps,
+            isl_max_range_km=self.profile.links.isl_max_range_km,
+            uplink_rate_bps=self.profile.links.uplink_rate_bps,
+            alt_km=float(np.linalg.norm(b.position_of(0))) - 6378.137,
         )
 
     async def _state_loop(self) -> None:
@@ -997,6 +1005,22 @@ class Node:
                 peer = next(p for p in peers if p.node == dst)
                 if await self.hand_over(q.job_id, dst, transfer_time_s(cand, peer)):
                     moved += 1
+                    # later decisions of this round see the move (no herding on one peer)
+                    peers = [
+                        dataclasses.replace(
+                            p,
+                            queued_work_s=p.queued_work_s + run_time_s(cand, p),
+                            queue_depth=p.queue_depth + 1,
+                        )
+                        if p.node == dst
+                        else p
+                        for p in peers
+                    ]
+                    here = dataclasses.replace(
+                        here,
+                        queued_work_s=max(0.0, here.queued_work_s - run_time_s(cand, here)),
+                        queue_depth=max(0, here.queue_depth - 1),
+                    )
 
     async def hand_over(self, job_id: str, dst: str, transfer_s: float = 0.0) -> bool:
         """Give a queued job to ``dst`` with epoch + 1; False if it is no longer queued.

@@ -242,6 +242,8 @@ class NodeState(Message):
     heat_capacity_j_per_k: float = 1.0
     isl_rate_bps: float = 0.0
     isl_max_range_km: float = 0.0
+    uplink_rate_bps: float = 0.0
+    alt_km: float = 0.0
 
 
 class Handover(Message):
