@@ -170,10 +170,15 @@ class GroundStation:
     async def _ingest(self, sub: Any) -> None:
         append = self.archive.append
         now = self.clock.now
+        flush = self.archive.flush
         while True:
             msg: Message = await sub.get()
             append(now(), msg.topic, msg.payload)
             self.ingested += 1
+            if not sub.qsize():
+                # idle: hand the buffer to the OS, so a crash of this process loses at
+                # most the record being written; bursts are still written in batches
+                flush()
             leaf = msg.topic.rsplit("/", 1)[-1]
             if leaf == "telemetry":
                 continue

@@ -92,6 +92,10 @@ class Subscription:
     async def get(self) -> Message:
         return await self._queue.get()
 
+    def qsize(self) -> int:
+        """Messages received and not yet taken."""
+        return self._queue.qsize()
+
     def get_nowait(self) -> Message | None:
         try:
             return self._queue.get_nowait()
