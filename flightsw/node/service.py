@@ -42,6 +42,7 @@ from flightsw.node.budget import Budget
 from flightsw.node.config import NodeConfig, orbit_info
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
+from flightsw.node.upsets import Hits, corrupt_one_bit, draw_hits, work_factor
 from flightsw.physics.ground import Station, in_contact
 from flightsw.physics.isl import line_of_sight
 from flightsw.physics.orbit import Orbits
@@ -133,6 +134,8 @@ class Node:
         self.energy_used_j = 0.0
         self.migrations_in = 0
         self.migrations_out = 0
+        self.upsets_mitigated = 0
+        self.silent_corruptions = 0
         self._seq = 0
         self._busy: list[tuple[float, float, float]] = []  # (start, end, watts)
         self._results: OrderedDict[str, JobResult] = OrderedDict()
@@ -315,7 +318,11 @@ class Node:
 
     def _work(self, model_hash: str, items: int) -> Work:
         c = self.cost(model_hash)
-        return Work(flops=c.flops_per_item * items, bytes=c.weight_bytes + c.bytes_per_item * items)
+        k = work_factor(self.profile.radiation.mitigation)
+        return Work(
+            flops=k * c.flops_per_item * items,
+            bytes=k * (c.weight_bytes + c.bytes_per_item * items),
+        )
 
     # -- jobs ----------------------------------------------------------------------------
     async def _on_job(self, msg: Message) -> None:
@@ -471,12 +478,18 @@ class Node:
         job = intake.job
         await self._event(q.job_id, q.epoch, "running", f"mode {d.mode.name}")
         exec_task: asyncio.Future[Any] | None = None
+        upsets_before = self.budget.upsets_of(0)
+        hits = Hits(0, 0, 0, 0)
         try:
             if self.config.execute:
                 exec_task = asyncio.ensure_future(self.executor.run(job.model, intake.arrays))
                 await self.clock.sleep(d.latency_s)
                 res = await exec_task
-                outputs = arrays_to_tensors(res.outputs)
+                produced = res.outputs
+                hits = self._radiation(job.model, intake.items, upsets_before)
+                if hits.silent:
+                    produced = corrupt_one_bit(produced, self.rng)
+                outputs = arrays_to_tensors(produced)
                 host = res.host_wall_s
             else:
                 await self.clock.sleep(d.latency_s)
@@ -522,9 +535,28 @@ class Node:
                 deadline=q.deadline,
                 value=q.value,
                 migrations=job.migrations,
+                upsets_hit=hits.weights + hits.activations,
+                upsets_mitigated=hits.mitigated,
+                corrupted=hits.silent > 0,
             )
         )
         self._wake.set()
+
+    def _radiation(self, model: str, items: int, upsets_before: int) -> Hits:
+        """Upsets in this job's memory while it ran, and what the mitigations made of them."""
+        c = self.cost(model)
+        rad = self.profile.radiation
+        hits = draw_hits(
+            self.rng,
+            self.budget.upsets_of(0) - upsets_before,
+            8.0 * c.weight_bytes,
+            8.0 * c.bytes_per_item * items,
+            rad.memory_bits,
+            rad.mitigation,
+        )
+        self.upsets_mitigated += hits.mitigated
+        self.silent_corruptions += hits.silent
+        return hits
 
     def _truncate_busy(self, now: float) -> None:
         if self._busy:
@@ -669,6 +701,8 @@ class Node:
             migrations_in=self.migrations_in,
             migrations_out=self.migrations_out,
             in_contact=self.in_contact(now),
+            upsets_mitigated=self.upsets_mitigated,
+            silent_corruptions=self.silent_corruptions,
         )
 
     async def _telemetry_loop(self) -> None:

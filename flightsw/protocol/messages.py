@@ -113,6 +113,11 @@ class JobResult(Message):
     deadline: float | None = None
     value: float = 0.0
     migrations: int = 0
+    # emulator ground truth: radiation upsets in the job's memory while it ran, how many the
+    # profile's mitigations caught, and whether one got through into the outputs
+    upsets_hit: int = 0
+    upsets_mitigated: int = 0
+    corrupted: bool = False
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return tensors_to_arrays(self.outputs, "outputs")
@@ -170,6 +175,8 @@ class Telemetry(Message):
     in_contact: bool = True
     migrations_out: int = 0
     migrations_in: int = 0
+    upsets_mitigated: int = 0
+    silent_corruptions: int = 0
 
 
 class Status(Message):
