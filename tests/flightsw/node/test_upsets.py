@@ -43,15 +43,15 @@ def test_corrupt_one_bit_flips_exactly_one_bit() -> None:
 
 def _radiant(tmp_path: Path, mitigation: str) -> Path:
     text = slow_profile(tmp_path, ops=1e7, name=f"hot-rad-{mitigation or 'none'}").read_text()
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("upset_rate_per_bit_day"):
-            line = "upset_rate_per_bit_day = 1.0  # test: absurd on purpose"
-        elif line.startswith("memory_bits"):
-            line = "memory_bits = 4.0e7  # test: about the job's footprint"
-        elif line.startswith("mitigation"):
-            line = f"mitigation = [{mitigation!r}]" if mitigation else "mitigation = []"
-        lines.append(line)
+    swaps = {
+        "upset_rate_per_bit_day": "upset_rate_per_bit_day = 1.0  # test: absurd on purpose",
+        "memory_bits": "memory_bits = 4.0e7  # test: about the job's footprint",
+        "mitigation": f"mitigation = [{mitigation!r}]" if mitigation else "mitigation = []",
+    }
+    lines = [
+        next((new for key, new in swaps.items() if line.startswith(key)), line)
+        for line in text.splitlines()
+    ]
     path = tmp_path / f"hot-rad-{mitigation or 'none'}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
