@@ -1,0 +1,972 @@
+"""The simulation engine: a discrete-event kernel over vectorised physics.
+
+Physics (orbits, power, thermal, radiation) is one :class:`~flightsw.node.budget.Budget`
+holding every node as an array row, advanced by one vectorised step per ``step_s``. Per-node
+Python logic runs only on events: a job arrives, an uplink or a handover completes, a job
+finishes, a node crashes or restarts, a lease is checked. Between steps, events are taken
+from a heap in time order (ties in scheduling order), each at its exact time. At each step
+boundary the engine also: checks thermal throttle and safe mode (vectorised, Python only for
+the nodes that changed), retries deferred work where the energy forecast now allows it,
+uplinks queued ground jobs to satellites in contact, delivers finished results (direct, or
+relayed over one ISL hop to a satellite in contact), and, every ``migration_period_s``,
+runs a migration round in which the policy may hand queued jobs to linked neighbours.
+
+Protocol rules (those of the emulated node and ground station): a job carries an epoch; a
+handover moves a queued job to a linked node with epoch + 1 after its transfer time (inputs,
+plus the model if the target lacks it) over a link that must be up at both ends of the
+transfer; a crashed node loses its queue and running job, and when its lease lapses the
+ground re-runs its ground jobs with epoch + 1 (onboard-captured inputs are lost with it); a
+result is recorded by the ground exactly once, and results from a stale epoch are ignored.
+
+Every run ends with the audit of :meth:`Simulation.finish`: jobs still in flight at the end of
+the mission are failed ("unfinished at end of run"), finished results are drained to the
+ground, and every job the ledger holds must then have exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from flightsw.clock import VirtualClock
+from flightsw.constellation import Candidate, MigrationRules, Peer, make_policy, transfer_time_s
+from flightsw.constellation.policies import run_time_s
+from flightsw.exceptions import FlightSwError
+from flightsw.node.budget import Budget
+from flightsw.node.scheduler import Admission, Decision, Queued, Work
+from flightsw.physics import frames, ground, sun
+from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
+from flightsw.sim.archive import SimArchive
+from flightsw.sim.kernel import EventQueue
+from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
+from flightsw.sim.links import Link, Topology
+from flightsw.sim.node import NodeSpec, OutResult, Run, SimNode, ticket
+from flightsw.sim.workload import Arrivals, generate_arrivals
+from flightsw.sim.world import World
+
+__all__ = ["RunStats", "Simulation"]
+
+F = npt.NDArray[np.float64]
+_KELVIN = 273.15
+_THROTTLE_HYSTERESIS_K = 5.0
+_SAFE_EXIT_SOC = 0.05  # safe mode ends this far above the floor (as the emulated node)
+_RETRY_S = 60.0  # idle nodes with deferred work re-try at least this often
+_DRAIN_STEP_S = 30.0
+_DRAIN_MAX_S = 86_400.0
+_UNFINISHED = "unfinished at end of run"
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters of one run (the metrics module turns them into metrics.json)."""
+
+    arrivals_dropped: int = 0  # onboard arrivals at a crashed node (never submitted)
+    compute_energy_j: float = 0.0  # all modelled compute energy spent on jobs
+    wasted_energy_j: float = 0.0  # of which on runs that were stopped or discarded
+    handovers: int = 0
+    handovers_aborted: int = 0
+    migration_bytes: float = 0.0
+    uplinks: int = 0
+    uplink_retries: int = 0
+    uplink_bytes: float = 0.0
+    relayed_results: int = 0
+    reruns: int = 0
+    stopped_runs: int = 0
+    events: int = 0
+    drain_s: float = 0.0
+    executed: int = 0
+    host_inference_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _Transfer:
+    src: int
+    dst: int
+    q: Queued
+    epoch: int
+    size: float
+    run_s: float
+
+
+class Simulation:
+    """One deterministic run of a :class:`World` (see the module docstring)."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        archive_dir: Path | None = None,
+        execute: bool = False,
+        models_dir: Path | None = None,
+        terminals: int = 4,
+    ) -> None:
+        self.w = world
+        sc = world.scenario
+        self.seed = sc.seed
+        self.step_s = sc.step_s
+        spec = world.scheduler
+        self.sched_spec = spec
+        self.rules = MigrationRules(
+            max_migrations=spec.max_migrations,
+            min_gain_s=spec.min_gain_s,
+            min_gain_frac=spec.min_gain_frac,
+            consider_wait_s=spec.consider_wait_s,
+            max_per_round=spec.max_per_round,
+        )
+        self.policy = make_policy(spec.policy, self.rules)
+        self.rng_policy = np.random.default_rng([self.seed, 2])
+        self.clock = VirtualClock(world.t0)  # host time is measured only through a Clock
+        n = world.n
+        self.n = n
+        self.budget = Budget.from_profiles(
+            world.profiles, world.orbits, world.t0, seed=int(np.random.SeedSequence(
+                [self.seed, 3]).generate_state(1)[0])
+        )
+        specs: dict[str, NodeSpec] = {}
+        self.nodes: list[SimNode] = []
+        for i, (name, prof) in enumerate(zip(world.names, world.profiles, strict=True)):
+            ns = specs.get(prof.name)
+            if ns is None:
+                ns = specs[prof.name] = NodeSpec.of(prof)
+            self.nodes.append(SimNode.new(i, name, ns))
+        self.index = {name: i for i, name in enumerate(world.names)}
+        for c in world.classes:  # deterministic preload: evenly spread fraction of nodes
+            for i in range(n):
+                if math.floor((i + 1) * c.preloaded) > math.floor(i * c.preloaded):
+                    self.nodes[i].add_model(c.model_key)
+        profs = world.profiles
+        self.idle_w = np.array([p.compute.idle_w for p in profs])
+        self.throttle_c = np.array([p.thermal.throttle_c for p in profs])
+        self.max_c = np.array([p.thermal.max_c for p in profs])
+        self.floor_soc = np.array([p.bus.dod_floor for p in profs])
+        self.uplink_bps = np.array([p.links.uplink_rate_bps for p in profs])
+        self.downlink_bps = np.array([p.links.downlink_rate_bps for p in profs])
+        self.alive = np.ones(n, dtype=bool)
+        self.busy = np.zeros(n, dtype=bool)
+        self.safe = np.zeros(n, dtype=bool)
+        self.throttled = np.zeros(n, dtype=bool)
+        self.run_start = np.zeros(n)
+        self.run_end = np.zeros(n)
+        self.run_extra_w = np.zeros(n)
+        self.pending_j = np.zeros(n)  # compute energy above idle of runs ended this step
+        self.need_wh = np.full(n, np.inf)  # energy a deferred queue waits for
+        self.has_outbox = np.zeros(n, dtype=bool)
+        self.incoming_s = np.zeros(n)
+        self.waiting: set[int] = set()  # idle nodes with deferred work
+        self.last_try = np.full(n, -np.inf)
+        self.topology = Topology(
+            np.array([p.links.isl_max_range_km for p in profs]),
+            np.array([p.links.isl_rate_bps for p in profs]),
+            np.array([p.links.processing_latency_s for p in profs]),
+            world.faults,
+            terminals=terminals,
+            refresh_s=spec.migration_period_s,
+        )
+        self.q = EventQueue()
+        self.ledger = Ledger()
+        self.stats = RunStats()
+        self.transfers: dict[int, _Transfer] = {}
+        self._transfer_ids = itertools.count()
+        self.uplinks: dict[str, tuple[Job, int, int]] = {}  # jid -> (job, node, station)
+        self.ground_queue: list[tuple[tuple[float, float, int], Job]] = []
+        self._gq_seq = itertools.count()
+        self.station_free = [world.t0] * len(world.stations)
+        self.stations = [s.station for s in world.stations]
+        self.masks = [s.min_elevation_deg for s in world.stations]
+        self.lost_leases: dict[int, list[tuple[Job, int]]] = {}
+        self.arrivals: Arrivals = generate_arrivals(world, np.random.default_rng([self.seed, 1]))
+        self._next_arrival = 0
+        self._job_seq = 0
+        self.now = world.t0
+        self.tick_start = world.t0
+        self.margins = self.budget.margins_wh(world.t0)
+        self.temp_c = self.budget.temperature_k - _KELVIN
+        self.contact_any = np.zeros(n, dtype=bool)
+        self.archive = SimArchive(archive_dir) if archive_dir is not None else None
+        self.execute = execute
+        self._executor: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if execute:
+            self._setup_executor(models_dir)
+        self.wall_s = 0.0
+        self.finished = False
+        self.min_soc = float(np.min(self.budget.battery_wh / self.budget.capacity_wh))
+        self.max_temp_c = float(np.max(self.temp_c))
+
+    # ================================================================ small helpers
+    def _status(self, i: int, state: str, t: float) -> None:
+        if self.archive is None:
+            return
+        self.archive.status(
+            Status(node=self.nodes[i].name, state=state, t=t,  # type: ignore[arg-type]
+                   profile=self.nodes[i].spec.profile.name)
+        )
+
+    def _event(self, i: int, q: Queued, state: str, t: float, detail: str | None = None,
+               target: str | None = None) -> None:
+        if self.archive is None:
+            return
+        self.archive.event(
+            JobEvent(job_id=q.job_id, epoch=q.epoch, node=self.nodes[i].name,
+                     state=state, t=t, detail=detail, target=target)  # type: ignore[arg-type]
+        )
+
+    def _result_msg(self, job: Job, epoch: int, node: int, t: float) -> JobResult:
+        name = self.nodes[node].name if node >= 0 else "ground"
+        return JobResult(
+            job_id=job.jid,
+            epoch=epoch,
+            node=name,
+            status="done" if job.outcome == "done" else "failed",
+            reason=job.reason or None,
+            items=job.items,
+            modelled_latency_s=0.0 if math.isnan(job.started_at)
+            else job.finished_at - job.started_at,
+            modelled_energy_j=job.energy_j,
+            power_mode=job.mode or None,
+            submitted_at=job.submitted_at,
+            accepted_at=None if math.isnan(job.accepted_at) else job.accepted_at,
+            started_at=None if math.isnan(job.started_at) else job.started_at,
+            finished_at=job.finished_at,
+            deadline=job.deadline,
+            value=job.value,
+            migrations=job.migrations,
+        )
+
+    def _fail(self, job: Job, epoch: int | None, node: int, reason: str, t: float) -> None:
+        if self.ledger.fail(job, epoch, node, reason, t):
+            if node >= 0:
+                self.nodes[node].jobs_failed += 1
+            if self.archive is not None:
+                self.archive.result(t, self._result_msg(job, job.epoch, node, t))
+
+    def _queued(self, job: Job, epoch: int, t: float, migrations: int = 0) -> Queued:
+        return Queued(
+            job_id=job.jid,
+            epoch=epoch,
+            priority=job.priority,
+            deadline=job.deadline,
+            value=job.value,
+            work=Work(job.flops, job.mem_bytes),
+            accepted_at=t,
+            payload=Ticket(job, migrations, t),
+        )
+
+    def _new_job(self, k: int, t: float) -> Job:
+        a = self.arrivals
+        c = self.w.classes[int(a.cls[k])]
+        items = int(a.items[k])
+        self._job_seq += 1
+        return Job(
+            jid=f"j{self._job_seq:07d}",
+            cls=c,
+            items=items,
+            flops=c.flops_per_item * items,
+            mem_bytes=c.weight_bytes + c.bytes_per_item * items,
+            input_bytes=c.input_bytes_per_item * items,
+            output_bytes=c.output_bytes_per_item * items,
+            submitted_at=t,
+            deadline=None if c.deadline_s is None else t + c.deadline_s,
+            origin_node=int(a.node[k]),
+        )
+
+    # ================================================================ onboard logic
+    def _admission(self, i: int) -> Admission:
+        node = self.nodes[i]
+        prof = node.spec.profile
+        temp = float(self.temp_c[i])
+        margin = float(self.margins[i]) - float(self.pending_j[i]) / 3600.0
+        cap = node.spec.modes[0].watts if node.throttled else node.spec.modes[-1].watts
+        allowed, reason = True, None
+        if node.safe is not None:
+            allowed, reason = False, f"safe mode ({node.safe})"
+        elif temp >= prof.thermal.max_c:
+            allowed, reason = False, f"thermal: {temp:.1f} C at or above max"
+        return Admission(
+            margin_wh=margin,
+            temperature_c=temp,
+            max_c=prof.thermal.max_c,
+            heat_capacity_j_per_k=prof.thermal.heat_capacity_j_per_k,
+            mode_cap_w=cap,
+            compute_allowed=allowed,
+            reason=reason,
+        )
+
+    def _admit(self, i: int, q: Queued, t: float) -> None:
+        node = self.nodes[i]
+        ticket(q).accepted_at = t
+        node.sched.push(q)
+        for victim in node.sched.shed(self.sched_spec.overload_backlog_s,
+                                      self.sched_spec.max_queue):
+            self._event(i, victim, "shed", t, "overload")
+            self._fail(ticket(victim).job, victim.epoch, i,
+                       "shed: overload (lowest value per second of work first)", t)
+        self._dispatch(i, t)
+
+    def _dispatch(self, i: int, t: float) -> None:
+        """Start the next job on an idle node if the budget allows, else note the wait."""
+        node = self.nodes[i]
+        if node.run is not None or not self.alive[i]:
+            return
+        self.last_try[i] = t
+        for q in node.sched.expired(t):
+            self._fail(ticket(q).job, q.epoch, i, "deadline expired before start", t)
+        if len(node.sched) == 0:
+            self.waiting.discard(i)
+            self.need_wh[i] = np.inf
+            return
+        if node.safe is not None:
+            self.waiting.add(i)
+            self.need_wh[i] = np.inf
+            return
+        adm = self._admission(i)
+        got = node.sched.next(t, adm)
+        if isinstance(got, list):
+            cap = adm.mode_cap_w
+            self.need_wh[i] = min(
+                (node.spec.cheapest_wh(q.work, cap) for q in got), default=np.inf
+            )
+            self.waiting.add(i)
+            return
+        self.waiting.discard(i)
+        self.need_wh[i] = np.inf
+        self._start(i, got, t)
+
+    def _start(self, i: int, d: Decision, t: float) -> None:
+        node = self.nodes[i]
+        node.token += 1
+        run = Run(d.job, d, t, t + d.latency_s, node.token)
+        node.run = run
+        node.mode = d.mode.name
+        self.busy[i] = True
+        self.run_start[i] = t
+        self.run_end[i] = run.end
+        self.run_extra_w[i] = d.mode.watts - self.idle_w[i]
+        self.q.push(run.end, self._finish, i, node.token)
+
+    def _account(self, i: int, t: float) -> float:
+        """Close the energy books of node i's run at ``t``; returns joules spent on it."""
+        run = self.nodes[i].run
+        assert run is not None
+        self.pending_j[i] += self.run_extra_w[i] * max(0.0, t - max(run.start, self.tick_start))
+        self.busy[i] = False
+        self.run_extra_w[i] = 0.0
+        spent = run.d.mode.watts * max(0.0, min(t, run.end) - run.start)
+        self.stats.compute_energy_j += spent
+        self.nodes[i].energy_j += spent
+        return spent
+
+    def _finish(self, t: float, i: int, token: int) -> None:
+        node = self.nodes[i]
+        run = node.run
+        if run is None or run.token != token or not self.alive[i]:
+            return  # the run was stopped (crash, safe mode, throttle): stale event
+        spent = self._account(i, t)
+        node.run = None
+        q = run.q
+        tk = ticket(q)
+        res = OutResult(
+            job=tk.job, epoch=q.epoch, node=i, finished_at=t, started_at=run.start,
+            accepted_at=tk.accepted_at, energy_j=spent, latency_s=run.d.latency_s,
+            mode=run.d.mode.name, migrations=tk.migrations,
+        )
+        if self.execute and tk.job.cls.model_path is not None:
+            self._run_model(tk.job)
+        node.outbox.append(res)
+        self.has_outbox[i] = True
+        self._dispatch(i, t)
+
+    def _stop(self, i: int, t: float, reason: str, *, requeue: bool) -> None:
+        node = self.nodes[i]
+        run = node.run
+        if run is None:
+            return
+        spent = self._account(i, t)
+        self.stats.wasted_energy_j += spent
+        self.stats.stopped_runs += 1
+        node.run = None
+        node.token += 1
+        if requeue:
+            node.sched.push(run.q)
+            self._event(i, run.q, "queued", t, reason)
+
+    # ================================================================ arrivals, uplink
+    def _arrive(self, t: float, k: int) -> None:
+        job = self._new_job(k, t)
+        if job.origin_node == GROUND:
+            self.ledger.submit(job, GROUND)
+            self._ground_push(job)
+            return
+        i = job.origin_node
+        if not self.alive[i]:
+            self.stats.arrivals_dropped += 1  # a crashed node captures nothing
+            self._job_seq -= 1
+            return
+        self.ledger.submit(job, i)
+        self._admit(i, self._queued(job, 0, t), t)
+
+    def _ground_push(self, job: Job) -> None:
+        dl = job.deadline if job.deadline is not None else math.inf
+        heapq.heappush(self.ground_queue,
+                       ((-float(job.priority), dl, next(self._gq_seq)), job))
+
+    def _uplink_round(self, t: float, contact: npt.NDArray[np.bool_]) -> None:
+        horizon = t + self.step_s
+        for s in range(len(self.stations)):
+            if not self.ground_queue:
+                return
+            if self.station_free[s] >= horizon or self._station_out(s, t):
+                continue
+            sats = np.nonzero(contact[:, s])[0]
+            if len(sats) == 0:
+                continue
+            # the ground sees every node's heartbeat: uplink to the least loaded overhead
+            i = min(sats.tolist(), key=lambda j: (self.nodes[j].backlog_s(t)
+                                                  + self.incoming_s[j], j))
+            node = self.nodes[i]
+            while self.ground_queue and self.station_free[s] < horizon:
+                _, job = heapq.heappop(self.ground_queue)
+                if job.outcome:
+                    continue
+                if job.deadline is not None and job.deadline < t:
+                    self._fail(job, None, GROUND,
+                               "deadline expired at the ground (no uplink in time)", t)
+                    continue
+                size = job.input_bytes + (0.0 if job.model in node.models else job.model_bytes)
+                start = max(self.station_free[s], t)
+                end = start + 8.0 * size / float(self.uplink_bps[i])
+                self.station_free[s] = end
+                self.uplinks[job.jid] = (job, i, s)
+                self.q.push(end, self._uplink_done, job, job.epoch, i, s, size)
+
+    def _station_out(self, s: int, t: float) -> bool:
+        return any(
+            f.kind == "ground_outage" and f.station == s and f.start <= t < (f.end or math.inf)
+            for f in self.w.faults
+        )
+
+    def _uplink_done(self, t: float, job: Job, epoch: int, i: int, s: int, size: float) -> None:
+        self.uplinks.pop(job.jid, None)
+        if job.outcome or epoch != job.epoch:
+            return
+        ok = bool(self.alive[i]) and not self._station_out(s, t)
+        if ok:
+            pos = self.w.orbits.positions_at(np.array([t]), np.array([i]))
+            ok = bool(ground.in_contact(pos, t, [self.stations[s]], self.masks[s])[0, 0])
+        if not ok:  # the pass ended, the node died or the station went down: try again
+            self.stats.uplink_retries += 1
+            self._ground_push(job)
+            return
+        self.stats.uplinks += 1
+        self.stats.uplink_bytes += size
+        node = self.nodes[i]
+        node.add_model(job.model)
+        self.ledger.set_owner(job, i, epoch)
+        self._admit(i, self._queued(job, epoch, t), t)
+
+    # ================================================================ results
+    def _deliver(self, i: int, res: OutResult, t: float) -> None:
+        job = res.job
+        got = self.ledger.record_result(
+            job, res.epoch, res.node, finished_at=res.finished_at, delivered_at=t,
+            started_at=res.started_at, accepted_at=res.accepted_at, energy_j=res.energy_j,
+            mode=res.mode, migrations=res.migrations,
+        )
+        if got == "recorded":
+            self.nodes[res.node].jobs_done += 1
+            if self.archive is not None:
+                self.archive.result(t, self._result_msg(job, res.epoch, res.node, t))
+        else:
+            self.stats.wasted_energy_j += res.energy_j
+
+    def _delivery_round(self, t: float, pos: F, relay: bool) -> None:
+        direct = np.nonzero(self.has_outbox & self.alive & self.contact_any)[0]
+        for i in direct.tolist():
+            node = self.nodes[i]
+            clock = t
+            for res in node.outbox:
+                clock += 8.0 * res.job.output_bytes / float(self.downlink_bps[i])
+                self._deliver(i, res, clock)
+            node.outbox.clear()
+            self.has_outbox[i] = False
+        if not relay or not np.any(self.contact_any):
+            return
+        cand = self.has_outbox & self.alive & ~self.contact_any
+        if not np.any(cand):
+            return
+        nbr = self.topology.neighbours(pos, t)
+        near = np.any((nbr >= 0) & self.contact_any[np.maximum(nbr, 0)], axis=1)
+        for i in np.nonzero(cand & near)[0].tolist():
+            for j in nbr[i].tolist():
+                if j < 0 or not self.contact_any[j]:
+                    continue
+                link = self.topology.up(i, j, pos, t, self.alive)
+                if link is None:
+                    continue
+                node = self.nodes[i]
+                clock = t
+                for res in node.outbox:
+                    bits = 8.0 * res.job.output_bytes
+                    clock += link.latency_s + bits / link.rate_bps
+                    clock += bits / float(self.downlink_bps[j])
+                    self._deliver(i, res, clock)
+                    self.stats.relayed_results += 1
+                node.outbox.clear()
+                self.has_outbox[i] = False
+                break
+
+    # ================================================================ migration
+    def _peer(self, j: int, t: float, fc: Any, link: Link | None) -> Peer:
+        node = self.nodes[j]
+        prof = node.spec.profile
+        start = fc.eclipse_start[j]
+        has_ecl = not math.isnan(start)
+        fast = node.spec.fastest
+        return Peer(
+            node=node.name,
+            soc=float(self.budget.battery_wh[j] / self.budget.capacity_wh[j]),
+            margin_wh=float(self.margins[j]) - float(self.pending_j[j]) / 3600.0,
+            temperature_c=float(self.temp_c[j]),
+            throttle_c=prof.thermal.throttle_c,
+            queued_work_s=node.backlog_s(t) + float(self.incoming_s[j]),
+            queue_depth=len(node.sched),
+            sunlit=float(self.budget.illum[j]),
+            next_eclipse_s=max(0.0, float(start) - t) if has_ecl else None,
+            eclipse_s=float(fc.eclipse_end[j] - start) if has_ecl else 0.0,
+            ops_per_s=fast.ops_per_s,
+            watts=fast.watts,
+            heat_capacity_j_per_k=prof.thermal.heat_capacity_j_per_k,
+            models=node.models_frozen(),
+            safe_mode=node.safe is not None or not bool(self.alive[j]),
+            link_rate_bps=0.0 if link is None else link.rate_bps,
+            link_latency_s=0.0 if link is None else link.latency_s,
+        )
+
+    def _candidate(self, q: Queued) -> Candidate:
+        tk = ticket(q)
+        job = tk.job
+        return Candidate(
+            job_id=job.jid, flops=job.flops, input_bytes=int(job.input_bytes),
+            model=job.model, model_bytes=int(job.model_bytes), deadline=job.deadline,
+            value=job.value, priority=job.priority, migrations=tk.migrations,
+        )
+
+    def _migration_round(self, t: float, pos: F) -> None:
+        if self.policy.name == "local":  # never considers a move: skip the bookkeeping
+            return
+        fc = self.budget.forecast(t)
+        for i in range(self.n):
+            node = self.nodes[i]
+            if (len(node.sched) == 0 or not self.alive[i] or node.safe is not None
+                    or not self.topology.capable[i]):
+                continue
+            here = self._peer(i, t, fc, None)
+            peers: list[Peer] | None = None
+            links: dict[str, Link] = {}
+            moved = 0
+            for q in list(node.sched):
+                if moved >= self.rules.max_per_round:
+                    break
+                cand = self._candidate(q)
+                if not self.policy.should_consider(cand, here, t):
+                    continue
+                if peers is None:
+                    up = self.topology.links_of(i, pos, t, self.alive)
+                    if not up:
+                        break
+                    links = {self.nodes[lk.peer].name: lk for lk in up}
+                    peers = [self._peer(lk.peer, t, fc, lk) for lk in up]
+                dst = self.policy.choose(cand, here, peers, t, self.rng_policy)
+                if dst is None or dst not in links:
+                    continue
+                k = next(n for n, p in enumerate(peers) if p.node == dst)
+                peer = peers[k]
+                j = links[dst].peer
+                self._hand_over(i, j, q, cand, peer, t)
+                run_here = run_time_s(cand, here)
+                run_there = run_time_s(cand, peer)
+                here = replace(here, queued_work_s=max(0.0, here.queued_work_s - run_here),
+                               queue_depth=max(0, here.queue_depth - 1))
+                peers[k] = replace(peer, queued_work_s=peer.queued_work_s + run_there,
+                                   queue_depth=peer.queue_depth + 1,
+                                   models=peer.models | {cand.model})
+                moved += 1
+
+    def _hand_over(self, i: int, j: int, q: Queued, cand: Candidate, peer: Peer,
+                   t: float) -> None:
+        node = self.nodes[i]
+        removed = node.sched.remove(q.job_id)
+        assert removed is q
+        job = ticket(q).job
+        epoch = q.epoch + 1
+        self.ledger.set_owner(job, i, epoch)  # still ours until the target accepts it
+        size = cand.input_bytes + (0 if cand.model in peer.models else cand.model_bytes)
+        dt = transfer_time_s(cand, peer)
+        run_s = run_time_s(cand, peer)
+        self.incoming_s[j] += run_s
+        tid = next(self._transfer_ids)
+        self.transfers[tid] = _Transfer(i, j, q, epoch, float(size), run_s)
+        node.migrations_out += 1
+        self._event(i, q, "handed_over", t, f"to {self.nodes[j].name} ({dt:.3f} s transfer)",
+                    target=self.nodes[j].name)
+        self.q.push(t + dt, self._transfer_done, tid)
+
+    def _transfer_done(self, t: float, tid: int) -> None:
+        tr = self.transfers.pop(tid)
+        self.incoming_s[tr.dst] = max(0.0, self.incoming_s[tr.dst] - tr.run_s)
+        q, job = tr.q, ticket(tr.q).job
+        q.epoch = tr.epoch
+        if job.outcome:
+            return
+        pos = self.budget.position
+        src_ok = bool(self.alive[tr.src])
+        link = self.topology.up(tr.src, tr.dst, pos, t, self.alive) if src_ok else None
+        if link is not None:
+            self.stats.handovers += 1
+            self.stats.migration_bytes += tr.size
+            tk = ticket(q)
+            tk.migrations += 1
+            dst = self.nodes[tr.dst]
+            dst.add_model(job.model)
+            dst.migrations_in += 1
+            self.ledger.set_owner(job, tr.dst, tr.epoch)
+            self._event(tr.dst, q, "accepted", t, f"from {self.nodes[tr.src].name}")
+            self._admit(tr.dst, q, t)
+            return
+        self.stats.handovers_aborted += 1
+        if src_ok:  # the target died or the link dropped: the source keeps the job
+            self.ledger.set_owner(job, tr.src, tr.epoch)
+            self._event(tr.src, q, "queued", t, "handover failed: link down or target lost")
+            self._admit(tr.src, q, t)
+        elif self.nodes[tr.src].lease_checked >= self.nodes[tr.src].crashes:
+            self._lapse_job(job, tr.src, t)  # lease already handled: re-run it now
+
+    # ================================================================ faults
+    def _crash(self, t: float, i: int) -> None:
+        if not self.alive[i]:
+            return
+        node = self.nodes[i]
+        if node.run is not None:
+            self._stop(i, t, "crash", requeue=False)
+        self.alive[i] = False
+        self.busy[i] = False
+        self.waiting.discard(i)
+        self.need_wh[i] = np.inf
+        node.reset_volatile()
+        self.safe[i] = False
+        self.throttled[i] = False
+        node.crashes += 1
+        self.lost_leases[i] = [(job, job.epoch) for job in self.ledger.jobs_of(i)]
+        self._status(i, "offline", t)
+        self.q.push(t + self.sched_spec.lease_s, self._lease_check, i, node.crashes)
+
+    def _lease_check(self, t: float, i: int, crash: int) -> None:
+        node = self.nodes[i]
+        if node.lease_checked >= crash:
+            return
+        node.lease_checked = crash
+        for job, epoch in self.lost_leases.pop(i, []):
+            if not job.outcome and job.owner == i and job.epoch == epoch:
+                self._lapse_job(job, i, t)
+
+    def _lapse_job(self, job: Job, i: int, t: float) -> None:
+        """The owner's lease lapsed: re-run a ground job with epoch + 1, or fail a job
+        whose inputs were captured on board (they are gone with the node)."""
+        if job.outcome:
+            return
+        if job.origin_node == GROUND:
+            self.ledger.bump(job)
+            self.ledger.set_owner(job, GROUND)
+            self.stats.reruns += 1
+            self._ground_push(job)
+        else:
+            self._fail(job, None, i,
+                       f"node crash: {self.nodes[i].name} lost the job and its onboard inputs", t)
+
+    def _restart(self, t: float, i: int) -> None:
+        if self.alive[i]:
+            return
+        self.alive[i] = True
+        self.nodes[i].reset_volatile()
+        self._status(i, "online", t)
+        # its first heartbeat carries no leases: the ground re-runs what it held at once
+        self._lease_check(t, i, self.nodes[i].crashes)
+
+    # ================================================================ physics step
+    def _physics(self, t: float, dt: float) -> None:
+        busy = self.busy
+        ov = np.where(
+            busy,
+            np.clip(np.minimum(self.run_end, t) - np.maximum(self.run_start, self.tick_start),
+                    0.0, None),
+            0.0,
+        )
+        extra = self.pending_j + ov * self.run_extra_w
+        # the running part up to t is now booked: runs continue from t
+        self.run_start = np.where(busy, np.maximum(self.run_start, t), self.run_start)
+        compute_w = np.where(self.alive, self.idle_w, 0.0) + extra / dt
+        self.budget.step(t, dt, compute_w)
+        self.pending_j[:] = 0.0
+        self.temp_c = self.budget.temperature_k - _KELVIN
+        self.margins = self.budget.margins_wh(t)
+        live = self.alive
+        if np.any(live):
+            soc = self.budget.battery_wh[live] / self.budget.capacity_wh[live]
+            self.min_soc = min(self.min_soc, float(np.min(soc)))
+            self.max_temp_c = max(self.max_temp_c, float(np.max(self.temp_c[live])))
+
+    def _limits(self, t: float) -> None:
+        temp = self.temp_c
+        soc = self.budget.battery_wh / self.budget.capacity_wh
+        alive = self.alive
+        thr_on = alive & ~self.throttled & (temp > self.throttle_c)
+        thr_off = alive & self.throttled & (temp < self.throttle_c - _THROTTLE_HYSTERESIS_K)
+        danger = (temp >= self.max_c) | (soc < self.floor_soc)
+        safe_on = alive & ~self.safe & danger
+        safe_off = (alive & self.safe & ~danger & (soc > self.floor_soc + _SAFE_EXIT_SOC)
+                    & (temp < self.throttle_c))
+        for i in np.nonzero(thr_on | thr_off | safe_on | safe_off)[0].tolist():
+            node = self.nodes[i]
+            if thr_on[i]:
+                node.throttled = True
+                self.throttled[i] = True
+                run = node.run
+                if run is not None and run.d.mode.watts > node.spec.modes[0].watts:
+                    self._stop(i, t, "thermal throttle: re-planned at lower mode", requeue=True)
+            if thr_off[i]:
+                node.throttled = False
+                self.throttled[i] = False
+            if safe_on[i]:
+                why = (f"over-temperature {temp[i]:.1f} C" if temp[i] >= self.max_c[i]
+                       else f"battery {soc[i]:.0%} below floor")
+                node.safe = why
+                self.safe[i] = True
+                self._stop(i, t, f"safe mode: {why}", requeue=True)
+                self._status(i, "safe", t)
+            if safe_off[i]:
+                node.safe = None
+                self.safe[i] = False
+                self._status(i, "online", t)
+            self._dispatch(i, t)
+
+    def _wake(self, t: float) -> None:
+        if not self.waiting:
+            return
+        idx = np.fromiter(sorted(self.waiting), dtype=np.intp)
+        room = self.margins[idx] - self.pending_j[idx] / 3600.0 >= self.need_wh[idx]
+        due = t - self.last_try[idx] >= _RETRY_S
+        for i in idx[room | due].tolist():
+            self._dispatch(i, t)
+
+    # ================================================================ telemetry
+    def _telemetry(self, t: float) -> None:
+        if self.archive is None:
+            return
+        b = self.budget
+        pos = b.position
+        lat, lon, alt = frames.ecef_to_geodetic(frames.eci_to_ecef(pos, t))
+        beta = sun.beta_angle_deg(self.w.orbits, t)
+        soc = b.battery_wh / b.capacity_wh
+        for i in np.nonzero(self.alive)[0].tolist():
+            node = self.nodes[i]
+            node.tele_seq += 1
+            self.archive.telemetry(
+                Telemetry(
+                    node=node.name,
+                    seq=node.tele_seq,
+                    t=t,
+                    profile=node.spec.profile.name,
+                    lat_deg=float(lat[i]),
+                    lon_deg=float(lon[i]),
+                    alt_km=float(alt[i]),
+                    sunlit=float(b.illum[i]),
+                    beta_deg=float(beta[i]),
+                    solar_w=float(b.solar_w[i]),
+                    load_w=float(b.load_w[i]),
+                    battery_wh=float(b.battery_wh[i]),
+                    soc=float(soc[i]),
+                    temperature_c=float(self.temp_c[i]),
+                    power_mode=node.mode,
+                    safe_mode=node.safe is not None,
+                    paused=False,
+                    queue_depth=len(node.sched),
+                    jobs_running=1 if node.run is not None else 0,
+                    jobs_done=node.jobs_done,
+                    jobs_failed=node.jobs_failed,
+                    energy_used_j=node.energy_j,
+                    upsets=int(b.upsets[i]),
+                    in_contact=bool(self.contact_any[i]),
+                    migrations_out=node.migrations_out,
+                    migrations_in=node.migrations_in,
+                )
+            )
+
+    # ================================================================ execution
+    def _setup_executor(self, models_dir: Path | None) -> None:
+        from flightsw.models.executor import Executor  # onnxruntime only when asked
+        from flightsw.models.store import ModelStore
+
+        if models_dir is None:
+            raise FlightSwError("execute: a models directory is needed to run models")
+        store = ModelStore(models_dir)
+        for c in self.w.classes:
+            if c.model_path is not None:
+                store.put_file(c.model_path)
+        self._executor = Executor(store, clock=self.clock)
+        self._loop = asyncio.new_event_loop()
+        self._exec_rng = np.random.default_rng([self.seed, 4])
+
+    def _run_model(self, job: Job) -> None:
+        assert self._loop is not None
+        specs = self._executor.input_specs(job.model)
+        inputs = {}
+        for s in specs:
+            shape = tuple(job.items if k == 0 else (d or 1) for k, d in enumerate(s.shape or ()))
+            inputs[s.name] = self._exec_rng.standard_normal(shape).astype(s.dtype)
+        res = self._loop.run_until_complete(self._executor.run(job.model, inputs))
+        self.stats.executed += 1
+        self.stats.host_inference_s += res.host_wall_s
+
+    # ================================================================ main loop
+    def _schedule_faults(self) -> None:
+        for f in self.w.faults:
+            if f.kind == "crash":
+                assert f.node is not None
+                self.q.push(f.start, self._crash, f.node)
+                if f.end is not None:
+                    self.q.push(f.end, self._restart, f.node)
+
+    def _drain_events(self, until: float) -> None:
+        q = self.q
+        while True:
+            ev = q.pop_until(until)
+            if ev is None:
+                return
+            t, handler, args = ev
+            self.now = t
+            self.stats.events += 1
+            handler(t, *args)
+
+    def _push_arrivals(self, until: float) -> None:
+        a = self.arrivals
+        k = self._next_arrival
+        stop = int(np.searchsorted(a.t, until, side="right"))
+        for j in range(k, stop):
+            self.q.push(float(a.t[j]), self._arrive, j)
+        self._next_arrival = stop
+
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Simulate the whole mission, then :meth:`finish`."""
+        start_wall = self.clock.perf_counter()
+        w = self.w
+        for i in range(self.n):
+            self._status(i, "online", w.t0)
+        self._schedule_faults()
+        steps = max(1, math.ceil(w.mission_s / self.step_s - 1e-9))
+        mig_every = max(1, round(self.sched_spec.migration_period_s / self.step_s))
+        tele_p = w.scenario.telemetry_period_s
+        next_tele = w.t0 if tele_p > 0 else math.inf
+        for k in range(1, steps + 1):
+            t = min(w.t0 + k * self.step_s, w.t_end)
+            self._push_arrivals(t)
+            self._drain_events(t)
+            self.now = t
+            self._physics(t, t - self.tick_start)
+            self.tick_start = t
+            self._limits(t)
+            self._wake(t)
+            pos = self.budget.position
+            need_contact = bool(self.ground_queue) or bool(np.any(self.has_outbox))
+            if need_contact and self.stations:
+                contact = ground.in_contact(pos, t, self.stations, self.masks)
+                contact &= self.alive[:, None]
+                for s in range(len(self.stations)):
+                    if self._station_out(s, t):
+                        contact[:, s] = False
+                self.contact_any = contact.any(axis=1)
+                if self.ground_queue:
+                    self._uplink_round(t, contact)
+            else:
+                self.contact_any = np.zeros(self.n, dtype=bool)
+            mig = k % mig_every == 0
+            if np.any(self.has_outbox):
+                self._delivery_round(t, pos, relay=mig)
+            if mig:
+                self._migration_round(t, pos)
+            if t >= next_tele - 1e-9:
+                self._telemetry(t)
+                next_tele += tele_p
+            if progress is not None and k % 360 == 0:
+                progress(t)
+        self.finish()
+        self.wall_s = self.clock.perf_counter() - start_wall
+
+    def finish(self) -> None:
+        """End of mission: fail what is still in flight, drain results, audit."""
+        if self.finished:
+            return
+        self.finished = True
+        t = self.w.t_end
+        self._drain_events(t)
+        for i, node in enumerate(self.nodes):
+            if node.run is not None:
+                run = node.run
+                self._stop(i, t, _UNFINISHED, requeue=False)
+                self._fail(ticket(run.q).job, run.q.epoch, i, _UNFINISHED + " (running)", t)
+            for q in list(node.sched):
+                node.sched.remove(q.job_id)
+                self._fail(ticket(q).job, q.epoch, i, _UNFINISHED + " (queued)", t)
+        for tr in list(self.transfers.values()):
+            self._fail(ticket(tr.q).job, tr.epoch, tr.src, _UNFINISHED + " (migrating)", t)
+        self.transfers.clear()
+        for job, _, _ in list(self.uplinks.values()):
+            self._fail(job, None, GROUND, _UNFINISHED + " (uplinking)", t)
+        self.uplinks.clear()
+        while self.ground_queue:
+            _, job = heapq.heappop(self.ground_queue)
+            self._fail(job, None, GROUND, _UNFINISHED + " (waiting at the ground)", t)
+        for i in np.nonzero(~self.alive)[0].tolist():
+            for job in self.ledger.jobs_of(i):
+                if self.nodes[i].lease_checked < self.nodes[i].crashes:
+                    self._fail(job, None, i, _UNFINISHED + " (owner crashed, lease not yet "
+                               "lapsed)", t)
+        self._drain_results(t)
+
+    def _drain_results(self, t_end: float) -> None:
+        """Deliver results still on board after the mission (no new work runs)."""
+        t = t_end
+        orbits = self.w.orbits
+        while np.any(self.has_outbox & self.alive) and t - t_end < _DRAIN_MAX_S and self.stations:
+            pos = orbits.positions(t)
+            contact = ground.in_contact(pos, t, self.stations, self.masks)
+            contact &= self.alive[:, None]
+            for s in range(len(self.stations)):
+                if self._station_out(s, t):
+                    contact[:, s] = False
+            self.contact_any = contact.any(axis=1)
+            self._delivery_round(t, pos, relay=True)
+            t += _DRAIN_STEP_S
+        self.stats.drain_s = t - t_end
+        for i, node in enumerate(self.nodes):
+            for res in node.outbox:
+                job = res.job
+                if not job.outcome and res.epoch == job.epoch:
+                    self._fail(job, res.epoch, i,
+                               "result not delivered (still on board at the end of the drain)",
+                               t)
+            node.outbox.clear()
+            self.has_outbox[i] = False
+        if self.archive is not None:
+            self.archive.close()
+        if self._loop is not None:
+            self._executor.close()
+            self._loop.close()

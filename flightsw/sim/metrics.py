@@ -1,0 +1,178 @@
+"""Metrics of a finished run, and their stable JSON form (``metrics.json``).
+
+Definitions (see ``docs/scenarios.md``):
+
+* a job is *done* when the ground recorded its result (exactly once); it is *on time* when
+  it finished on board before its deadline (delivery to the ground is reported apart,
+  because contact windows, not the scheduler, decide it);
+* ``jobs_lost`` = submitted - done - failed after the end-of-run audit (must be 0);
+  ``duplicate_results`` counts jobs with more than one recorded outcome (must be 0);
+* ``value_goodput`` is the sum of the values of jobs done on time;
+  ``deadline_miss_rate`` is the share of jobs with a deadline not done on time;
+* latencies are submission to on-board finish of done jobs (``delivery_latency_*``:
+  submission to the ground receiving the result);
+* ``energy_per_job_j`` is all modelled compute energy spent on jobs (including runs that
+  were stopped or whose result was discarded) over jobs done;
+* ``migrations_per_job`` is completed handovers over jobs submitted.
+
+Everything but ``wall_s`` (and ``host_inference_s`` when models are executed) is a pure
+function of the scenario and the seed; :func:`dumps_metrics` writes sorted keys and floats
+rounded to 9 significant digits, so two runs with the same seed give the same bytes once
+``wall_s`` is set aside (:func:`without_wall`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from flightsw.sim.engine import Simulation
+from flightsw.sim.ledger import Job
+
+__all__ = ["HOST_KEYS", "collect_metrics", "dumps_metrics", "without_wall"]
+
+#: Keys measured on the host (not reproducible run to run).
+HOST_KEYS = ("wall_s", "host_inference_s")
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _reason_code(reason: str) -> str:
+    """A short, stable key for a failure reason (the text before details)."""
+    head = reason.split(":", 1)[0].split("(", 1)[0].strip()
+    return head.replace(" ", "_")
+
+
+def _figures(jobs: list[Job]) -> dict[str, Any]:
+    done = [j for j in jobs if j.outcome == "done"]
+    failed = [j for j in jobs if j.outcome == "failed"]
+    on_time = [j for j in done if j.on_time]
+    with_dl = [j for j in jobs if j.deadline is not None]
+    missed = [j for j in with_dl if not j.on_time]
+    lat = [j.finished_at - j.submitted_at for j in done]
+    dlv = [j.delivered_at - j.submitted_at for j in done]
+    return {
+        "jobs_submitted": len(jobs),
+        "jobs_completed": len(done),
+        "jobs_failed": len(failed),
+        "jobs_on_time": len(on_time),
+        "completion_rate": len(done) / len(jobs) if jobs else None,
+        "value_submitted": float(sum(j.value for j in jobs)),
+        "value_goodput": float(sum(j.value for j in on_time)),
+        "deadline_miss_rate": len(missed) / len(with_dl) if with_dl else None,
+        "latency_p50_s": _pct(lat, 50),
+        "latency_p95_s": _pct(lat, 95),
+        "latency_p99_s": _pct(lat, 99),
+        "delivery_latency_p50_s": _pct(dlv, 50),
+        "delivery_latency_p95_s": _pct(dlv, 95),
+    }
+
+
+def offered_load(sim: Simulation) -> float:
+    """Submitted work as a share of the fleet's capacity: modelled seconds of every arrival
+    at its class's roofline on the fastest mode of the average node, over node-seconds of
+    the mission (1.0 = every node busy all the time at full speed)."""
+    w = sim.w
+    a = sim.arrivals
+    total = 0.0
+    for c in w.classes:
+        items = a.items[a.cls == c.index]
+        if len(items) == 0:
+            continue
+        secs = [
+            np.maximum(c.flops_per_item * items / nd.spec.fastest.ops_per_s,
+                       (c.weight_bytes + c.bytes_per_item * items) / nd.spec.bandwidth_bps)
+            for nd in sim.nodes
+        ]
+        total += float(np.sum(np.mean(secs, axis=0)))
+    return total / (w.n * w.mission_s)
+
+
+def collect_metrics(sim: Simulation) -> dict[str, Any]:
+    """Every metric of a finished :class:`Simulation` (see the module docstring)."""
+    if not sim.finished:
+        raise RuntimeError("collect_metrics: the simulation has not finished")
+    w = sim.w
+    led = sim.ledger
+    jobs = list(led.jobs.values())
+    st = sim.stats
+    out = _figures(jobs)
+    unresolved = led.unresolved()
+    failed_by = Counter(_reason_code(j.reason) for j in jobs if j.outcome == "failed")
+    done = out["jobs_completed"]
+    per_class = {}
+    for c in w.classes:
+        cj = [j for j in jobs if j.cls.index == c.index]
+        per_class[c.name] = _figures(cj)
+    out.update(
+        {
+            "scenario": w.scenario.name,
+            "policy": sim.policy.name,
+            "seed": sim.seed,
+            "satellites": w.n,
+            "mission_s": w.mission_s,
+            "step_s": sim.step_s,
+            "wall_s": sim.wall_s,
+            "jobs_lost": len(unresolved),
+            "duplicate_results": led.duplicate_outcomes(),
+            "stale_results_ignored": led.stale_results,
+            "duplicate_deliveries_ignored": led.duplicate_deliveries,
+            "failed_by_reason": dict(sorted(failed_by.items())),
+            "energy_per_job_j": st.compute_energy_j / done if done else None,
+            "compute_energy_j": st.compute_energy_j,
+            "wasted_energy_j": st.wasted_energy_j,
+            "battery_floor_violation_s": float(np.sum(sim.budget.floor_violation_s)),
+            "thermal_violation_s": float(np.sum(sim.budget.thermal_violation_s)),
+            "migrations": st.handovers,
+            "migrations_per_job": st.handovers / len(jobs) if jobs else 0.0,
+            "migration_bytes": st.migration_bytes,
+            "handovers_aborted": st.handovers_aborted,
+            "reruns": st.reruns,
+            "stopped_runs": st.stopped_runs,
+            "uplinks": st.uplinks,
+            "uplink_retries": st.uplink_retries,
+            "uplink_bytes": st.uplink_bytes,
+            "relayed_results": st.relayed_results,
+            "arrivals_dropped_at_crashed_node": st.arrivals_dropped,
+            "drain_s": st.drain_s,
+            "events": st.events,
+            "per_class": per_class,
+            "min_soc": sim.min_soc,
+            "max_temperature_c": sim.max_temp_c,
+            "offered_load": offered_load(sim),
+        }
+    )
+    if sim.execute:
+        out["executed"] = st.executed
+        out["host_inference_s"] = st.host_inference_s
+    return out
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return None
+        return float(f"{x:.9g}")
+    if isinstance(x, dict):
+        return {str(k): _round(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_round(v) for v in x]
+    return x
+
+
+def dumps_metrics(metrics: dict[str, Any]) -> str:
+    """Stable JSON: sorted keys, floats to 9 significant digits, a trailing newline."""
+    return json.dumps(_round(metrics), sort_keys=True, indent=2) + "\n"
+
+
+def without_wall(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics minus the host-measured keys (what must repeat for a seed)."""
+    return {k: v for k, v in metrics.items() if k not in HOST_KEYS}
