@@ -633,12 +633,12 @@ class MqttBus(Bus):
             )
         except BusError as exc:
             error = exc
-        except BaseException as exc:
-            await self._shutdown(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            await self._shutdown()
             raise
         else:
             return self
-        await self._shutdown(None, None, None)
+        await self._shutdown()
         raise error
 
     async def __aexit__(
@@ -652,14 +652,12 @@ class MqttBus(Bus):
         if exc_type is None and self.connected.is_set() and self.pending:
             with contextlib.suppress(BusError):
                 await self.flush(self._close_timeout)
-        await self._shutdown(exc_type, exc, tb)
+        await self._shutdown()
 
-    async def _shutdown(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _shutdown(self) -> None:
+        """Stop every task of the bus. An exception from the ``async with`` body is not
+        handed to the TaskGroup, so it reaches the caller as it was (not wrapped in an
+        ExceptionGroup); errors of the bus's own tasks do surface as an ExceptionGroup."""
         self._running = False
         self._space.set()
         for task in self._tasks:
@@ -669,7 +667,7 @@ class MqttBus(Bus):
         tg, self._tg = self._tg, None
         try:
             if tg is not None:
-                await tg.__aexit__(exc_type, exc, tb)
+                await tg.__aexit__(None, None, None)
         finally:
             self._tasks = []
             lost = self.pending

@@ -336,6 +336,17 @@ async def test_bad_arguments_are_named(mosquitto: MosquittoProcess) -> None:
         await bus.publish("a", b"")
 
 
+async def test_an_error_in_the_body_propagates_unwrapped(mosquitto: MosquittoProcess) -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with MqttBus(mosquitto.url, "x") as bus, bus.subscribe("a"):
+            raise KeyError("mine")
+    assert not bus.connected.is_set()
+    assert bus.disconnected.is_set()
+    async with bus:  # the same bus can be entered again
+        await bus.publish("a", b"again")
+        await bus.flush(WAIT_S)
+
+
 async def test_publish_waits_for_room_when_the_outbox_is_full(
     mosquitto: MosquittoProcess,
 ) -> None:
