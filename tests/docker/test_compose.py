@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "examples" / "models"
-VENV_BIN = REPO / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # the venv running the tests has the CLIs
 NODES = ("sat-001", "sat-002", "sat-003")
 SERVICES = ("broker", "ground", *NODES)
 PASSWORDS = "dev"  # the generated file lives in tmp_path; dev passwords keep the test readable
@@ -116,7 +117,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("compose")
     port = free_port()
     compose_file = workdir / "compose.yaml"
-    run("python3", str(REPO / "docker" / "gen_compose.py"), "--nodes", str(len(NODES)),
+    run(sys.executable, str(REPO / "docker" / "gen_compose.py"), "--nodes", str(len(NODES)),
         "--network", "host", "--port", str(port), "--passwords", PASSWORDS,
         "--lease", "20", "--telemetry-period", "2", "--max-payload", str(64 << 20),
         "-o", str(compose_file))
