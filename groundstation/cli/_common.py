@@ -34,7 +34,9 @@ async def connect_client(args: argparse.Namespace) -> AsyncIterator[GroundClient
     client_id = f"gc-{uuid.uuid4().hex[:12]}"
     clock = WallClock()
     async with (
-        MqttBus(args.broker, client_id=client_id, clean_start=True) as bus,
+        MqttBus(
+            args.broker, client_id=client_id, clean_start=True, persistent_session=False
+        ) as bus,
         GroundClient(bus, clock, client_id=client_id, timeout_s=args.timeout) as gc,
     ):
         yield gc

@@ -175,7 +175,7 @@ async def _publish(args: argparse.Namespace, reader: ArchiveReader, clock: WallC
                    progress: Callable[[int], None] | None) -> ReplayStats:
     url = args.broker or default_broker_url()
     async with MqttBus(url, client_id=f"gs-replay-{uuid.uuid4().hex[:10]}",
-                       clean_start=True) as bus:
+                       clean_start=True, persistent_session=False) as bus:
         return await replay(
             reader, bus, clock, speed=args.speed, nodes=args.nodes, start=start, end=end,
             topics=args.topics,

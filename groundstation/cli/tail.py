@@ -59,7 +59,12 @@ def _run(args: argparse.Namespace) -> int:
         tty = sys.stdout.isatty() and not args.plain
         last_draw = 0.0
         async with (
-            MqttBus(args.broker, client_id=f"tail-{uuid.uuid4().hex[:8]}", clean_start=True) as bus,
+            MqttBus(
+                args.broker,
+                client_id=f"tail-{uuid.uuid4().hex[:8]}",
+                clean_start=True,
+                persistent_session=False,
+            ) as bus,
             bus.subscribe("odc/sat/+/telemetry", qos=0) as sub,
         ):
             async for msg in sub:
