@@ -9,6 +9,7 @@
 #   ODC_MQTT_CONF_DIR  where acl lives (default /etc/odc-mosquitto, the compose mount)
 #   ODC_MQTT_RUN_DIR   where the generated files go (default /tmp/odc-mosquitto)
 #   ODC_MQTT_RUN_AS    user mosquitto runs as once started as root (default mosquitto)
+#   ODC_MQTT_BRIDGE_CONF  a bridge section to append (see bridge.conf.example)
 set -eu
 conf_dir=${ODC_MQTT_CONF_DIR:-/etc/odc-mosquitto}
 run_dir=${ODC_MQTT_RUN_DIR:-/tmp/odc-mosquitto}
@@ -51,6 +52,13 @@ log_type notice
 log_type information
 connection_messages true
 CONF
+if [ -n "${ODC_MQTT_BRIDGE_CONF:-}" ]; then
+    if [ ! -r "$ODC_MQTT_BRIDGE_CONF" ]; then
+        echo "odc-mosquitto: ODC_MQTT_BRIDGE_CONF: cannot read $ODC_MQTT_BRIDGE_CONF" >&2
+        exit 2
+    fi
+    { echo; cat "$ODC_MQTT_BRIDGE_CONF"; } >> "$run_dir/mosquitto.conf"
+fi
 if [ "$(id -u)" = 0 ] && id "$run_as" > /dev/null 2>&1; then
     chown -R "$run_as" "$run_dir"
 fi

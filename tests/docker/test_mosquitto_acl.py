@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from flightsw.broker import find_mosquitto, free_port
 from flightsw.bus import Message, Subscription
 from flightsw.bus.mqtt import MqttBus
 from flightsw.exceptions import BusError
@@ -25,36 +23,14 @@ from flightsw.exceptions import BusError
 pytestmark = pytest.mark.mqtt
 
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
+StartBroker = Callable[..., int]  # the start_broker fixture of tests/docker/conftest.py
 USERS = {"ground": "g-pw", "operator": "o-pw", "sat-001": "s1-pw", "sat-002": "s2-pw"}
 
 
 @pytest.fixture
-def broker_port(tmp_path: Path) -> Iterator[int]:
-    if find_mosquitto() is None or shutil.which("mosquitto_passwd") is None:
-        reason = "mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + " and CI is set", pytrace=False)
-        pytest.skip(reason)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin",
-        "ODC_MQTT_USERS": ", ".join(f"{u}:{p}" for u, p in USERS.items()),
-        "ODC_MQTT_PORT": str(port),
-        "ODC_MQTT_BIND": "127.0.0.1",
-        "ODC_MQTT_CONF_DIR": str(MOSQUITTO_DIR),
-        "ODC_MQTT_RUN_DIR": str(tmp_path / "run"),
-        "ODC_MQTT_RUN_AS": "root",  # tmp_path is private to this user: do not drop to mosquitto
-    }
-    log = (tmp_path / "broker.log").open("wb")
-    proc = subprocess.Popen(["/bin/sh", str(MOSQUITTO_DIR / "entrypoint.sh")], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+def broker_port(start_broker: StartBroker) -> int:
+    port: int = start_broker(USERS)
+    return port
 
 
 @contextlib.asynccontextmanager
