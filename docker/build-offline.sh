@@ -91,13 +91,13 @@ else
 fi
 
 log "building $app_image"
-docker build --network host --build-arg "BASE_IMAGE=$base_image" \
+docker build --force-rm --network host --build-arg "BASE_IMAGE=$base_image" \
     -t "$app_image" -f "$repo/docker/Dockerfile" "$repo" > "$work.app-build.log" 2>&1 || {
     tail -n 40 "$work.app-build.log" >&2
     exit 1
 }
 log "building $broker_image"
-docker build --network host --build-arg "BASE_IMAGE=$base_image" \
+docker build --force-rm --network host --build-arg "BASE_IMAGE=$base_image" \
     -t "$broker_image" -f "$repo/docker/mosquitto/Dockerfile" "$repo/docker/mosquitto" \
     > "$work.broker-build.log" 2>&1 || {
     tail -n 40 "$work.broker-build.log" >&2

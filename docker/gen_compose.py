@@ -8,8 +8,10 @@ count is one setting::
     docker-compose -f docker/.generated/compose.yaml up -d
 
 The committed ``docker/compose.yaml`` (6 nodes, one per hardware profile, development
-passwords) and ``docker/compose.hostnet.yaml`` (host-network override) are this script's
-output; ``tests/docker/test_gen_compose.py`` checks they are in sync.
+passwords, bridge network) and ``docker/compose.hostnet.yaml`` (the same on the host
+network; a full file, not an override, because compose cannot drop the broker's published
+port in an override and docker refuses published ports with host networking) are this
+script's output; ``tests/docker/test_gen_compose.py`` checks they are in sync.
 
 Node ``i`` (0-based) runs profile ``PROFILES[i % 6]`` at that profile's typical altitude and
 inclination, in a Walker-like pattern: ``P = round(sqrt(N))`` planes spread in RAAN, nodes of a
@@ -22,7 +24,6 @@ written JSON-quoted, which YAML reads as double-quoted scalars.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import secrets
@@ -215,23 +216,6 @@ def compose(settings: Settings) -> dict[str, Yaml]:
     return {"version": "2.4", "services": services, "volumes": {"archive": {}}}
 
 
-def hostnet_override(settings: Settings) -> dict[str, Yaml]:
-    """Override for :func:`compose`'s bridge output: every service on the host network."""
-    full = compose(dataclasses.replace(settings, network="host"))["services"]
-    assert isinstance(full, dict)
-    services: dict[str, Yaml] = {}
-    for name, svc in full.items():
-        assert isinstance(svc, dict)
-        env = svc["environment"]
-        over: dict[str, Yaml] = {"network_mode": "host"}
-        if isinstance(env, list):  # node and ground: the broker URL (other entries pass through)
-            over["environment"] = [e for e in env if isinstance(e, str) and "=" in e]
-        else:  # broker: listen on loopback only
-            over["environment"] = {"ODC_MQTT_BIND": "127.0.0.1"}
-        services[name] = over
-    return {"version": "2.4", "services": services}
-
-
 def _scalar(value: Yaml) -> str:
     if value is None:
         return "null"
@@ -302,7 +286,7 @@ def render(doc: dict[str, Yaml], args: str, passwords: str) -> str:
     return HEADER.format(args=args, creds=creds) + to_yaml(doc) + "\n"
 
 
-def _describe(settings: Settings, *, hostnet: bool) -> str:
+def _describe(settings: Settings) -> str:
     """The generator arguments that reproduce ``settings`` (for the file's header)."""
     words = [f"--nodes {settings.nodes}", f"--passwords {settings.passwords}"]
     if settings.network != "bridge":
@@ -318,8 +302,6 @@ def _describe(settings: Settings, *, hostnet: bool) -> str:
         words.append(f"--max-payload {settings.max_payload_bytes}")
     if settings.profiles:
         words.append(f"--profiles {','.join(settings.profiles)}")
-    if hostnet:
-        words.append("--hostnet-override")
     return " ".join(words)
 
 
@@ -339,8 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-payload", type=int, default=None, help="largest job a node takes, bytes")
     p.add_argument("--profiles", default="", metavar="A,B,...",
                    help="hardware profiles to cycle through (default: all six)")
-    p.add_argument("--hostnet-override", action="store_true",
-                   help="write the host-network override of the bridge file instead")
     p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
     return p
 
@@ -357,11 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiles=tuple(p for p in args.profiles.split(",") if p),
     )
     try:
-        doc = hostnet_override(settings) if args.hostnet_override else compose(settings)
+        doc = compose(settings)
     except ValueError as exc:
         print(f"gen_compose.py: error: {exc}", file=sys.stderr)
         return 2
-    text = render(doc, _describe(settings, hostnet=args.hostnet_override), args.passwords)
+    text = render(doc, _describe(settings), args.passwords)
     if args.out is None:
         sys.stdout.write(text)
     else:
