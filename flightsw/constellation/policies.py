@@ -7,11 +7,15 @@ question: given this job, this node and the peers it has a link to right now, wh
 (if any) should take the job? So baselines are honest: only the placement differs.
 
 ``forecast`` (the project's own) estimates, for here and each linked peer, when the job
-would finish: transfer time (inputs, plus the model if the peer lacks it) + the peer's
-queued work + the job's run time at the peer's speed, and whether the peer can afford it:
-its energy margin through its *next eclipse* (known from its orbit) and its thermal
-headroom. It moves a job only if the peer finishes it on time where here would not, or
-markedly sooner, and picks the feasible peer with the earliest finish.
+would finish: transfer time (inputs, plus the model if the peer lacks it) + the work that
+would run before it there (the running job's rest and the queued work of at least its
+priority, when the peer publishes that detail; else its whole backlog) + the job's run time
+at the peer's speed, and whether the peer can afford it: its energy margin through its
+*next eclipse* (known from its orbit) and its thermal headroom. Among the peers that can
+afford the job and finish it by its deadline it picks the earliest finish, and moves the job
+if here cannot run it or would finish it late. A job on time here keeps its place when it
+has a quarter of its remaining time to spare (moving it would only fill a neighbour that a
+tighter job may need); otherwise it moves only for a marked gain (the shared hysteresis).
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ class Peer:
     safe_mode: bool = False
     link_rate_bps: float = 0.0  # rate of the link from the deciding node (0 = no link)
     link_latency_s: float = 0.0
+    # optional detail (empty when a node does not publish it): remaining seconds of the
+    # running job, and queued seconds of work per priority 0..9 (fastest mode)
+    running_s: float = 0.0
+    work_by_priority: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class Candidate:
     value: float
     priority: int
     migrations: int
+    ahead_s: float | None = None  # seconds of work ahead of it where it is (if known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,17 +227,29 @@ class ForecastPolicy(Policy):
     the next eclipse and thermal headroom (see the module docstring)."""
 
     name = "forecast"
+    #: a job that finishes where it is with this share of its remaining time to spare stays
+    keep_slack_frac: float = 0.25
+
+    @staticmethod
+    def wait_s(job: Candidate, p: Peer) -> float:
+        """Seconds before ``job`` could start at ``p``: the running job's remaining time
+        plus the queued work of at least the job's priority (queues run in priority order);
+        the whole backlog when ``p`` does not publish that detail."""
+        if not p.work_by_priority:
+            return p.queued_work_s
+        return p.running_s + sum(p.work_by_priority[job.priority:])
 
     def choose(self, job: Candidate, here: Peer, peers: Sequence[Peer], now: float,
                rng: np.random.Generator) -> str | None:
-        stay = finish_time_s(job, here, here=True)
+        ahead = job.ahead_s if job.ahead_s is not None else self.wait_s(job, here)
+        stay = ahead + run_time_s(job, here)
         stay_ok = affordable(job, here)
         stay_on_time = job.deadline is None or now + stay <= job.deadline
         best: tuple[float, str] | None = None
         for p in self.linked(peers):
             if not affordable(job, p):
                 continue
-            fin = finish_time_s(job, p, here=False)
+            fin = transfer_time_s(job, p) + self.wait_s(job, p) + run_time_s(job, p)
             # work must not land on a node about to enter eclipse with too little margin
             if p.next_eclipse_s is not None and fin > p.next_eclipse_s and p.sunlit >= 0.5:
                 eclipse_energy_wh = p.watts * run_time_s(job, p) / 3600.0
@@ -243,10 +264,17 @@ class ForecastPolicy(Policy):
         fin, node = best
         if not stay_ok or not stay_on_time:
             return node
+        if job.deadline is not None and job.deadline - (now + stay) >= self.keep_slack(job, now):
+            return None  # on time here with room to spare: leave the neighbours free
         gain = stay - fin
         if gain >= self.rules.min_gain_s and gain >= self.rules.min_gain_frac * stay:
             return node
         return None
+
+    def keep_slack(self, job: Candidate, now: float) -> float:
+        """Spare time (s) that makes a job on time where it is not worth moving."""
+        assert job.deadline is not None
+        return self.keep_slack_frac * max(0.0, job.deadline - now)
 
 
 POLICIES: dict[str, Callable[[MigrationRules | None], Policy]] = {

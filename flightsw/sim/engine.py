@@ -63,6 +63,8 @@ _RETRY_S = 60.0  # idle nodes with deferred work re-try at least this often
 _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
 _UNFINISHED = "unfinished at end of run"
+_NO_DEADLINE_TAIL_S = 3600.0  # run-on after the last arrival when a class has no deadline
+_TOPOLOGY_REFRESH_S = 60.0  # neighbour lists are rebuilt this often (links re-checked at use)
 
 
 @dataclass(slots=True)
@@ -95,6 +97,22 @@ class _Transfer:
     epoch: int
     size: float
     run_s: float
+
+
+def _with_link(v: Peer, lk: Link) -> Peer:
+    """``v`` seen over link ``lk`` (positional construction: much cheaper than replace)."""
+    return Peer(v.node, v.soc, v.margin_wh, v.temperature_c, v.throttle_c, v.queued_work_s,
+                v.queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
+                v.heat_capacity_j_per_k, v.models, v.safe_mode, lk.rate_bps, lk.latency_s,
+                v.running_s, v.work_by_priority)
+
+
+def _add_work(work: tuple[float, ...], priority: int, seconds: float) -> tuple[float, ...]:
+    if not work:
+        return work
+    out = list(work)
+    out[priority] = max(0.0, out[priority] + seconds)
+    return tuple(out)
 
 
 class Simulation:
@@ -161,6 +179,7 @@ class Simulation:
         self.need_wh = np.full(n, np.inf)  # energy a deferred queue waits for
         self.has_outbox = np.zeros(n, dtype=bool)
         self.incoming_s = np.zeros(n)
+        self.incoming_prio = np.zeros((n, 10))  # the same, by job priority
         self.waiting: set[int] = set()  # idle nodes with deferred work
         self.last_try = np.full(n, -np.inf)
         self.topology = Topology(
@@ -169,7 +188,7 @@ class Simulation:
             np.array([p.links.processing_latency_s for p in profs]),
             world.faults,
             terminals=terminals,
-            refresh_s=spec.migration_period_s,
+            refresh_s=max(spec.migration_period_s, _TOPOLOGY_REFRESH_S),
         )
         self.q = EventQueue()
         self.ledger = Ledger()
@@ -199,6 +218,11 @@ class Simulation:
             self._setup_executor(models_dir)
         self.wall_s = 0.0
         self.finished = False
+        # after the last arrival, work already admitted may run on for the longest deadline
+        deadlines = [c.deadline_s for c in world.classes if c.deadline_s is not None]
+        self.tail_max_s = max(deadlines, default=0.0) if len(deadlines) == len(
+            world.classes) else max([*deadlines, _NO_DEADLINE_TAIL_S])
+        self.t_stop = world.t_end
         self.min_soc = float(np.min(self.budget.battery_wh / self.budget.capacity_wh))
         self.max_temp_c = float(np.max(self.temp_c))
 
@@ -305,8 +329,10 @@ class Simulation:
         node = self.nodes[i]
         ticket(q).accepted_at = t
         node.sched.push(q)
+        node.touch()
         for victim in node.sched.shed(self.sched_spec.overload_backlog_s,
                                       self.sched_spec.max_queue):
+            node.touch()
             self._event(i, victim, "shed", t, "overload")
             self._fail(ticket(victim).job, victim.epoch, i,
                        "shed: overload (lowest value per second of work first)", t)
@@ -319,6 +345,7 @@ class Simulation:
             return
         self.last_try[i] = t
         for q in node.sched.expired(t):
+            node.touch()
             self._fail(ticket(q).job, q.epoch, i, "deadline expired before start", t)
         if len(node.sched) == 0:
             self.waiting.discard(i)
@@ -339,6 +366,7 @@ class Simulation:
             return
         self.waiting.discard(i)
         self.need_wh[i] = np.inf
+        node.touch()
         self._start(i, got, t)
 
     def _start(self, i: int, d: Decision, t: float) -> None:
@@ -397,6 +425,7 @@ class Simulation:
         node.token += 1
         if requeue:
             node.sched.push(run.q)
+            node.touch()
             self._event(i, run.q, "queued", t, reason)
 
     # ================================================================ arrivals, uplink
@@ -525,7 +554,8 @@ class Simulation:
                 break
 
     # ================================================================ migration
-    def _peer(self, j: int, t: float, fc: Any, link: Link | None) -> Peer:
+    def _peer(self, j: int, t: float, fc: Any) -> Peer:
+        """What node ``j`` publishes now (link fields empty)."""
         node = self.nodes[j]
         prof = node.spec.profile
         start = fc.eclipse_start[j]
@@ -547,58 +577,85 @@ class Simulation:
             heat_capacity_j_per_k=prof.thermal.heat_capacity_j_per_k,
             models=node.models_frozen(),
             safe_mode=node.safe is not None or not bool(self.alive[j]),
-            link_rate_bps=0.0 if link is None else link.rate_bps,
-            link_latency_s=0.0 if link is None else link.latency_s,
+            running_s=node.running_s(t),
+            work_by_priority=self._work_by_priority(j),
         )
 
-    def _candidate(self, q: Queued) -> Candidate:
+    def _work_by_priority(self, j: int) -> tuple[float, ...]:
+        own = self.nodes[j].work_by_priority()
+        inc = self.incoming_prio[j]
+        if not inc.any():
+            return own
+        return tuple(a + float(b) for a, b in zip(own, inc, strict=True))
+
+    @staticmethod
+    def _candidate(q: Queued, ahead_s: float) -> Candidate:
         tk = ticket(q)
         job = tk.job
-        return Candidate(
-            job_id=job.jid, flops=job.flops, input_bytes=int(job.input_bytes),
-            model=job.model, model_bytes=int(job.model_bytes), deadline=job.deadline,
-            value=job.value, priority=job.priority, migrations=tk.migrations,
-        )
+        return Candidate(job.jid, job.flops, int(job.input_bytes), job.model,
+                         int(job.model_bytes), job.deadline, job.value, job.priority,
+                         tk.migrations, ahead_s)
 
     def _migration_round(self, t: float, pos: F) -> None:
         if self.policy.name == "local":  # never considers a move: skip the bookkeeping
             return
         fc = self.budget.forecast(t)
+        views: dict[int, Peer] = {}
+        all_links: list[list[Link]] | None = None
+        should, choose, rules = self.policy.should_consider, self.policy.choose, self.rules
         for i in range(self.n):
             node = self.nodes[i]
             if (len(node.sched) == 0 or not self.alive[i] or node.safe is not None
                     or not self.topology.capable[i]):
                 continue
-            here = self._peer(i, t, fc, None)
+            here = views.get(i) or views.setdefault(i, self._peer(i, t, fc))
             peers: list[Peer] | None = None
-            links: dict[str, Link] = {}
+            index: dict[str, int] = {}
             moved = 0
+            ahead = node.running_s(t)
+            fastest, bw = node.spec.fastest, node.spec.bandwidth_bps
             for q in list(node.sched):
-                if moved >= self.rules.max_per_round:
+                if moved >= rules.max_per_round:
                     break
-                cand = self._candidate(q)
-                if not self.policy.should_consider(cand, here, t):
+                cand = self._candidate(q, ahead)
+                ahead += q.work.latency_s(fastest, bw)
+                if not should(cand, here, t):
                     continue
                 if peers is None:
-                    up = self.topology.links_of(i, pos, t, self.alive)
+                    if all_links is None:
+                        all_links = self.topology.round_links(pos, t, self.alive)
+                    up = all_links[i]
                     if not up:
                         break
-                    links = {self.nodes[lk.peer].name: lk for lk in up}
-                    peers = [self._peer(lk.peer, t, fc, lk) for lk in up]
-                dst = self.policy.choose(cand, here, peers, t, self.rng_policy)
-                if dst is None or dst not in links:
+                    peers = []
+                    for lk in up:
+                        v = views.get(lk.peer) or views.setdefault(
+                            lk.peer, self._peer(lk.peer, t, fc))
+                        index[v.node] = lk.peer
+                        peers.append(_with_link(v, lk))
+                dst = choose(cand, here, peers, t, self.rng_policy)
+                if dst is None or dst not in index:
                     continue
                 k = next(n for n, p in enumerate(peers) if p.node == dst)
                 peer = peers[k]
-                j = links[dst].peer
+                j = index[dst]
                 self._hand_over(i, j, q, cand, peer, t)
                 run_here = run_time_s(cand, here)
                 run_there = run_time_s(cand, peer)
                 here = replace(here, queued_work_s=max(0.0, here.queued_work_s - run_here),
                                queue_depth=max(0, here.queue_depth - 1))
+                views[i] = here
+                here = replace(here, work_by_priority=_add_work(here.work_by_priority,
+                                                                cand.priority, -run_here))
+                views[i] = here
                 peers[k] = replace(peer, queued_work_s=peer.queued_work_s + run_there,
                                    queue_depth=peer.queue_depth + 1,
-                                   models=peer.models | {cand.model})
+                                   models=peer.models | {cand.model},
+                                   work_by_priority=_add_work(peer.work_by_priority,
+                                                              cand.priority, run_there))
+                views[j] = replace(views[j], queued_work_s=peers[k].queued_work_s,
+                                   queue_depth=peers[k].queue_depth, models=peers[k].models,
+                                   work_by_priority=peers[k].work_by_priority)
                 moved += 1
 
     def _hand_over(self, i: int, j: int, q: Queued, cand: Candidate, peer: Peer,
@@ -606,6 +663,7 @@ class Simulation:
         node = self.nodes[i]
         removed = node.sched.remove(q.job_id)
         assert removed is q
+        node.touch()
         job = ticket(q).job
         epoch = q.epoch + 1
         self.ledger.set_owner(job, i, epoch)  # still ours until the target accepts it
@@ -613,6 +671,7 @@ class Simulation:
         dt = transfer_time_s(cand, peer)
         run_s = run_time_s(cand, peer)
         self.incoming_s[j] += run_s
+        self.incoming_prio[j, cand.priority] += run_s
         tid = next(self._transfer_ids)
         self.transfers[tid] = _Transfer(i, j, q, epoch, float(size), run_s)
         node.migrations_out += 1
@@ -624,6 +683,8 @@ class Simulation:
         tr = self.transfers.pop(tid)
         self.incoming_s[tr.dst] = max(0.0, self.incoming_s[tr.dst] - tr.run_s)
         q, job = tr.q, ticket(tr.q).job
+        prio = self.incoming_prio[tr.dst]
+        prio[q.priority] = max(0.0, prio[q.priority] - tr.run_s)
         q.epoch = tr.epoch
         if job.outcome:
             return
@@ -872,11 +933,14 @@ class Simulation:
             self._status(i, "online", w.t0)
         self._schedule_faults()
         steps = max(1, math.ceil(w.mission_s / self.step_s - 1e-9))
+        tail_steps = math.ceil(self.tail_max_s / self.step_s - 1e-9)
         mig_every = max(1, round(self.sched_spec.migration_period_s / self.step_s))
         tele_p = w.scenario.telemetry_period_s
         next_tele = w.t0 if tele_p > 0 else math.inf
-        for k in range(1, steps + 1):
-            t = min(w.t0 + k * self.step_s, w.t_end)
+        for k in itertools.count(1):
+            if k > steps and (k > steps + tail_steps or not self._work_pending()):
+                break
+            t = w.t0 + k * self.step_s if k < steps else w.t_end + (k - steps) * self.step_s
             self._push_arrivals(t)
             self._drain_events(t)
             self.now = t
@@ -907,15 +971,23 @@ class Simulation:
                 next_tele += tele_p
             if progress is not None and k % 360 == 0:
                 progress(t)
+            self.t_stop = t
         self.finish()
         self.wall_s = self.clock.perf_counter() - start_wall
 
+    def _work_pending(self) -> bool:
+        """Admitted work not yet finished (it still has time to meet its deadline)."""
+        return bool(
+            self.transfers or self.uplinks or self.ground_queue
+            or any(n.run is not None or len(n.sched) for n in self.nodes)
+        )
+
     def finish(self) -> None:
-        """End of mission: fail what is still in flight, drain results, audit."""
+        """End of the run: fail what is still in flight, drain results, audit."""
         if self.finished:
             return
         self.finished = True
-        t = self.w.t_end
+        t = self.t_stop
         self._drain_events(t)
         for i, node in enumerate(self.nodes):
             if node.run is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from flightsw.sim.world import ClassSpec
 
@@ -82,6 +83,7 @@ class Ticket:
     job: Job
     migrations: int = 0
     accepted_at: float = 0.0
+    candidate: Any = None  # the policy's view of it, cached (rebuilt after a move)
 
 
 @dataclass(slots=True)

@@ -10,16 +10,18 @@ latency range / c + the sender's processing latency.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from flightsw.physics.constants import C_KM_S
+from flightsw.physics.constants import C_KM_S, R_EARTH
 from flightsw.physics.isl import line_of_sight, nearest_links
 from flightsw.sim.world import FaultSpec
 
-__all__ = ["Link", "Topology"]
+__all__ = ["Link", "Topology", "nearest_visible"]
 
 F = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -32,6 +34,86 @@ class Link:
     range_km: float
     rate_bps: float
     latency_s: float
+
+
+_DENSE_MAX = 600  # up to this many nodes, an exact O(N^2) search is cheap enough
+
+
+def nearest_visible(pos: F, k: int, reach_km: float) -> I:
+    """Each row's ``k`` nearest neighbours in line of sight within ``reach_km``, (N, k), -1
+    where fewer. Same result as :func:`flightsw.physics.isl.nearest_links`, in O(N) for a
+    large shell: candidates come from a spatial hash with cells of about twice the mean
+    spacing; rows whose k-th neighbour lies beyond the searched radius are redone exactly.
+    """
+    n = len(pos)
+    if n <= _DENSE_MAX:
+        return nearest_links(pos, k, reach_km)
+    r = float(np.mean(np.linalg.norm(pos, axis=1)))
+    spacing = math.sqrt(4.0 * math.pi * r * r / n)
+    cell = min(max(2.0 * spacing, 1e-3), reach_km)
+    cells = np.floor(pos / cell).astype(np.int64)
+    cells -= cells.min(axis=0) - 1
+    dims = cells.max(axis=0) + 2
+    key = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    ii: list[I] = []
+    jj: list[I] = []
+    for off in itertools.product((-1, 0, 1), repeat=3):
+        nk = ((cells[:, 0] + off[0]) * dims[1] + cells[:, 1] + off[1]) * dims[2] + (
+            cells[:, 2] + off[2]
+        )
+        lo = np.searchsorted(skey, nk, side="left")
+        hi = np.searchsorted(skey, nk, side="right")
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(n, dtype=np.intp), counts)
+        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        j = order[first + np.arange(total)]
+        keep = i != j
+        ii.append(i[keep])
+        jj.append(j[keep])
+    out: I = np.full((n, k), -1, dtype=np.intp)
+    if ii:
+        i = np.concatenate(ii)
+        j = np.concatenate(jj)
+        d = np.linalg.norm(pos[j] - pos[i], axis=1)
+        ok = d <= reach_km
+        i, j, d = i[ok], j[ok], d[ok]
+        # a segment between points above r_min clears the Earth (+80 km) if it is shorter
+        # than the chord 2 sqrt(r_min^2 - (R_E + 80)^2): only longer ones need the test
+        r_min = float(np.min(np.linalg.norm(pos, axis=1)))
+        clear = 2.0 * math.sqrt(max(r_min**2 - (R_EARTH + 80.0) ** 2, 0.0))
+        far = d > clear
+        if np.any(far):
+            keep = np.ones(len(d), dtype=bool)
+            keep[far] = line_of_sight(pos[i[far]], pos[j[far]])
+            i, j, d = i[keep], j[keep], d[keep]
+        srt = np.lexsort((j, d, i))
+        i, j, d = i[srt], j[srt], d[srt]
+        counts = np.bincount(i, minlength=n)
+        rank = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
+        sel = rank < k
+        out[i[sel], rank[sel]] = j[sel]
+        # exact only within the searched radius (one cell): redo rows that need more
+        kth = np.full(n, np.inf)
+        full = counts >= k
+        last = (np.cumsum(counts) - counts + k - 1)[full]
+        kth[full] = d[last]
+        redo = np.nonzero((kth > cell) & (cell < reach_km))[0]
+    else:
+        redo = np.arange(n)
+    if len(redo):
+        d2 = np.linalg.norm(pos[redo][:, None, :] - pos[None, :, :], axis=2)
+        d2[np.arange(len(redo)), redo] = np.inf
+        vis = (d2 <= reach_km) & line_of_sight(pos[redo][:, None, :], pos[None, :, :])
+        d2 = np.where(vis, d2, np.inf)
+        near = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        good = np.take_along_axis(d2, near, axis=1) < np.inf
+        out[redo] = np.where(good, near, -1)
+    return out
 
 
 class Topology:
@@ -64,7 +146,7 @@ class Topology:
             self._t = t
             return
         reach = float(np.max(self.range_km))
-        self._nbr = nearest_links(pos, self.terminals, reach)
+        self._nbr = nearest_visible(pos, self.terminals, reach)
         self._t = t
 
     def neighbours(self, pos: F, t: float) -> I:
@@ -96,6 +178,34 @@ class Topology:
             return None
         rate = float(min(self.rate_bps[i], self.rate_bps[j]))
         return Link(j, d, rate, d / C_KM_S + float(self.processing_s[i]))
+
+    def round_links(self, pos: F, t: float, alive: B) -> list[list[Link]]:
+        """Every node's links that are up now (one vectorised check of all (N, k)
+        neighbour pairs), nearest first."""
+        n = len(pos)
+        out: list[list[Link]] = [[] for _ in range(n)]
+        nbr = self.neighbours(pos, t)
+        j = np.maximum(nbr, 0)
+        rows = np.arange(n)[:, None]
+        ok = (nbr >= 0) & alive[:, None] & alive[j] & self.capable[:, None] & self.capable[j]
+        if not np.any(ok):
+            return out
+        d = np.linalg.norm(pos[j] - pos[:, None, :], axis=2)
+        ok &= d <= np.minimum(self.range_km[:, None], self.range_km[j])
+        ii, kk = np.nonzero(ok)
+        jj = j[ii, kk]
+        self.checked += len(ii)
+        los = line_of_sight(pos[ii], pos[jj])
+        rate = np.minimum(self.rate_bps[ii], self.rate_bps[jj])
+        dist = d[ii, kk]
+        lat = dist / C_KM_S + self.processing_s[ii]
+        del rows
+        for a, b, good, dd, rr, ll in zip(ii.tolist(), jj.tolist(), los.tolist(),
+                                          dist.tolist(), rate.tolist(), lat.tolist(),
+                                          strict=True):
+            if good and not (self.outages and self._out(a, b, t)):
+                out[a].append(Link(b, dd, rr, ll))
+        return out
 
     def links_of(self, i: int, pos: F, t: float, alive: B) -> list[Link]:
         """Links of node ``i`` that are up now, nearest first."""

@@ -119,6 +119,7 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
             "seed": sim.seed,
             "satellites": w.n,
             "mission_s": w.mission_s,
+            "tail_s": sim.t_stop - w.t_end,
             "step_s": sim.step_s,
             "wall_s": sim.wall_s,
             "jobs_lost": len(unresolved),

@@ -94,15 +94,37 @@ class SimNode:
     migrations_in: int = 0
     migrations_out: int = 0
     _models_frozen: frozenset[str] | None = None
+    _queued_s: float | None = None  # cached sched.backlog_s(); None after a queue change
+    _by_prio: tuple[float, ...] | None = None
 
     @classmethod
     def new(cls, i: int, name: str, spec: NodeSpec) -> SimNode:
         return cls(i, name, spec, OnboardScheduler(list(spec.modes), spec.bandwidth_bps),
                    mode=spec.profile.compute.default_mode)
 
+    def touch(self) -> None:
+        """Call after any change to the queue (drops the cached backlog)."""
+        self._queued_s = None
+        self._by_prio = None
+
+    def work_by_priority(self) -> tuple[float, ...]:
+        """Queued seconds of work (fastest mode) per priority 0..9."""
+        if self._by_prio is None:
+            f = self.spec.fastest
+            bw = self.spec.bandwidth_bps
+            acc = [0.0] * 10
+            for q in self.sched._by_id.values():  # noqa: SLF001 - read-only walk
+                acc[q.priority] += q.work.latency_s(f, bw)
+            self._by_prio = tuple(acc)
+        return self._by_prio
+
+    def running_s(self, now: float) -> float:
+        return max(0.0, self.run.end - now) if self.run is not None else 0.0
+
     def reset_volatile(self) -> None:
         """What a crash loses: the queue, the running job, the throttle/safe state."""
         self.sched = OnboardScheduler(list(self.spec.modes), self.spec.bandwidth_bps)
+        self._queued_s = None
         self.run = None
         self.throttled = False
         self.safe = None
@@ -121,7 +143,9 @@ class SimNode:
         """Seconds of work ahead of a new job: the running job's remaining time plus the
         queue at the fastest mode."""
         left = max(0.0, self.run.end - now) if self.run is not None else 0.0
-        return left + self.sched.backlog_s()
+        if self._queued_s is None:
+            self._queued_s = self.sched.backlog_s()
+        return left + self._queued_s
 
 
 def ticket(q: Queued) -> Ticket:
