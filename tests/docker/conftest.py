@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,17 @@ from flightsw.broker import find_mosquitto, free_port
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
 
 StartBroker = Callable[..., int]
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Until the broker accepts TCP connections (at most ~10 s); fail if it exits."""
+    for _ in range(200):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):  # doubles as a 50 ms pause
+            code = proc.wait(timeout=0.05)
+            pytest.fail(f"broker exited with {code}: {log.read_text()[-2000:]}")
+    pytest.fail(f"broker not listening on {port}: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture
@@ -44,11 +57,14 @@ def start_broker(tmp_path: Path) -> Iterator[StartBroker]:
             "ODC_MQTT_RUN_AS": "root",
             **extra,
         }
-        with (tmp_path / f"broker-{len(procs)}.log").open("wb") as log:
-            procs.append(subprocess.Popen(
+        log_path = tmp_path / f"broker-{len(procs)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
                 ["/bin/sh", str(MOSQUITTO_DIR / "entrypoint.sh")], env=env,
                 stdout=log, stderr=subprocess.STDOUT,
-            ))
+            )
+        procs.append(proc)
+        _wait_listening(proc, port, log_path)
         return port
 
     try:

@@ -88,11 +88,13 @@ async def test_bridged_site_and_core(tmp_path: Path, start_broker: StartBroker) 
         n2.subscribe("odc/sat/+/state") as n2_state,
     ):
         # the bridge connects asynchronously: wait until a first message makes it up
-        for _ in range(50):
+        for _ in range(100):
             await n1.publish("odc/sat/sat-101/status", b"hello", qos=1)
             with contextlib.suppress(TimeoutError):
                 await until(at_core, "odc/sat/sat-101/status", 0.2)
                 break
+        else:
+            pytest.fail("the bridge did not carry a message to the core within ~20 s")
         await drain(at_core, 0.3)
 
         await n1.publish("odc/sat/sat-101/telemetry", b"t")
