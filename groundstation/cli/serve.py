@@ -72,7 +72,16 @@ def _run(args: argparse.Namespace) -> int:
                 lease_s=args.lease,
             ) as gs,
         ):
+            heartbeat = args.archive / "heartbeat"
+
+            async def beat() -> None:
+                while True:  # for the container health check: fresh while the service runs
+                    heartbeat.write_text(f"{clock.now():.3f} {gs.ingested}\n")
+                    await clock.sleep_host(2.0)
+
+            beat_task = asyncio.create_task(beat(), name="ground:heartbeat")
             await stop.wait()
+            beat_task.cancel()
             logging.getLogger("groundstation").info("stopping: %s", gs.summary())
 
     asyncio.run(main())
