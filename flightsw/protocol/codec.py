@@ -35,7 +35,7 @@ ALLOWED_DTYPES = frozenset(
 
 
 def encode_tensor(array: npt.NDArray[Any]) -> dict[str, Any]:
-    arr = np.ascontiguousarray(array)
+    arr = np.asarray(array, order="C")  # ascontiguousarray would make a 0-d array 1-d
     if arr.dtype.name not in ALLOWED_DTYPES:
         raise ProtocolError(
             f"tensor dtype {arr.dtype.name!r} cannot travel; use one of {sorted(ALLOWED_DTYPES)}"

@@ -34,7 +34,7 @@ _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 def validate_node_id(node: str) -> str:
     """Node ids are 1-64 of ``[A-Za-z0-9_.-]`` (safe as one MQTT topic level)."""
-    if not _NODE_ID.match(node):
+    if not _NODE_ID.fullmatch(node):  # match() would let a trailing newline through
         raise ConfigError(f"node id {node!r}: use 1-64 letters, digits, '_', '.', '-'")
     return node
 
