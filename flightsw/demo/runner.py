@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import shutil
 import signal
@@ -55,6 +56,8 @@ log = logging.getLogger("flightsw.demo")
 
 _MARKER = ".flightsw-demo"
 _FEED_UNTIL = 0.85  # stop submitting at this fraction of the run so late jobs can finish
+_TEARDOWN_S = 45.0  # host seconds from the end of the run to everything closed
+_COLLECT_S = 20.0  # host seconds for the final queries to the ground station
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +168,15 @@ class _Run:
         self.clock = WallClock(epoch=plan.epoch, scale=opts.time_scale)
         self.stop = asyncio.Event()
         self.interrupted = False
+        self.stuck = False
         self.run_id = uuid.uuid4().hex[:6]
         self.hashes: dict[str, str] = {}
         self._done_q: asyncio.Queue[JobTrack] = asyncio.Queue()
         self.started = self.clock.perf_counter()
         self.nodes: list[Node] = []
+        self.url = ""
+        self.ground: GroundStation
+        self.console_bus: MqttBus
         scale = opts.time_scale
         # periods scale with the time scale so the message rate per host second stays sane
         self.telemetry_s = max(10.0, 0.25 * scale)
@@ -182,7 +189,8 @@ class _Run:
         return MqttBus(url, f"demo-{self.run_id}-{name}", will=will, clean_start=True,
                        persistent_session=False)
 
-    async def start(self, stack: contextlib.AsyncExitStack, tmp: Path) -> str:
+    async def start_ground(self, stack: contextlib.AsyncExitStack) -> GroundClient:
+        """The broker (unless given), the ground station and the console's ground client."""
         opts, plan = self.opts, self.plan
         if opts.broker is None:
             broker = await stack.enter_async_context(EmbeddedBroker(port=None))
@@ -191,11 +199,21 @@ class _Run:
         else:
             url = opts.broker
             print(f"broker: {parse_broker_url(url).redacted()}", file=self.out, flush=True)
+        self.url = url
         gbus = await stack.enter_async_context(self._bus(url, "ground"))
-        await stack.enter_async_context(
+        self.ground = await stack.enter_async_context(
             GroundStation(gbus, self.clock, self.archive, stations=plan.stations,
                           min_elevation_deg=plan.min_elevation_deg, lease_s=self.lease_s)
         )
+        self.console_bus = await stack.enter_async_context(self._bus(url, "console"))
+        return await stack.enter_async_context(
+            GroundClient(self.console_bus, self.clock, client_id=f"demo-{self.run_id}-client",
+                         timeout_s=30)
+        )
+
+    async def start_nodes(self, stack: contextlib.AsyncExitStack, tmp: Path) -> None:
+        """One MQTT connection and one :class:`Node` per planned node."""
+        opts, plan, url = self.opts, self.plan, self.url
         for i, n in enumerate(plan.nodes):
             profile = load_profile(n.profile)
             config = NodeConfig(
@@ -232,7 +250,18 @@ class _Run:
             bus = await stack.enter_async_context(self._bus(url, n.node_id, will))
             node = await stack.enter_async_context(Node(config, bus, self.clock, profile, orbits))
             self.nodes.append(node)
-        return url
+
+    async def settle(self, quiet_s: float = 0.3, limit_s: float = 5.0) -> None:
+        """Until the ground has ingested what the stopped nodes flushed (host seconds)."""
+        clock = self.clock
+        give_up = clock.perf_counter() + limit_s
+        last, since = -1, clock.perf_counter()
+        while clock.perf_counter() < give_up:
+            if self.ground.ingested != last:
+                last, since = self.ground.ingested, clock.perf_counter()
+            elif clock.perf_counter() - since >= quiet_s:
+                return
+            await clock.sleep_host(0.05)
 
     # -- console tasks -------------------------------------------------------------------
     async def _watch(self, bus: Bus, pattern: str, qos: int,
@@ -257,19 +286,26 @@ class _Run:
     def _on_record(self, payload: bytes) -> None:
         rec = parse(JobRecord, payload)
         done = self.state.on_record(rec, self.clock.now())
-        if done is not None and done.state == "done" and done.labels is not None:
-            self._done_q.put_nowait(done)
+        if done is not None and done.state == "done" and not self._score_record(done, rec):
+            self._done_q.put_nowait(done)  # no outputs in the record: ask for them
+
+    @staticmethod
+    def _score_record(job: JobTrack, rec: JobRecord) -> bool:
+        """Score a classifier job from its record's ``label`` output; False if absent."""
+        if job.labels is None:
+            return True  # nothing to score
+        if not rec.outputs or "label" not in rec.outputs:
+            return False
+        labels = GroundClient.outputs(rec)["label"]
+        job.correct = int(np.sum(np.asarray(labels).reshape(-1) == job.labels))
+        return True
 
     async def _score(self, gc: GroundClient, job: JobTrack) -> None:
         """Compare a finished classifier job's labels with the true digits."""
         if job.labels is None or job.correct is not None:
             return
-        rec = await gc.result(job.job_id)
-        labels = gc.outputs(rec).get("label")
-        if labels is None:
+        if not self._score_record(job, await gc.result(job.job_id)):
             log.warning("demo: classifier job %s has no 'label' output", job.job_id)
-            return
-        job.correct = int(np.sum(np.asarray(labels).reshape(-1) == job.labels))
 
     async def _scorer(self, gc: GroundClient) -> None:
         while True:
@@ -332,12 +368,9 @@ class _Run:
         finally:
             view.stop()
 
-    async def console(self, url: str, stack: contextlib.AsyncExitStack) -> None:
+    async def console(self, gc: GroundClient) -> None:
         """Upload the models, feed jobs and show the view until the end or a signal."""
-        cbus = await stack.enter_async_context(self._bus(url, "console"))
-        gc = await stack.enter_async_context(
-            GroundClient(cbus, self.clock, client_id=f"demo-{self.run_id}-client", timeout_s=30)
-        )
+        cbus = self.console_bus
         for name, kind in KINDS.items():
             self.hashes[name] = await gc.upload_model(self.models / kind.model_file)
         wl = Workload(self.opts.seed)
@@ -359,23 +392,26 @@ class _Run:
             try:
                 await asyncio.wait({timer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self.stop.set()  # from here on a signal stops at once
                 timer.cancel()
                 stopper.cancel()
                 feeder.cancel()
                 for task in tasks:
                     task.cancel()
-        await self._collect(gc)
+
+    async def collect(self, gc: GroundClient) -> None:
+        """Final job states from the ground's table, and every classifier result scored."""
+        try:
+            async with asyncio.timeout(_COLLECT_S):
+                await self._collect(gc)
+        except (TimeoutError, GroundError, FlightSwError) as exc:
+            log.error("demo: final job states incomplete: %s", exc or "timed out")
 
     async def _collect(self, gc: GroundClient) -> None:
-        """Final job states from the ground's table, and every classifier result scored."""
         for rec in await gc.jobs():
-            self.state.on_record(rec, self.clock.now())
-            j = self.state.jobs.get(rec.job_id)
-            if j is not None:
-                j.state = rec.state
-                j.migrations = max(j.migrations, rec.migrations)
-                if rec.state == "done":
-                    j.energy_j = rec.modelled_energy_j
+            done = self.state.on_record(rec, self.clock.now())
+            if done is not None and done.state == "done":
+                self._score_record(done, rec)
         for j in list(self.state.jobs.values()):
             if j.state == "done" and j.labels is not None and j.correct is None:
                 try:
@@ -385,10 +421,25 @@ class _Run:
 
     def on_signal(self, task: asyncio.Task[Any]) -> None:
         if self.stop.is_set():
-            task.cancel()  # second signal: tear down now, no summary
+            task.cancel()  # second signal, or one during teardown: stop now, no summary
             return
         self.interrupted = True
         self.stop.set()
+
+    def arm_watchdog(self, task: asyncio.Task[Any]) -> asyncio.Task[None]:
+        """Teardown must finish within ``_TEARDOWN_S`` host seconds, or it is cut short."""
+
+        async def watch() -> None:
+            await self.clock.sleep_host(_TEARDOWN_S)
+            self.stuck = True
+            log.error("demo: teardown still running after %.0f s; stopping hard", _TEARDOWN_S)
+            for t in asyncio.all_tasks():
+                buf = io.StringIO()
+                t.print_stack(file=buf)
+                log.error("demo: task %s:\n%s", t.get_name(), buf.getvalue())
+            task.cancel()
+
+        return asyncio.get_running_loop().create_task(watch(), name="demo:watchdog")
 
 
 def _intro(plan: DemoPlan, opts: DemoOptions, out: TextIO) -> None:
@@ -426,6 +477,7 @@ async def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     archive = _prepare_out(opts.out)
     epoch = opts.epoch if opts.epoch is not None else WallClock().now()
     plan = plan_demo(epoch, opts.nodes, opts.mission_s)
+    nodes = [n.node_id for n in plan.nodes]
     _intro(plan, opts, out)
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
@@ -435,14 +487,32 @@ async def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, run.on_signal, me)
+        watchdog: asyncio.Task[None] | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="flightsw-demo-") as tmp:
                 async with contextlib.AsyncExitStack() as stack:
-                    url = await run.start(stack, Path(tmp))
-                    await run.console(url, stack)
+                    gc = await run.start_ground(stack)
+                    async with contextlib.AsyncExitStack() as node_stack:
+                        await run.start_nodes(node_stack, Path(tmp))
+                        try:
+                            await run.console(gc)
+                        finally:
+                            watchdog = run.arm_watchdog(me)
                     mission_s = min(run.clock.now() - plan.epoch, plan.duration_s)
-                    nodes = [n.node_id for n in plan.nodes]
+                    # nodes are down: what they flushed reaches the ground, then the job
+                    # table is final and matches the archive
+                    await run.settle()
+                    await run.collect(gc)
+        except asyncio.CancelledError:
+            if run.stuck:
+                raise FlightSwError(
+                    f"teardown did not finish within {_TEARDOWN_S:.0f} s and was cut short "
+                    f"(task stacks in {opts.out / 'demo.log'})"
+                ) from None
+            raise
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
@@ -462,7 +532,9 @@ async def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     st = run.state
     counts = st.counts()
     right, total = st.accuracy()
-    energies = [j.energy_j for j in st.jobs.values() if j.state == "done" and j.energy_j]
+    energies = [
+        j.energy_j for j in st.jobs.values() if j.state == "done" and j.energy_j is not None
+    ]
     result = DemoResult(
         nodes=nodes,
         time_scale=opts.time_scale,

@@ -6,6 +6,7 @@ submitter; read by the live view and the final summary. No I/O here.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -20,6 +21,10 @@ from groundstation.protocol import TERMINAL, JobRecord
 __all__ = ["DemoState", "Event", "JobTrack"]
 
 _EVENTS = 200
+_DEFER_WHY = {
+    "energy": "no battery margin left through the next eclipse",
+    "thermal": "too hot to run it",
+}
 
 
 @dataclass(slots=True)
@@ -123,11 +128,14 @@ class DemoState:
         if ev.state == "handed_over":
             self.handovers += 1
             self.jobs[ev.job_id].node = ev.target
-            self.add_event(ev.t, f"{self.label(ev.job_id)} migrated {ev.node} -> {ev.target}",
-                           "move")
+            m = re.search(r"\(([\d.]+) s transfer\)", ev.detail or "")
+            how = f" over ISL ({float(m.group(1)) * 1e3:.0f} ms transfer)" if m else ""
+            self.add_event(
+                ev.t, f"{self.label(ev.job_id)} migrated {ev.node} -> {ev.target}{how}", "move"
+            )
         elif ev.state == "deferred" and ev.detail:
-            self.add_event(ev.t, f"{self.label(ev.job_id)} deferred on {ev.node}: {ev.detail}",
-                           "warn")
+            why = _DEFER_WHY.get(ev.detail.split(":", 1)[0], ev.detail)
+            self.add_event(ev.t, f"{self.label(ev.job_id)} deferred on {ev.node}: {why}", "warn")
 
     def on_record(self, rec: JobRecord, now: float) -> JobTrack | None:
         """Update from the ground's record; returns the track when the job just finished."""
@@ -208,7 +216,9 @@ class DemoState:
         return right, total
 
     def energy_per_job_j(self) -> float | None:
-        vals = [j.energy_j for j in self.jobs.values() if j.state == "done" and j.energy_j]
+        vals = [
+            j.energy_j for j in self.jobs.values() if j.state == "done" and j.energy_j is not None
+        ]
         return float(np.mean(vals)) if vals else None
 
     def migrations(self) -> int:

@@ -69,10 +69,16 @@ def test_jobs_flow_and_figures(plan: DemoPlan) -> None:
     ups = [e.text for e in st.events if e.text.startswith("uplink")]
     assert len(ups) == 1 and "uplink to sat2" in ups[0]
     assert "2 jobs (1 classifier, 1 embedder)" in ups[0]
+    st.on_job_event(JobEvent(job_id="b" * 32, epoch=0, node="sat2", state="deferred",
+                             t=EPOCH + 25, detail="energy: needs 0.001 Wh at mode 2core"))
     st.on_job_event(JobEvent(job_id="b" * 32, epoch=0, node="sat2", state="handed_over",
-                             t=EPOCH + 30, detail="to sat3", target="sat3"))
+                             t=EPOCH + 30, detail="to sat3 (0.004 s transfer)", target="sat3"))
     assert st.jobs["b" * 32].node == "sat3" and st.handovers == 1
-    assert any("migrated sat2 -> sat3" in e.text for e in st.events)
+    texts = [e.text for e in st.events]
+    assert f"job {'b' * 6} (embedder, 2 seq) deferred on sat2: no battery margin left " \
+        "through the next eclipse" in texts
+    assert f"job {'b' * 6} (embedder, 2 seq) migrated sat2 -> sat3 over ISL (4 ms transfer)" \
+        in texts
     done = st.on_record(record("a" * 32, "done", node="sat2", modelled_energy_j=2e-6),
                         EPOCH + 40)
     assert done is not None and done.labels is not None
