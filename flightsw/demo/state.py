@@ -74,7 +74,7 @@ class DemoState:
     handovers: int = 0
     event_seq: int = 0
     _orbits: CircularOrbits | None = None
-    _uplinks: dict[str, list[str]] = field(default_factory=dict)
+    _uplinks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     _lit: dict[str, bool] = field(default_factory=dict)
     _safe: dict[str, bool] = field(default_factory=dict)
 
@@ -143,7 +143,7 @@ class DemoState:
         if j is None or j.terminal:
             return None
         if rec.state == "uplinked" and j.state == "queued" and rec.node is not None:
-            self._uplinks.setdefault(rec.node, []).append(j.kind)
+            self._uplinks.setdefault(rec.node, []).append((j.kind, rec.uplinked_at or now))
         j.state = rec.state
         j.node = rec.node or j.node
         j.migrations = max(j.migrations, rec.migrations)
@@ -181,9 +181,11 @@ class DemoState:
             elif before is not None and now is None:
                 self.add_event(t, f"{node} lost {before}", "")
             self.contact[node] = now
-        for node, kinds in self._uplinks.items():
+        for node, ups in self._uplinks.items():
+            kinds = [k for k, _ in ups]
             what = ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
-            via = self.contact.get(node)
+            i = self.node_ids.index(node) if node in self.node_ids else None
+            via = None if i is None else self.stations_in_view(ups[0][1])[i]
             self.add_event(
                 t,
                 f"uplink to {node}{f' via {via}' if via else ''}: "
