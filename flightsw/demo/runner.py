@@ -34,6 +34,7 @@ from flightsw.bus import Bus
 from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.bus.url import parse_broker_url
 from flightsw.clock import WallClock
+from flightsw.constellation import make_policy
 from flightsw.demo.plan import DemoPlan, plan_demo
 from flightsw.demo.state import DemoState, JobTrack
 from flightsw.demo.summary import DemoResult, archive_facts
@@ -84,6 +85,7 @@ class DemoOptions:
             raise ConfigError(f"--time-scale: must be in (0, 10000], got {self.time_scale}")
         if self.broker is not None:
             parse_broker_url(self.broker)
+        make_policy(self.policy)  # ConfigError lists the valid names
 
     @property
     def mission_s(self) -> float:

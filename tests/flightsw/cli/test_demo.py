@@ -208,3 +208,6 @@ def test_bad_options_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--models" in capsys.readouterr().err
     assert main(["demo", "--broker", "http://x", "--out", str(tmp_path / "o3")]) == 2
     assert "broker" in capsys.readouterr().err.lower()
+    assert main(["demo", "--policy", "fastest", "--out", str(tmp_path / "o4")]) == 2
+    assert "policy" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
