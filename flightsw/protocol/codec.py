@@ -53,7 +53,9 @@ def decode_tensor(obj: Any, *, field: str = "tensor") -> npt.NDArray[Any]:
     data = obj.get("data")
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise ProtocolError(f"{field}.dtype: {dtype!r} is not one of {sorted(ALLOWED_DTYPES)}")
-    if not isinstance(shape, list | tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list | tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise ProtocolError(f"{field}.shape: {shape!r} is not a list of non-negative ints")
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"{field}.data: expected bytes, got {type(data).__name__}")

@@ -87,6 +87,7 @@ GOOD = {"dtype": "float32", "shape": [2, 2], "data": bytes(16)}
         ({**GOOD, "dtype": None}, r"^inputs\.x\.dtype: None"),
         ({**GOOD, "shape": [2, -2]}, r"^inputs\.x\.shape: \[2, -2\] is not a list"),
         ({**GOOD, "shape": [2.0, 2]}, r"^inputs\.x\.shape: "),
+        ({**GOOD, "shape": [True, 4]}, r"^inputs\.x\.shape: \[True, 4\] is not a list"),
         ({**GOOD, "shape": "2x2"}, r"^inputs\.x\.shape: "),
         ({**GOOD, "data": "0000"}, r"^inputs\.x\.data: expected bytes, got str"),
         ({**GOOD, "data": bytes(15)},
