@@ -63,7 +63,7 @@ def check_model_hash(model_hash: str) -> str:
     """
     if isinstance(model_hash, str):
         canonical = model_hash.lower()
-        if _HASH_RE.match(canonical):
+        if _HASH_RE.fullmatch(canonical):
             return canonical
     raise UnknownModelError(
         f"model hash {model_hash!r} is not a sha256 hex digest (64 hexadecimal digits)"
@@ -193,7 +193,7 @@ class ModelStore:
         found = []
         for file in self._root.glob(f"*{MODEL_SUFFIX}"):
             stem = file.name[: -len(MODEL_SUFFIX)]
-            if _HASH_RE.match(stem):
+            if _HASH_RE.fullmatch(stem):
                 found.append(stem)
         return sorted(found)
 
