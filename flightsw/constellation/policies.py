@@ -244,28 +244,31 @@ class ForecastPolicy(Policy):
         ahead = job.ahead_s if job.ahead_s is not None else self.wait_s(job, here)
         stay = ahead + run_time_s(job, here)
         stay_ok = affordable(job, here)
-        stay_on_time = job.deadline is None or now + stay <= job.deadline
+        deadline = job.deadline
+        stay_on_time = deadline is None or now + stay <= deadline
+        if (stay_ok and deadline is not None
+                and deadline - (now + stay) >= self.keep_slack(job, now)):
+            return None  # on time here with room to spare: leave the neighbours free
         best: tuple[float, str] | None = None
         for p in self.linked(peers):
+            run = run_time_s(job, p)
+            fin = transfer_time_s(job, p) + self.wait_s(job, p) + run
+            if deadline is not None and now + fin > deadline:
+                continue
+            if best is not None and (fin, p.node) >= best:
+                continue
             if not affordable(job, p):
                 continue
-            fin = transfer_time_s(job, p) + self.wait_s(job, p) + run_time_s(job, p)
             # work must not land on a node about to enter eclipse with too little margin
-            if p.next_eclipse_s is not None and fin > p.next_eclipse_s and p.sunlit >= 0.5:
-                eclipse_energy_wh = p.watts * run_time_s(job, p) / 3600.0
-                if eclipse_energy_wh > 0.5 * p.margin_wh:
-                    continue
-            if job.deadline is not None and now + fin > job.deadline:
+            if (p.next_eclipse_s is not None and fin > p.next_eclipse_s and p.sunlit >= 0.5
+                    and p.watts * run / 3600.0 > 0.5 * p.margin_wh):
                 continue
-            if best is None or (fin, p.node) < best:
-                best = (fin, p.node)
+            best = (fin, p.node)
         if best is None:
             return None
         fin, node = best
         if not stay_ok or not stay_on_time:
             return node
-        if job.deadline is not None and job.deadline - (now + stay) >= self.keep_slack(job, now):
-            return None  # on time here with room to spare: leave the neighbours free
         gain = stay - fin
         if gain >= self.rules.min_gain_s and gain >= self.rules.min_gain_frac * stay:
             return node

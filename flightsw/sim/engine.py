@@ -29,10 +29,10 @@ import asyncio
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,8 @@ from flightsw.clock import VirtualClock
 from flightsw.constellation import Candidate, MigrationRules, Peer, make_policy, transfer_time_s
 from flightsw.constellation.policies import run_time_s
 from flightsw.exceptions import FlightSwError
+from flightsw.models.executor import Executor
+from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.scheduler import Admission, Decision, Queued, Work
 from flightsw.physics import frames, ground, sun
@@ -64,7 +66,8 @@ _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
 _UNFINISHED = "unfinished at end of run"
 _NO_DEADLINE_TAIL_S = 3600.0  # run-on after the last arrival when a class has no deadline
-_TOPOLOGY_REFRESH_S = 60.0  # neighbour lists are rebuilt this often (links re-checked at use)
+_TOPOLOGY_REFRESH_S = 120.0  # neighbour lists are rebuilt this often (links re-checked at use)
+_DRAIN_TOPOLOGY_REFRESH_S = 600.0  # after the run only relays of finished results use them
 
 
 @dataclass(slots=True)
@@ -87,6 +90,53 @@ class RunStats:
     drain_s: float = 0.0
     executed: int = 0
     host_inference_s: float = 0.0
+
+
+class _LazyPeers(Sequence[Peer]):
+    """A node's linked peers, each view built on first access (a policy that decides
+    without looking at its neighbours costs nothing for them)."""
+
+    __slots__ = ("_items", "_links", "_make")
+
+    def __init__(self, links: list[Link], make: Callable[[Link], Peer]) -> None:
+        self._links = links
+        self._make = make
+        self._items: list[Peer | None] = [None] * len(links)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    @overload
+    def __getitem__(self, k: int) -> Peer: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Peer]: ...
+
+    def __getitem__(self, k: int | slice) -> Peer | list[Peer]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(len(self))[k]]
+        v = self._items[k]
+        if v is None:
+            v = self._items[k] = self._make(self._links[k])
+        return v
+
+    def __iter__(self) -> Iterator[Peer]:
+        for k in range(len(self._links)):
+            yield self[k]
+
+    def __setitem__(self, k: int, v: Peer) -> None:
+        self._items[k] = v
+
+
+@dataclass(slots=True)
+class _RoundState:
+    soc: list[float]
+    margin: list[float]
+    temp: list[float]
+    sunlit: list[float]
+    next_eclipse: list[float | None]
+    eclipse: list[float]
+    incoming: list[float]
 
 
 @dataclass(slots=True)
@@ -125,7 +175,7 @@ class Simulation:
         archive_dir: Path | None = None,
         execute: bool = False,
         models_dir: Path | None = None,
-        terminals: int = 4,
+        terminals: int | None = None,
     ) -> None:
         self.w = world
         sc = world.scenario
@@ -181,13 +231,16 @@ class Simulation:
         self.incoming_s = np.zeros(n)
         self.incoming_prio = np.zeros((n, 10))  # the same, by job priority
         self.waiting: set[int] = set()  # idle nodes with deferred work
+        # migration rounds: a node runs the policy when its queue, or a neighbour's, changed
+        self.dirty = np.ones(n, dtype=bool)
+        self.last_round = np.full(n, -np.inf)
         self.last_try = np.full(n, -np.inf)
         self.topology = Topology(
             np.array([p.links.isl_max_range_km for p in profs]),
             np.array([p.links.isl_rate_bps for p in profs]),
             np.array([p.links.processing_latency_s for p in profs]),
             world.faults,
-            terminals=terminals,
+            terminals=terminals or sc.constellation.isl_terminals,
             refresh_s=max(spec.migration_period_s, _TOPOLOGY_REFRESH_S),
         )
         self.q = EventQueue()
@@ -209,7 +262,7 @@ class Simulation:
         self.tick_start = world.t0
         self.margins = self.budget.margins_wh(world.t0)
         self.temp_c = self.budget.temperature_k - _KELVIN
-        self.contact_any = np.zeros(n, dtype=bool)
+        self.contact_any: npt.NDArray[np.bool_] = np.zeros(n, dtype=bool)
         self.archive = SimArchive(archive_dir) if archive_dir is not None else None
         self.execute = execute
         self._executor: Any = None
@@ -303,6 +356,13 @@ class Simulation:
             origin_node=int(a.node[k]),
         )
 
+    def _mark(self, i: int) -> None:
+        """Node i's queue or running job changed: it and the nodes linking to it should
+        reconsider their queues at the next migration round."""
+        self.dirty[i] = True
+        for j in self.topology.reverse[i]:
+            self.dirty[j] = True
+
     # ================================================================ onboard logic
     def _admission(self, i: int) -> Admission:
         node = self.nodes[i]
@@ -330,6 +390,7 @@ class Simulation:
         ticket(q).accepted_at = t
         node.sched.push(q)
         node.touch()
+        self._mark(i)
         for victim in node.sched.shed(self.sched_spec.overload_backlog_s,
                                       self.sched_spec.max_queue):
             node.touch()
@@ -380,6 +441,7 @@ class Simulation:
         self.run_end[i] = run.end
         self.run_extra_w[i] = d.mode.watts - self.idle_w[i]
         self.q.push(run.end, self._finish, i, node.token)
+        self._mark(i)
 
     def _account(self, i: int, t: float) -> float:
         """Close the energy books of node i's run at ``t``; returns joules spent on it."""
@@ -409,8 +471,13 @@ class Simulation:
         )
         if self.execute and tk.job.cls.model_path is not None:
             self._run_model(tk.job)
-        node.outbox.append(res)
-        self.has_outbox[i] = True
+        node.jobs_done += 1
+        if self.stations:
+            node.outbox.append(res)
+            self.has_outbox[i] = True
+        else:  # no ground segment modelled: a result counts when it is finished
+            self._deliver(i, res, t)
+        self._mark(i)
         self._dispatch(i, t)
 
     def _stop(self, i: int, t: float, reason: str, *, requeue: bool) -> None:
@@ -423,6 +490,7 @@ class Simulation:
         self.stats.stopped_runs += 1
         node.run = None
         node.token += 1
+        self._mark(i)
         if requeue:
             node.sched.push(run.q)
             node.touch()
@@ -449,19 +517,19 @@ class Simulation:
                        ((-float(job.priority), dl, next(self._gq_seq)), job))
 
     def _uplink_round(self, t: float, contact: npt.NDArray[np.bool_]) -> None:
+        """Each free station uplinks queued ground jobs, one after the other, each to the
+        satellite in view that could start it soonest (the ground sees every heartbeat:
+        uplink time, plus the model if the satellite lacks it, plus its backlog)."""
         horizon = t + self.step_s
         for s in range(len(self.stations)):
             if not self.ground_queue:
                 return
             if self.station_free[s] >= horizon or self._station_out(s, t):
                 continue
-            sats = np.nonzero(contact[:, s])[0]
-            if len(sats) == 0:
+            sats = np.nonzero(contact[:, s])[0].tolist()
+            if not sats:
                 continue
-            # the ground sees every node's heartbeat: uplink to the least loaded overhead
-            i = min(sats.tolist(), key=lambda j: (self.nodes[j].backlog_s(t)
-                                                  + self.incoming_s[j], j))
-            node = self.nodes[i]
+            extra = dict.fromkeys(sats, 0.0)  # work uplinked to each this round
             while self.ground_queue and self.station_free[s] < horizon:
                 _, job = heapq.heappop(self.ground_queue)
                 if job.outcome:
@@ -470,12 +538,24 @@ class Simulation:
                     self._fail(job, None, GROUND,
                                "deadline expired at the ground (no uplink in time)", t)
                     continue
-                size = job.input_bytes + (0.0 if job.model in node.models else job.model_bytes)
                 start = max(self.station_free[s], t)
+                best: tuple[float, int, float] | None = None
+                for i in sats:
+                    node = self.nodes[i]
+                    size = job.input_bytes + (0.0 if job.model in node.models
+                                              else job.model_bytes)
+                    dur = 8.0 * size / float(self.uplink_bps[i])
+                    ready = (dur + node.backlog_s(t) + float(self.incoming_s[i]) + extra[i], i)
+                    if best is None or ready < best[:2]:
+                        best = (ready[0], i, size)
+                assert best is not None
+                _, i, size = best
                 end = start + 8.0 * size / float(self.uplink_bps[i])
+                extra[i] += Work(job.flops, job.mem_bytes).latency_s(
+                    self.nodes[i].spec.fastest, self.nodes[i].spec.bandwidth_bps)
                 self.station_free[s] = end
                 self.uplinks[job.jid] = (job, i, s)
-                self.q.push(end, self._uplink_done, job, job.epoch, i, s, size)
+                self.q.push(end, self._uplink_done, job, job.epoch, i, s, size, start)
 
     def _station_out(self, s: int, t: float) -> bool:
         return any(
@@ -483,7 +563,8 @@ class Simulation:
             for f in self.w.faults
         )
 
-    def _uplink_done(self, t: float, job: Job, epoch: int, i: int, s: int, size: float) -> None:
+    def _uplink_done(self, t: float, job: Job, epoch: int, i: int, s: int, size: float,
+                     start: float) -> None:
         self.uplinks.pop(job.jid, None)
         if job.outcome or epoch != job.epoch:
             return
@@ -500,7 +581,10 @@ class Simulation:
         node = self.nodes[i]
         node.add_model(job.model)
         self.ledger.set_owner(job, i, epoch)
-        self._admit(i, self._queued(job, epoch, t), t)
+        q = self._queued(job, epoch, t)
+        self._event(i, q, "accepted", t,
+                    f"uplinked from {self.stations[s].name} since {start:.3f} ({size:.0f} B)")
+        self._admit(i, q, t)
 
     # ================================================================ results
     def _deliver(self, i: int, res: OutResult, t: float) -> None:
@@ -511,7 +595,6 @@ class Simulation:
             mode=res.mode, migrations=res.migrations,
         )
         if got == "recorded":
-            self.nodes[res.node].jobs_done += 1
             if self.archive is not None:
                 self.archive.result(t, self._result_msg(job, res.epoch, res.node, t))
         else:
@@ -554,31 +637,37 @@ class Simulation:
                 break
 
     # ================================================================ migration
-    def _peer(self, j: int, t: float, fc: Any) -> Peer:
+    def _round_state(self, t: float) -> _RoundState:
+        """Every node's published figures as plain lists (cheap to index per peer)."""
+        b = self.budget
+        fc = b.forecast(t)
+        start = fc.eclipse_start
+        has = ~np.isnan(start)
+        nxt = np.where(has, np.maximum(0.0, start - t), np.nan)
+        dur = np.where(has, fc.eclipse_end - start, 0.0)
+        return _RoundState(
+            soc=(b.battery_wh / b.capacity_wh).tolist(),
+            margin=(self.margins - self.pending_j / 3600.0).tolist(),
+            temp=self.temp_c.tolist(),
+            sunlit=b.illum.tolist(),
+            next_eclipse=[None if math.isnan(x) else x for x in nxt.tolist()],
+            eclipse=dur.tolist(),
+            incoming=self.incoming_s.tolist(),
+        )
+
+    def _peer(self, j: int, t: float, rs: _RoundState) -> Peer:
         """What node ``j`` publishes now (link fields empty)."""
         node = self.nodes[j]
-        prof = node.spec.profile
-        start = fc.eclipse_start[j]
-        has_ecl = not math.isnan(start)
-        fast = node.spec.fastest
+        spec = node.spec
+        th = spec.profile.thermal
+        fast = spec.fastest
         return Peer(
-            node=node.name,
-            soc=float(self.budget.battery_wh[j] / self.budget.capacity_wh[j]),
-            margin_wh=float(self.margins[j]) - float(self.pending_j[j]) / 3600.0,
-            temperature_c=float(self.temp_c[j]),
-            throttle_c=prof.thermal.throttle_c,
-            queued_work_s=node.backlog_s(t) + float(self.incoming_s[j]),
-            queue_depth=len(node.sched),
-            sunlit=float(self.budget.illum[j]),
-            next_eclipse_s=max(0.0, float(start) - t) if has_ecl else None,
-            eclipse_s=float(fc.eclipse_end[j] - start) if has_ecl else 0.0,
-            ops_per_s=fast.ops_per_s,
-            watts=fast.watts,
-            heat_capacity_j_per_k=prof.thermal.heat_capacity_j_per_k,
-            models=node.models_frozen(),
-            safe_mode=node.safe is not None or not bool(self.alive[j]),
-            running_s=node.running_s(t),
-            work_by_priority=self._work_by_priority(j),
+            node.name, rs.soc[j], rs.margin[j], rs.temp[j], th.throttle_c,
+            node.backlog_s(t) + rs.incoming[j], len(node.sched), rs.sunlit[j],
+            rs.next_eclipse[j], rs.eclipse[j], fast.ops_per_s, fast.watts,
+            th.heat_capacity_j_per_k, node.models_frozen(),
+            node.safe is not None or not self.alive[j], 0.0, 0.0,
+            node.running_s(t), self._work_by_priority(j),
         )
 
     def _work_by_priority(self, j: int) -> tuple[float, ...]:
@@ -599,17 +688,23 @@ class Simulation:
     def _migration_round(self, t: float, pos: F) -> None:
         if self.policy.name == "local":  # never considers a move: skip the bookkeeping
             return
-        fc = self.budget.forecast(t)
         views: dict[int, Peer] = {}
-        all_links: list[list[Link]] | None = None
         should, choose, rules = self.policy.should_consider, self.policy.choose, self.rules
-        for i in range(self.n):
+        due = self.dirty | (t - self.last_round >= self.sched_spec.reconsider_s - 1e-9)
+        rows = [
+            i for i in np.nonzero(due & self.alive & self.topology.capable)[0].tolist()
+            if len(self.nodes[i].sched) and self.nodes[i].safe is None
+        ]
+        if not rows:
+            return
+        all_links = self.topology.links_for(np.asarray(rows, dtype=np.intp), pos, t, self.alive)
+        rs = self._round_state(t)
+        for i in rows:
             node = self.nodes[i]
-            if (len(node.sched) == 0 or not self.alive[i] or node.safe is not None
-                    or not self.topology.capable[i]):
-                continue
-            here = views.get(i) or views.setdefault(i, self._peer(i, t, fc))
-            peers: list[Peer] | None = None
+            self.dirty[i] = False
+            self.last_round[i] = t
+            here = views.get(i) or views.setdefault(i, self._peer(i, t, rs))
+            peers: _LazyPeers | None = None
             index: dict[str, int] = {}
             moved = 0
             ahead = node.running_s(t)
@@ -622,17 +717,17 @@ class Simulation:
                 if not should(cand, here, t):
                     continue
                 if peers is None:
-                    if all_links is None:
-                        all_links = self.topology.round_links(pos, t, self.alive)
                     up = all_links[i]
                     if not up:
                         break
-                    peers = []
-                    for lk in up:
+
+                    def view(lk: Link, rs: _RoundState = rs) -> Peer:
                         v = views.get(lk.peer) or views.setdefault(
-                            lk.peer, self._peer(lk.peer, t, fc))
-                        index[v.node] = lk.peer
-                        peers.append(_with_link(v, lk))
+                            lk.peer, self._peer(lk.peer, t, rs))
+                        return _with_link(v, lk)
+
+                    peers = _LazyPeers(up, view)
+                    index = {self.nodes[lk.peer].name: lk.peer for lk in up}
                 dst = choose(cand, here, peers, t, self.rng_policy)
                 if dst is None or dst not in index:
                     continue
@@ -664,6 +759,8 @@ class Simulation:
         removed = node.sched.remove(q.job_id)
         assert removed is q
         node.touch()
+        self._mark(i)
+        self._mark(j)
         job = ticket(q).job
         epoch = q.epoch + 1
         self.ledger.set_owner(job, i, epoch)  # still ours until the target accepts it
@@ -873,9 +970,6 @@ class Simulation:
 
     # ================================================================ execution
     def _setup_executor(self, models_dir: Path | None) -> None:
-        from flightsw.models.executor import Executor  # onnxruntime only when asked
-        from flightsw.models.store import ModelStore
-
         if models_dir is None:
             raise FlightSwError("execute: a models directory is needed to run models")
         store = ModelStore(models_dir)
@@ -956,7 +1050,7 @@ class Simulation:
                 for s in range(len(self.stations)):
                     if self._station_out(s, t):
                         contact[:, s] = False
-                self.contact_any = contact.any(axis=1)
+                self.contact_any = np.asarray(contact.any(axis=1), dtype=bool)
                 if self.ground_queue:
                     self._uplink_round(t, contact)
             else:
@@ -1017,6 +1111,7 @@ class Simulation:
         """Deliver results still on board after the mission (no new work runs)."""
         t = t_end
         orbits = self.w.orbits
+        self.topology.refresh_s = max(self.topology.refresh_s, _DRAIN_TOPOLOGY_REFRESH_S)
         while np.any(self.has_outbox & self.alive) and t - t_end < _DRAIN_MAX_S and self.stations:
             pos = orbits.positions(t)
             contact = ground.in_contact(pos, t, self.stations, self.masks)
@@ -1024,7 +1119,7 @@ class Simulation:
             for s in range(len(self.stations)):
                 if self._station_out(s, t):
                     contact[:, s] = False
-            self.contact_any = contact.any(axis=1)
+            self.contact_any = np.asarray(contact.any(axis=1), dtype=bool)
             self._delivery_round(t, pos, relay=True)
             t += _DRAIN_STEP_S
         self.stats.drain_s = t - t_end

@@ -113,7 +113,7 @@ class SimNode:
             f = self.spec.fastest
             bw = self.spec.bandwidth_bps
             acc = [0.0] * 10
-            for q in self.sched._by_id.values():  # noqa: SLF001 - read-only walk
+            for q in self.sched._by_id.values():  # read-only walk of its table
                 acc[q.priority] += q.work.latency_s(f, bw)
             self._by_prio = tuple(acc)
         return self._by_prio

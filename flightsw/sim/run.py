@@ -27,7 +27,7 @@ def run_scenario(
     out_dir: Path | None = None,
     archive: bool = True,
     execute: bool = False,
-    terminals: int = 4,
+    terminals: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate ``scenario`` and return its metrics.

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from flightsw.exceptions import ScenarioError
+from flightsw.exceptions import ConfigError, ScenarioError
 from flightsw.timeutil import parse_iso
 
 __all__ = [
@@ -92,6 +92,7 @@ class Constellation(_Model):
     tle_file: Path | None = None
     satellites: list[SatelliteSpec] | None = Field(default=None, min_length=1)
     j2: bool = True
+    isl_terminals: Annotated[int, Field(ge=1, le=64)] = 4
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -153,7 +154,8 @@ class SchedulerSpec(_Model):
     """Onboard and constellation scheduling parameters (shared by every policy)."""
 
     policy: str = "forecast"
-    migration_period_s: Positive = 30.0
+    migration_period_s: Positive = 10.0
+    reconsider_s: Positive = 60.0
     lease_s: Positive = 60.0
     overload_backlog_s: Positive = 1800.0
     max_queue: Annotated[int, Field(gt=0)] = 10_000
@@ -179,6 +181,8 @@ class JobClass(_Model):
     origin: Literal["onboard", "ground"] = "onboard"
     rate_per_node_per_hour: NonNegative | None = None
     rate_per_hour: NonNegative | None = None
+    times_s: list[NonNegative] | None = None
+    nodes: list[str] = Field(default_factory=list)
     deadline_s: Positive | None = None
     value: NonNegative = 1.0
     priority: Annotated[int, Field(ge=0, le=9)] = 5
@@ -186,8 +190,24 @@ class JobClass(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if (self.rate_per_node_per_hour is None) == (self.rate_per_hour is None):
-            raise ValueError("give exactly one of rate_per_node_per_hour or rate_per_hour")
+        given = [
+            f for f in ("rate_per_node_per_hour", "rate_per_hour", "times_s")
+            if getattr(self, f) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of rate_per_node_per_hour, rate_per_hour or times_s"
+            )
+        if self.times_s is not None and self.origin == "onboard":
+            if not self.nodes:
+                raise ValueError("nodes: onboard arrivals at times_s need the node(s)")
+            if len(self.nodes) not in (1, len(self.times_s)):
+                raise ValueError(
+                    f"nodes: give one node or one per time ({len(self.times_s)}), "
+                    f"got {len(self.nodes)}"
+                )
+        elif self.nodes:
+            raise ValueError("nodes: only for onboard arrivals at times_s")
         if self.model is None and self.flops_per_item is None:
             raise ValueError("give a model file or flops_per_item (synthetic cost)")
         if isinstance(self.items, tuple) and self.items[1] < self.items[0]:
@@ -266,7 +286,10 @@ class Scenario(_Model):
     def _consistent(self) -> Self:
         if (self.duration_hours is None) == (self.duration_orbits is None):
             raise ValueError("give exactly one of duration_hours or duration_orbits")
-        parse_iso(self.start, field="start")
+        try:
+            parse_iso(self.start, field="start")
+        except ConfigError as exc:
+            raise ValueError(f"{exc} (use e.g. 2025-06-21T00:00:00Z)") from None
         names = [j.name for j in self.jobs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -329,8 +352,6 @@ def parse_scenario(
         sc = Scenario.model_validate(table)
     except ValidationError as exc:
         raise ScenarioError(format_errors(exc, source)) from exc
-    except ValueError as exc:  # parse_iso's ConfigError is a FlightSwError, not a ValueError
-        raise ScenarioError(f"{source}: {exc}") from exc
     _check_finite(sc, source)
     return sc
 

@@ -10,6 +10,7 @@ same arrivals whatever the policy.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,11 +62,25 @@ def generate_arrivals(world: World, rng: np.random.Generator) -> Arrivals:
         edges.update(x for x in (burst.start, burst.end) if world.t0 < x < world.t_end)
     cuts = sorted(edges)
     for c in world.classes:
+        if c.times is not None:  # an explicit trace
+            times = np.asarray(c.times, dtype=np.float64)
+            keep = (times >= world.t0) & (times < world.t_end)
+            k = int(keep.sum())
+            ts.append(times[keep])
+            if c.origin == "onboard":
+                nodes = np.asarray(c.nodes * len(times) if len(c.nodes) == 1 else c.nodes,
+                                   dtype=np.int64)
+                ns.append(nodes[keep])
+            else:
+                ns.append(np.full(k, -1, dtype=np.int64))
+            cs.append(np.full(k, c.index, dtype=np.int64))
+            its.append(rng.integers(c.items[0], c.items[1] + 1, size=k, dtype=np.int64))
+            continue
         if c.origin == "onboard":
             per_node = c.total_rate_per_hour(world.n) / world.n
         else:
             per_node = c.total_rate_per_hour(world.n)
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        for a, b in itertools.pairwise(cuts):
             lam = per_node * _multipliers(world, c, a, b) * (b - a) / 3600.0
             counts = rng.poisson(lam)
             total = int(counts.sum())

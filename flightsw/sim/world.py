@@ -54,6 +54,8 @@ class ClassSpec:
     origin: str  # "onboard" | "ground"
     rate_per_node_per_hour: float | None
     rate_per_hour: float | None
+    times: tuple[float, ...] | None  # explicit arrival times (absolute), or None
+    nodes: tuple[int, ...]  # their nodes (onboard), one or one per time
     deadline_s: float | None
     value: float
     priority: int
@@ -62,7 +64,8 @@ class ClassSpec:
     def total_rate_per_hour(self, nodes: int) -> float:
         if self.rate_per_hour is not None:
             return self.rate_per_hour
-        assert self.rate_per_node_per_hour is not None
+        if self.rate_per_node_per_hour is None:
+            return 0.0  # explicit arrival times
         return self.rate_per_node_per_hour * nodes
 
     def mean_items(self) -> float:
@@ -233,7 +236,7 @@ def _per_item_bytes(spec: TensorSpec) -> float:
     return float(size)
 
 
-def _classes(sc: Scenario) -> list[ClassSpec]:
+def _classes(sc: Scenario, t0: float, index: dict[str, int]) -> list[ClassSpec]:
     out = []
     for i, j in enumerate(sc.jobs):
         field = f"jobs[{i}]"
@@ -276,6 +279,11 @@ def _classes(sc: Scenario) -> list[ClassSpec]:
                 origin=j.origin,
                 rate_per_node_per_hour=j.rate_per_node_per_hour,
                 rate_per_hour=j.rate_per_hour,
+                times=None if j.times_s is None else tuple(t0 + x for x in j.times_s),
+                nodes=tuple(
+                    _node_index(list(index), index, nm, f"{sc.name}: {field}.nodes")
+                    for nm in j.nodes
+                ),
                 deadline_s=j.deadline_s,
                 value=j.value,
                 priority=j.priority,
@@ -300,11 +308,11 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
         StationSpec(Station(g.name, g.lat_deg, g.lon_deg, g.alt_m), g.min_elevation_deg)
         for g in sc.ground_stations
     ]
-    classes = _classes(sc)
+    index = {name: i for i, name in enumerate(names)}
+    classes = _classes(sc, t0, index)
     scheduler = sc.scheduler
     if policy is not None:
         scheduler = scheduler.model_copy(update={"policy": policy})
-    index = {name: i for i, name in enumerate(names)}
 
     def node_of(name: str, field: str) -> int:
         return _node_index(names, index, name, f"{sc.name}: {field}")
@@ -328,7 +336,8 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
             start = t0 + f.at_s
             end = None if f.restart_s is None else t0 + f.restart_s
         else:
-            assert f.start_s is not None and f.end_s is not None
+            assert f.start_s is not None
+            assert f.end_s is not None
             start, end = t0 + f.start_s, t0 + f.end_s
         faults.append(FaultSpec(f.kind, node, peer, station, start, end))
     cls_index = {c.name: c.index for c in classes}
