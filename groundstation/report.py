@@ -25,11 +25,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from flightsw.exceptions import ProtocolError
+from flightsw.exceptions import FlightSwError, ProtocolError
 from flightsw.protocol.codec import decode
 from flightsw.timeutil import format_iso
 from groundstation.archive import ArchiveReader, node_of
 from groundstation.exceptions import ReplayError
+from hardware_profiles import load_profile
 
 __all__ = ["ReportSummary", "build_report", "write_report"]
 
@@ -116,9 +117,27 @@ def _eclipses(t: npt.NDArray[np.float64], sunlit: npt.NDArray[np.float64]
     return [(float(t[a]), float(ends[b])) for a, b in zip(starts, stops, strict=True)]
 
 
-def _rank_modes(modes: npt.NDArray[np.str_], load: npt.NDArray[np.float64]) -> list[str]:
-    """Power modes from lowest to highest median load (safe mode first)."""
+def _profile_watts(profile: str | None) -> dict[str, float]:
+    """Compute watts of each power mode of a packaged profile ({} if unknown)."""
+    if not profile:
+        return {}
+    try:
+        prof = load_profile(profile)
+    except FlightSwError:
+        return {}
+    return {m.name: m.watts for m in prof.compute.power_modes}
+
+
+def _rank_modes(
+    modes: npt.NDArray[np.str_], load: npt.NDArray[np.float64], profile: str | None = None
+) -> list[str]:
+    """Power modes from lowest to highest watts (the profile's, else the median load seen
+    while in that mode); safe mode first."""
+    watts = _profile_watts(profile)
+
     def key(mode: str) -> tuple[int, float, str]:
+        if mode in watts:
+            return (1, watts[mode], mode)
         sel = load[modes == mode]
         sel = sel[np.isfinite(sel)]
         return (0 if mode == SAFE_MODE else 1, float(np.median(sel)) if sel.size else 0.0,
@@ -229,13 +248,13 @@ def build_report(
         ax_temp.set_title(f"Temperature (max {np.nanmax(temp):.1f} °C)", fontsize=10)
 
         modes = np.asarray(s.mode)[order]
-        ranked = _rank_modes(modes, np.asarray(s.load)[order])
+        ranked = _rank_modes(modes, np.asarray(s.load)[order], s.profile)
         levels = {m: k for k, m in enumerate(ranked)}
         ax_mode.step(h, [levels[m] for m in modes], where="post", color="#188038", lw=1.6)
         ax_mode.set_yticks(range(len(ranked)), ranked)
         ax_mode.set_ylim(-0.5, len(ranked) - 0.5)
         ax_mode.set_ylabel("Power mode")
-        ax_mode.set_title("Power mode (by load, low to high)", fontsize=10)
+        ax_mode.set_title("Power mode (by watts, low to high)", fontsize=10)
 
         done = np.asarray(s.jobs_done)[order]
         if np.isfinite(done).any():
