@@ -744,7 +744,22 @@ class Node:
             isl_max_range_km=self.profile.links.isl_max_range_km,
             uplink_rate_bps=self.profile.links.uplink_rate_bps,
             alt_km=float(np.linalg.norm(b.position_of(0))) - 6378.137,
+            running_s=self._running_left(now),
+            work_by_priority=self._work_by_priority(),
         )
+
+    def _running_left(self, now: float) -> float:
+        r = self.running
+        if r is None:
+            return 0.0
+        return max(0.0, r.started + r.decision.latency_s - now)
+
+    def _work_by_priority(self) -> list[float]:
+        fast = self.sched.fastest()
+        out = [0.0] * 10
+        for q in self.sched:
+            out[q.priority] += q.work.latency_s(fast, self.sched.bandwidth_bps)
+        return out
 
     async def _state_loop(self) -> None:
         while True:
@@ -978,6 +993,8 @@ class Node:
             safe_mode=st.safe_mode,
             link_rate_bps=rate,
             link_latency_s=latency,
+            running_s=st.running_s,
+            work_by_priority=tuple(st.work_by_priority),
         )
 
     def linked_peers(self, now: float) -> list[Peer]:
@@ -1001,7 +1018,7 @@ class Node:
             out.append(self._as_peer(st, rate, latency))
         return out
 
-    def _candidate(self, q: Queued) -> Candidate:
+    def _candidate(self, q: Queued, ahead_s: float | None = None) -> Candidate:
         intake = _intake(q)
         size = sum(int(a.nbytes) for a in intake.arrays.values())
         return Candidate(
@@ -1014,6 +1031,7 @@ class Node:
             value=q.value,
             priority=q.priority,
             migrations=intake.job.migrations,
+            ahead_s=ahead_s,
         )
 
     async def _migration_loop(self) -> None:
@@ -1027,14 +1045,17 @@ class Node:
                 continue
             here = self._as_peer(self.node_state(), 0.0, 0.0)
             moved = 0
+            fast = self.sched.fastest()
+            ahead = self._running_left(now)
             for q in list(self.sched):
                 if moved >= self.policy.rules.max_per_round:
                     break
-                cand = self._candidate(q)
-                if not self.policy.should_consider(cand, here, now):
-                    continue
-                dst = self.policy.choose(cand, here, peers, now, self.rng)
+                cand = self._candidate(q, ahead)
+                dst = None
+                if self.policy.should_consider(cand, here, now):
+                    dst = self.policy.choose(cand, here, peers, now, self.rng)
                 if dst is None:
+                    ahead += q.work.latency_s(fast, self.sched.bandwidth_bps)  # stays ahead
                     continue
                 peer = next(p for p in peers if p.node == dst)
                 if await self.hand_over(q.job_id, dst, transfer_time_s(cand, peer)):

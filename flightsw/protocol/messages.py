@@ -251,6 +251,8 @@ class NodeState(Message):
     isl_max_range_km: float = 0.0
     uplink_rate_bps: float = 0.0
     alt_km: float = 0.0
+    running_s: float = 0.0  # modelled seconds left of the running job
+    work_by_priority: list[float] = Field(default_factory=list)  # queued s per priority 0..9
 
 
 class Handover(Message):
