@@ -66,7 +66,8 @@ _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
 _UNFINISHED = "unfinished at end of run"
 _NO_DEADLINE_TAIL_S = 3600.0  # run-on after the last arrival when a class has no deadline
-_TOPOLOGY_REFRESH_S = 120.0  # neighbour lists are rebuilt this often (links re-checked at use)
+_TOPOLOGY_REFRESH_S = 300.0  # neighbour lists are rebuilt this often (links re-checked at use)
+_RELAY_PERIOD_S = 60.0  # results held on board look for a one-hop relay this often
 _DRAIN_TOPOLOGY_REFRESH_S = 600.0  # after the run only relays of finished results use them
 
 
@@ -232,7 +233,9 @@ class Simulation:
         self.incoming_prio = np.zeros((n, 10))  # the same, by job priority
         self.waiting: set[int] = set()  # idle nodes with deferred work
         # migration rounds: a node runs the policy when its queue, or a neighbour's, changed
-        self.dirty = np.ones(n, dtype=bool)
+        self.full = np.ones(n, dtype=bool)  # reconsider the whole queue
+        self.fresh: list[set[str]] = [set() for _ in range(n)]  # jobs new since last round
+        self._fresh_nodes: set[int] = set()
         self.last_round = np.full(n, -np.inf)
         self.last_try = np.full(n, -np.inf)
         self.topology = Topology(
@@ -254,6 +257,9 @@ class Simulation:
         self.station_free = [world.t0] * len(world.stations)
         self.stations = [s.station for s in world.stations]
         self.masks = [s.min_elevation_deg for s in world.stations]
+        self._st_ecef = np.array([s.ecef_km for s in self.stations]).reshape(-1, 3)
+        self._st_up = np.array([s.up for s in self.stations]).reshape(-1, 3)
+        self._st_sin_mask = np.sin(np.radians(np.asarray(self.masks, dtype=np.float64)))
         self.lost_leases: dict[int, list[tuple[Job, int]]] = {}
         self.arrivals: Arrivals = generate_arrivals(world, np.random.default_rng([self.seed, 1]))
         self._next_arrival = 0
@@ -270,6 +276,9 @@ class Simulation:
         if execute:
             self._setup_executor(models_dir)
         self.wall_s = 0.0
+        # host seconds spent per phase of the main loop (measured, not reproducible)
+        self.phase_s = dict.fromkeys(("events", "physics", "ground", "migration", "telemetry",
+                                      "finish"), 0.0)
         self.finished = False
         # after the last arrival, work already admitted may run on for the longest deadline
         deadlines = [c.deadline_s for c in world.classes if c.deadline_s is not None]
@@ -356,12 +365,21 @@ class Simulation:
             origin_node=int(a.node[k]),
         )
 
-    def _mark(self, i: int) -> None:
-        """Node i's queue or running job changed: it and the nodes linking to it should
-        reconsider their queues at the next migration round."""
-        self.dirty[i] = True
-        for j in self.topology.reverse[i]:
-            self.dirty[j] = True
+    def _mark(self, i: int, *, freed: bool = False, job: str | None = None) -> None:
+        """Node i's queue or running job changed. A ``job`` newly queued there is considered
+        at the next migration round; when i ``freed`` capacity (finished, stopped or handed
+        off work) and now has room (no more than the shared trigger's wait queued), the nodes
+        that link to it and have more than that wait queued reconsider their whole queues
+        (they may now want to move work there). Every node also reconsiders its whole queue
+        every ``reconsider_s``."""
+        if job is not None:
+            self.fresh[i].add(job)
+            self._fresh_nodes.add(i)
+        wait = self.rules.consider_wait_s
+        if freed and self.nodes[i].backlog_s(self.now) <= wait and self.alive[i]:
+            for j in self.topology.reverse[i]:
+                if not self.full[j] and self.nodes[j].backlog_s(self.now) > wait:
+                    self.full[j] = True
 
     # ================================================================ onboard logic
     def _admission(self, i: int) -> Admission:
@@ -390,9 +408,12 @@ class Simulation:
         ticket(q).accepted_at = t
         node.sched.push(q)
         node.touch()
-        self._mark(i)
-        for victim in node.sched.shed(self.sched_spec.overload_backlog_s,
-                                      self.sched_spec.max_queue):
+        self._mark(i, job=q.job_id)
+        spec = self.sched_spec
+        if node.queued_s() <= spec.overload_backlog_s and len(node.sched) <= spec.max_queue:
+            self._dispatch(i, t)
+            return  # not overloaded: shed() would find nothing to drop
+        for victim in node.sched.shed(spec.overload_backlog_s, spec.max_queue):
             node.touch()
             self._event(i, victim, "shed", t, "overload")
             self._fail(ticket(victim).job, victim.epoch, i,
@@ -441,7 +462,6 @@ class Simulation:
         self.run_end[i] = run.end
         self.run_extra_w[i] = d.mode.watts - self.idle_w[i]
         self.q.push(run.end, self._finish, i, node.token)
-        self._mark(i)
 
     def _account(self, i: int, t: float) -> float:
         """Close the energy books of node i's run at ``t``; returns joules spent on it."""
@@ -477,8 +497,8 @@ class Simulation:
             self.has_outbox[i] = True
         else:  # no ground segment modelled: a result counts when it is finished
             self._deliver(i, res, t)
-        self._mark(i)
         self._dispatch(i, t)
+        self._mark(i, freed=True)
 
     def _stop(self, i: int, t: float, reason: str, *, requeue: bool) -> None:
         node = self.nodes[i]
@@ -490,10 +510,11 @@ class Simulation:
         self.stats.stopped_runs += 1
         node.run = None
         node.token += 1
-        self._mark(i)
+        self.full[i] = True
         if requeue:
             node.sched.push(run.q)
             node.touch()
+            self._mark(i, job=run.q.job_id)
             self._event(i, run.q, "queued", t, reason)
 
     # ================================================================ arrivals, uplink
@@ -556,6 +577,18 @@ class Simulation:
                 self.station_free[s] = end
                 self.uplinks[job.jid] = (job, i, s)
                 self.q.push(end, self._uplink_done, job, job.epoch, i, s, size, start)
+
+    def _contact(self, pos: F, t: float) -> npt.NDArray[np.bool_]:
+        """(N, S): node n is alive and above station s's mask, and s is up (every station
+        at once: one rotation to Earth-fixed, one broadcast for the elevations)."""
+        r = frames.eci_to_ecef(pos, t)
+        rho = r[:, None, :] - self._st_ecef[None, :, :]
+        sin_el = np.einsum("nsk,sk->ns", rho, self._st_up) / np.linalg.norm(rho, axis=2)
+        out = (sin_el > self._st_sin_mask[None, :]) & self.alive[:, None]
+        for s in range(len(self.stations)):
+            if self._station_out(s, t):
+                out[:, s] = False
+        return np.asarray(out, dtype=bool)
 
     def _station_out(self, s: int, t: float) -> bool:
         return any(
@@ -672,9 +705,9 @@ class Simulation:
 
     def _work_by_priority(self, j: int) -> tuple[float, ...]:
         own = self.nodes[j].work_by_priority()
-        inc = self.incoming_prio[j]
-        if not inc.any():
+        if self.incoming_s[j] <= 0.0:
             return own
+        inc = self.incoming_prio[j]
         return tuple(a + float(b) for a, b in zip(own, inc, strict=True))
 
     @staticmethod
@@ -690,18 +723,29 @@ class Simulation:
             return
         views: dict[int, Peer] = {}
         should, choose, rules = self.policy.should_consider, self.policy.choose, self.rules
-        due = self.dirty | (t - self.last_round >= self.sched_spec.reconsider_s - 1e-9)
-        rows = [
-            i for i in np.nonzero(due & self.alive & self.topology.capable)[0].tolist()
-            if len(self.nodes[i].sched) and self.nodes[i].safe is None
-        ]
+        self.full |= t - self.last_round >= self.sched_spec.reconsider_s - 1e-9
+        due = self.full.copy()
+        for i in self._fresh_nodes:
+            due[i] = True
+        self._fresh_nodes = set()
+        rows = []
+        for i in np.nonzero(due & self.alive & self.topology.capable)[0].tolist():
+            node = self.nodes[i]
+            if len(node.sched) and node.safe is None:
+                rows.append(i)
+            else:  # nothing to consider now: forget what was new
+                self.fresh[i] = set()
+                self.full[i] = False
+                self.last_round[i] = t
         if not rows:
             return
         all_links = self.topology.links_for(np.asarray(rows, dtype=np.intp), pos, t, self.alive)
         rs = self._round_state(t)
         for i in rows:
             node = self.nodes[i]
-            self.dirty[i] = False
+            only = None if self.full[i] else self.fresh[i]
+            self.full[i] = False
+            self.fresh[i] = set()
             self.last_round[i] = t
             here = views.get(i) or views.setdefault(i, self._peer(i, t, rs))
             peers: _LazyPeers | None = None
@@ -712,6 +756,9 @@ class Simulation:
             for q in list(node.sched):
                 if moved >= rules.max_per_round:
                     break
+                if only is not None and q.job_id not in only:
+                    ahead += q.work.latency_s(fastest, bw)
+                    continue
                 cand = self._candidate(q, ahead)
                 ahead += q.work.latency_s(fastest, bw)
                 if not should(cand, here, t):
@@ -759,8 +806,7 @@ class Simulation:
         removed = node.sched.remove(q.job_id)
         assert removed is q
         node.touch()
-        self._mark(i)
-        self._mark(j)
+        self._mark(i, freed=True)
         job = ticket(q).job
         epoch = q.epoch + 1
         self.ledger.set_owner(job, i, epoch)  # still ours until the target accepts it
@@ -856,6 +902,8 @@ class Simulation:
         self.alive[i] = True
         self.nodes[i].reset_volatile()
         self._status(i, "online", t)
+        self.full[i] = True
+        self._mark(i, freed=True)
         # its first heartbeat carries no leases: the ground re-runs what it held at once
         self._lease_check(t, i, self.nodes[i].crashes)
 
@@ -914,6 +962,8 @@ class Simulation:
                 node.safe = None
                 self.safe[i] = False
                 self._status(i, "online", t)
+            self.full[i] = True
+            self._mark(i, freed=bool(safe_off[i] or thr_off[i]))
             self._dispatch(i, t)
 
     def _wake(self, t: float) -> None:
@@ -1029,27 +1079,29 @@ class Simulation:
         steps = max(1, math.ceil(w.mission_s / self.step_s - 1e-9))
         tail_steps = math.ceil(self.tail_max_s / self.step_s - 1e-9)
         mig_every = max(1, round(self.sched_spec.migration_period_s / self.step_s))
+        relay_every = max(1, round(_RELAY_PERIOD_S / self.step_s))
         tele_p = w.scenario.telemetry_period_s
         next_tele = w.t0 if tele_p > 0 else math.inf
+        clock = self.clock.perf_counter
+        ph = self.phase_s
         for k in itertools.count(1):
             if k > steps and (k > steps + tail_steps or not self._work_pending()):
                 break
             t = w.t0 + k * self.step_s if k < steps else w.t_end + (k - steps) * self.step_s
+            c0 = clock()
             self._push_arrivals(t)
             self._drain_events(t)
             self.now = t
+            c1 = clock()
             self._physics(t, t - self.tick_start)
             self.tick_start = t
             self._limits(t)
             self._wake(t)
+            c2 = clock()
             pos = self.budget.position
             need_contact = bool(self.ground_queue) or bool(np.any(self.has_outbox))
             if need_contact and self.stations:
-                contact = ground.in_contact(pos, t, self.stations, self.masks)
-                contact &= self.alive[:, None]
-                for s in range(len(self.stations)):
-                    if self._station_out(s, t):
-                        contact[:, s] = False
+                contact = self._contact(pos, t)
                 self.contact_any = np.asarray(contact.any(axis=1), dtype=bool)
                 if self.ground_queue:
                     self._uplink_round(t, contact)
@@ -1057,16 +1109,25 @@ class Simulation:
                 self.contact_any = np.zeros(self.n, dtype=bool)
             mig = k % mig_every == 0
             if np.any(self.has_outbox):
-                self._delivery_round(t, pos, relay=mig)
+                self._delivery_round(t, pos, relay=k % relay_every == 0)
+            c3 = clock()
             if mig:
                 self._migration_round(t, pos)
+            c4 = clock()
             if t >= next_tele - 1e-9:
                 self._telemetry(t)
                 next_tele += tele_p
             if progress is not None and k % 360 == 0:
                 progress(t)
+            ph["events"] += c1 - c0
+            ph["physics"] += c2 - c1
+            ph["ground"] += c3 - c2
+            ph["migration"] += c4 - c3
+            ph["telemetry"] += clock() - c4
             self.t_stop = t
+        c5 = clock()
         self.finish()
+        ph["finish"] += clock() - c5
         self.wall_s = self.clock.perf_counter() - start_wall
 
     def _work_pending(self) -> bool:
@@ -1114,11 +1175,7 @@ class Simulation:
         self.topology.refresh_s = max(self.topology.refresh_s, _DRAIN_TOPOLOGY_REFRESH_S)
         while np.any(self.has_outbox & self.alive) and t - t_end < _DRAIN_MAX_S and self.stations:
             pos = orbits.positions(t)
-            contact = ground.in_contact(pos, t, self.stations, self.masks)
-            contact &= self.alive[:, None]
-            for s in range(len(self.stations)):
-                if self._station_out(s, t):
-                    contact[:, s] = False
+            contact = self._contact(pos, t)
             self.contact_any = np.asarray(contact.any(axis=1), dtype=bool)
             self._delivery_round(t, pos, relay=True)
             t += _DRAIN_STEP_S

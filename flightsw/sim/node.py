@@ -107,16 +107,30 @@ class SimNode:
         self._queued_s = None
         self._by_prio = None
 
+    def _queue_work(self) -> None:
+        """Queued seconds of work at the fastest mode, in total and per priority 0..9 (the
+        same sums as ``OnboardScheduler.backlog_s``), cached until the queue changes."""
+        f = self.spec.fastest
+        bw = self.spec.bandwidth_bps
+        acc = [0.0] * 10
+        for q in self.sched._by_id.values():  # read-only walk of its table
+            acc[q.priority] += q.work.latency_s(f, bw)
+        self._by_prio = tuple(acc)
+        self._queued_s = sum(acc)
+
     def work_by_priority(self) -> tuple[float, ...]:
         """Queued seconds of work (fastest mode) per priority 0..9."""
         if self._by_prio is None:
-            f = self.spec.fastest
-            bw = self.spec.bandwidth_bps
-            acc = [0.0] * 10
-            for q in self.sched._by_id.values():  # read-only walk of its table
-                acc[q.priority] += q.work.latency_s(f, bw)
-            self._by_prio = tuple(acc)
+            self._queue_work()
+        assert self._by_prio is not None
         return self._by_prio
+
+    def queued_s(self) -> float:
+        """Queued seconds of work at the fastest mode."""
+        if self._queued_s is None:
+            self._queue_work()
+        assert self._queued_s is not None
+        return self._queued_s
 
     def running_s(self, now: float) -> float:
         return max(0.0, self.run.end - now) if self.run is not None else 0.0
@@ -143,9 +157,7 @@ class SimNode:
         """Seconds of work ahead of a new job: the running job's remaining time plus the
         queue at the fastest mode."""
         left = max(0.0, self.run.end - now) if self.run is not None else 0.0
-        if self._queued_s is None:
-            self._queued_s = self.sched.backlog_s()
-        return left + self._queued_s
+        return left + self.queued_s()
 
 
 def ticket(q: Queued) -> Ticket:

@@ -155,7 +155,7 @@ class SchedulerSpec(_Model):
 
     policy: str = "forecast"
     migration_period_s: Positive = 10.0
-    reconsider_s: Positive = 60.0
+    reconsider_s: Positive = 300.0
     lease_s: Positive = 60.0
     overload_backlog_s: Positive = 1800.0
     max_queue: Annotated[int, Field(gt=0)] = 10_000
