@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from flightsw.cli._clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
 from flightsw.node.config import NodeConfig, OrbitSpec
 from flightsw.node.runner import run_node
+from flightsw.service_host import configure_logging
 
 __all__ = ["register"]
 
@@ -46,9 +46,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     if args.tle is None and (args.altitude is None or args.inclination is None):
         raise ConfigError("give --tle FILE, or both --altitude KM and --inclination DEG")
     clock = clock_from_args(args)

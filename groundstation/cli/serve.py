@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from flightsw.bus.url import default_broker_url
 from flightsw.cli._clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
 from flightsw.physics.ground import Station
+from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
 from groundstation.service import GroundStation
 
 __all__ = ["parse_station", "register"]
@@ -49,18 +48,12 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     stations = [parse_station(s) for s in args.station]
     clock = clock_from_args(args)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         async with (
             MqttBus(args.broker, client_id="odc-ground") as bus,
             GroundStation(
@@ -71,17 +64,9 @@ def _run(args: argparse.Namespace) -> int:
                 min_elevation_deg=args.min_elevation,
                 lease_s=args.lease,
             ) as gs,
+            heartbeat(args.archive / "heartbeat", clock, lambda: gs.ingested),
         ):
-            heartbeat = args.archive / "heartbeat"
-
-            async def beat() -> None:
-                while True:  # for the container health check: fresh while the service runs
-                    heartbeat.write_text(f"{clock.now():.3f} {gs.ingested}\n")
-                    await clock.sleep_host(2.0)
-
-            beat_task = asyncio.create_task(beat(), name="ground:heartbeat")
             await stop.wait()
-            beat_task.cancel()
             logging.getLogger("groundstation").info("stopping: %s", gs.summary())
 
     asyncio.run(main())
