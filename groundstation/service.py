@@ -242,8 +242,12 @@ class GroundStation:
                 self._lapse_node(node, "node went offline")
             self._wake.set()
 
-    def _publish_record(self, job_id: str) -> None:
-        rec = self.table.record(job_id, with_outputs=True)  # outputs once it has ended
+    def _publish_record(self, job_id: str, result: JobResult | None = None) -> None:
+        if result is not None:  # the job just ended: its outputs are at hand
+            rec = self.table.record(job_id)
+            rec.outputs = result.outputs
+        else:
+            rec = self.table.record(job_id, with_outputs=True)  # outputs once it has ended
         task = asyncio.get_running_loop().create_task(
             self.bus.publish(job_topic(job_id), dump(rec), qos=1)
         )
@@ -284,7 +288,7 @@ class GroundStation:
             migrations=max(res.migrations, row["migrations"]),
             result_blob=dump(res),
         )
-        self._publish_record(res.job_id)
+        self._publish_record(res.job_id, res)
 
     def _on_job_event(self, ev: JobEvent) -> None:
         try:
@@ -469,6 +473,12 @@ class GroundStation:
         """Send to one node in order, each message after its modelled uplink time."""
         delay = self.uplink_delay_s(view, len(payload))
         prev = view.uplink_tail
+        if delay <= 0 and (prev is None or prev.done()):
+            # nothing ahead and no link to model: straight out (publish only queues it)
+            task = asyncio.get_running_loop().create_task(self.bus.publish(topic, payload, qos=1))
+            task.add_done_callback(_log_failure)
+            view.uplink_tail = None
+            return
 
         async def send() -> None:
             if prev is not None:
