@@ -230,3 +230,15 @@ def test_runs_repeat_exactly_for_a_seed() -> None:
     sim = Simulation(build_world(scenario(data), policy="random", seed=11))
     sim.run()
     assert dumps_metrics(without_wall(collect_metrics(sim))) != texts[0]
+
+
+def test_execute_runs_the_model_for_real(tmp_path: Path) -> None:
+    data = small(duration_hours=0.5)
+    data["jobs"] = [{"name": "digits", "model": "digits_classifier.onnx", "items": [50, 200],
+                     "rate_per_node_per_hour": 2.0, "deadline_s": 600.0}]
+    m = run_scenario(scenario(data), out_dir=tmp_path / "run", execute=True, archive=False)
+    assert m["jobs_submitted"] > 0
+    assert m["executed"] == m["jobs_submitted"] - m["failed_by_reason"].get(
+        "unfinished_at_end_of_run", 0)
+    assert m["host_inference_s"] > 0.0
+    assert (tmp_path / "run" / "models").is_dir()
