@@ -728,7 +728,7 @@ class Node:
             temperature_c=b.temperature_c_of(0),
             throttle_c=self.profile.thermal.throttle_c,
             queue_depth=len(self.sched),
-            queued_work_s=self.sched.backlog_s(),
+            queued_work_s=self.sched.backlog_s() + self._running_left(now),
             sunlit=b.illumination_of(0),
             next_eclipse_s=None if nxt is None else max(0.0, nxt[0] - now),
             eclipse_s=0.0 if nxt is None else nxt[1] - nxt[0],
