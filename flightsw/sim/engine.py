@@ -30,7 +30,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
@@ -122,8 +122,12 @@ class _LazyPeers(Sequence[Peer]):
         return v
 
     def __iter__(self) -> Iterator[Peer]:
-        for k in range(len(self._links)):
-            yield self[k]
+        items, links, make = self._items, self._links, self._make
+        for k in range(len(links)):
+            v = items[k]
+            if v is None:
+                v = items[k] = make(links[k])
+            yield v
 
     def __setitem__(self, k: int, v: Peer) -> None:
         self._items[k] = v
@@ -156,6 +160,15 @@ def _with_link(v: Peer, lk: Link) -> Peer:
                 v.queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
                 v.heat_capacity_j_per_k, v.models, v.safe_mode, lk.rate_bps, lk.latency_s,
                 v.running_s, v.work_by_priority)
+
+
+def _with_queue(v: Peer, queued_work_s: float, queue_depth: int, models: frozenset[str],
+                work_by_priority: tuple[float, ...]) -> Peer:
+    """``v`` with its queue figures replaced (positional construction, as _with_link)."""
+    return Peer(v.node, v.soc, v.margin_wh, v.temperature_c, v.throttle_c, queued_work_s,
+                queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
+                v.heat_capacity_j_per_k, models, v.safe_mode, v.link_rate_bps,
+                v.link_latency_s, v.running_s, work_by_priority)
 
 
 def _add_work(work: tuple[float, ...], priority: int, seconds: float) -> tuple[float, ...]:
@@ -207,6 +220,12 @@ class Simulation:
             if ns is None:
                 ns = specs[prof.name] = NodeSpec.of(prof)
             self.nodes.append(SimNode.new(i, name, ns))
+        # what each node publishes that never changes: name, throttle, fastest mode, heat
+        self._static = [
+            (nd.name, nd.spec.profile.thermal.throttle_c, nd.spec.fastest.ops_per_s,
+             nd.spec.fastest.watts, nd.spec.profile.thermal.heat_capacity_j_per_k)
+            for nd in self.nodes
+        ]
         self.index = {name: i for i, name in enumerate(world.names)}
         for c in world.classes:  # deterministic preload: evenly spread fraction of nodes
             for i in range(n):
@@ -691,24 +710,22 @@ class Simulation:
     def _peer(self, j: int, t: float, rs: _RoundState) -> Peer:
         """What node ``j`` publishes now (link fields empty)."""
         node = self.nodes[j]
-        spec = node.spec
-        th = spec.profile.thermal
-        fast = spec.fastest
+        name, throttle_c, ops_per_s, watts, heat_capacity = self._static[j]
+        running = node.running_s(t)  # backlog_s(t) is running_s(t) + queued_s()
         return Peer(
-            node.name, rs.soc[j], rs.margin[j], rs.temp[j], th.throttle_c,
-            node.backlog_s(t) + rs.incoming[j], len(node.sched), rs.sunlit[j],
-            rs.next_eclipse[j], rs.eclipse[j], fast.ops_per_s, fast.watts,
-            th.heat_capacity_j_per_k, node.models_frozen(),
-            node.safe is not None or not self.alive[j], 0.0, 0.0,
-            node.running_s(t), self._work_by_priority(j),
+            name, rs.soc[j], rs.margin[j], rs.temp[j], throttle_c,
+            running + node.queued_s() + rs.incoming[j], len(node.sched), rs.sunlit[j],
+            rs.next_eclipse[j], rs.eclipse[j], ops_per_s, watts, heat_capacity,
+            node.models_frozen(), node.safe is not None or not self.alive[j], 0.0, 0.0,
+            running, self._work_by_priority(j),
         )
 
     def _work_by_priority(self, j: int) -> tuple[float, ...]:
         own = self.nodes[j].work_by_priority()
         if self.incoming_s[j] <= 0.0:
             return own
-        inc = self.incoming_prio[j]
-        return tuple(a + float(b) for a, b in zip(own, inc, strict=True))
+        inc = self.incoming_prio[j].tolist()  # plain floats: much cheaper to add
+        return tuple(a + b for a, b in zip(own, inc, strict=True))
 
     @staticmethod
     def _candidate(q: Queued, ahead_s: float) -> Candidate:
@@ -749,7 +766,7 @@ class Simulation:
             self.last_round[i] = t
             here = views.get(i) or views.setdefault(i, self._peer(i, t, rs))
             peers: _LazyPeers | None = None
-            index: dict[str, int] = {}
+            up: list[Link] = []
             moved = 0
             ahead = node.running_s(t)
             fastest, bw = node.spec.fastest, node.spec.bandwidth_bps
@@ -774,30 +791,26 @@ class Simulation:
                         return _with_link(v, lk)
 
                     peers = _LazyPeers(up, view)
-                    index = {self.nodes[lk.peer].name: lk.peer for lk in up}
                 dst = choose(cand, here, peers, t, self.rng_policy)
-                if dst is None or dst not in index:
+                if dst is None:
+                    continue
+                j = self.index.get(dst, -1)  # node names are unique
+                if not any(lk.peer == j for lk in up):
                     continue
                 k = next(n for n, p in enumerate(peers) if p.node == dst)
                 peer = peers[k]
-                j = index[dst]
                 self._hand_over(i, j, q, cand, peer, t)
                 run_here = run_time_s(cand, here)
                 run_there = run_time_s(cand, peer)
-                here = replace(here, queued_work_s=max(0.0, here.queued_work_s - run_here),
-                               queue_depth=max(0, here.queue_depth - 1))
-                views[i] = here
-                here = replace(here, work_by_priority=_add_work(here.work_by_priority,
-                                                                cand.priority, -run_here))
-                views[i] = here
-                peers[k] = replace(peer, queued_work_s=peer.queued_work_s + run_there,
-                                   queue_depth=peer.queue_depth + 1,
-                                   models=peer.models | {cand.model},
-                                   work_by_priority=_add_work(peer.work_by_priority,
-                                                              cand.priority, run_there))
-                views[j] = replace(views[j], queued_work_s=peers[k].queued_work_s,
-                                   queue_depth=peers[k].queue_depth, models=peers[k].models,
-                                   work_by_priority=peers[k].work_by_priority)
+                here = views[i] = _with_queue(
+                    here, max(0.0, here.queued_work_s - run_here), max(0, here.queue_depth - 1),
+                    here.models, _add_work(here.work_by_priority, cand.priority, -run_here))
+                there = peers[k] = _with_queue(
+                    peer, peer.queued_work_s + run_there, peer.queue_depth + 1,
+                    peer.models | {cand.model},
+                    _add_work(peer.work_by_priority, cand.priority, run_there))
+                views[j] = _with_queue(views[j], there.queued_work_s, there.queue_depth,
+                                       there.models, there.work_by_priority)
                 moved += 1
 
     def _hand_over(self, i: int, j: int, q: Queued, cand: Candidate, peer: Peer,
