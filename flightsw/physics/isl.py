@@ -16,6 +16,7 @@ each satellite) or :func:`pair_links` (check given pairs).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from flightsw.physics.frames import FloatArray
 
 __all__ = [
     "DENSE_LIMIT",
+    "grid_pairs",
     "latency_s",
     "line_of_sight",
     "link_matrix",
@@ -117,6 +119,32 @@ def pair_links(
     return up
 
 
+def grid_pairs(pos: FloatArray, cell_km: float) -> Iterator[tuple[IntArray, IntArray]]:
+    """Candidate index pairs (i, j) of satellites in the same or adjacent cubes of side
+    ``cell_km``, one batch per neighbour offset (27 in all; both orders and i == j
+    included). Every pair closer than ``cell_km`` is among them; callers filter the rest."""
+    n = pos.shape[0]
+    cells = np.floor(pos / cell_km).astype(np.int64)
+    cells -= cells.min(axis=0) - 1  # >= 1, so a -1 offset never wraps
+    dims = cells.max(axis=0) + 2
+    key = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    for off in itertools.product((-1, 0, 1), repeat=3):
+        nk = ((cells[:, 0] + off[0]) * dims[1] + cells[:, 1] + off[1]) * dims[2] + (
+            cells[:, 2] + off[2]
+        )
+        lo = np.searchsorted(sorted_key, nk, side="left")
+        hi = np.searchsorted(sorted_key, nk, side="right")
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(n, dtype=np.intp), counts)
+        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        yield i, np.asarray(order[first + np.arange(total)], dtype=np.intp)
+
+
 def link_pairs(r: npt.ArrayLike, max_range_km: float, margin_km: float = 80.0) -> IntArray:
     """All links that are up, as index pairs (M, 2) with i < j, sorted.
 
@@ -130,34 +158,15 @@ def link_pairs(r: npt.ArrayLike, max_range_km: float, margin_km: float = 80.0) -
     n = pos.shape[0]
     if n < 2:
         return np.empty((0, 2), dtype=np.intp)
-    cells = np.floor(pos / max_range_km).astype(np.int64)
-    cells -= cells.min(axis=0) - 1  # >= 1, so a -1 offset never wraps
-    dims = cells.max(axis=0) + 2
-    key = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
     found: list[IntArray] = []
-    for off in itertools.product((-1, 0, 1), repeat=3):
-        nk = ((cells[:, 0] + off[0]) * dims[1] + cells[:, 1] + off[1]) * dims[2] + (
-            cells[:, 2] + off[2]
-        )
-        lo = np.searchsorted(sorted_key, nk, side="left")
-        hi = np.searchsorted(sorted_key, nk, side="right")
-        counts = hi - lo
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        i = np.repeat(np.arange(n, dtype=np.intp), counts)
-        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        j = order[first + np.arange(total)]
-        keep = i < j
-        i, j = i[keep], j[keep]
+    for ci, cj in grid_pairs(pos, max_range_km):
+        keep = ci < cj
+        i, j = ci[keep], cj[keep]
         a, b = pos[i], pos[j]
         diff = b - a
         ok = np.sum(diff * diff, axis=-1) <= max_range_km * max_range_km
-        i, j, a, b = i[ok], j[ok], a[ok], b[ok]
-        up = line_of_sight(a, b, margin_km)
-        found.append(np.stack((i[up], j[up]), axis=-1))
+        up = line_of_sight(a[ok], b[ok], margin_km)
+        found.append(np.stack((i[ok][up], j[ok][up]), axis=-1))
     if not found:
         return np.empty((0, 2), dtype=np.intp)
     pairs = np.concatenate(found)

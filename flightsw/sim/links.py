@@ -10,7 +10,6 @@ latency range / c + the sender's processing latency.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from flightsw.physics.constants import C_KM_S, R_EARTH
-from flightsw.physics.isl import line_of_sight, nearest_links
+from flightsw.physics.isl import grid_pairs, line_of_sight, nearest_links
 from flightsw.sim.world import FaultSpec
 
 __all__ = ["Link", "Topology", "nearest_visible"]
@@ -52,27 +51,9 @@ def nearest_visible(pos: F, k: int, reach_km: float) -> I:
     r = float(np.mean(np.linalg.norm(pos, axis=1)))
     spacing = math.sqrt(4.0 * math.pi * r * r / n)
     cell = min(max(1.6 * spacing, 1e-3), reach_km)
-    cells = np.floor(pos / cell).astype(np.int64)
-    cells -= cells.min(axis=0) - 1
-    dims = cells.max(axis=0) + 2
-    key = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-    order = np.argsort(key, kind="stable")
-    skey = key[order]
     ii: list[I] = []
     jj: list[I] = []
-    for off in itertools.product((-1, 0, 1), repeat=3):
-        nk = ((cells[:, 0] + off[0]) * dims[1] + cells[:, 1] + off[1]) * dims[2] + (
-            cells[:, 2] + off[2]
-        )
-        lo = np.searchsorted(skey, nk, side="left")
-        hi = np.searchsorted(skey, nk, side="right")
-        counts = hi - lo
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        i = np.repeat(np.arange(n, dtype=np.intp), counts)
-        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        j = order[first + np.arange(total)]
+    for i, j in grid_pairs(pos, cell):
         keep = i != j
         ii.append(i[keep])
         jj.append(j[keep])
