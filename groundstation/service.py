@@ -366,18 +366,10 @@ class GroundStation:
         r = view.orbits.positions(now)
         return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
 
-    def _candidates(self, now: float) -> list[NodeView]:
+    def _candidates(self, contact: dict[str, bool]) -> list[NodeView]:
+        """Online nodes, best first: in contact, least queued work, fewest jobs sent."""
         alive = [v for v in self.nodes.values() if v.status == "online"]
-        return sorted(
-            alive,
-            key=lambda v: (
-                not self.in_contact(v, now),
-                v.state.queued_work_s if v.state is not None else 0.0,
-                v.state.queue_depth if v.state is not None else 0,
-                v.uplinked,
-                v.node,
-            ),
-        )
+        return sorted(alive, key=lambda v: _placement_key(v, contact))
 
     async def _uplink_loop(self) -> None:
         while True:
@@ -406,6 +398,13 @@ class GroundStation:
 
     async def _uplink_once(self) -> None:
         now = self.clock.now()
+        contact: dict[str, bool] = {}  # per pass: each node's contact is computed once
+
+        def reachable(v: NodeView) -> bool:
+            if v.node not in contact:
+                contact[v.node] = self.in_contact(v, now)
+            return contact[v.node]
+
         cands: list[NodeView] | None = None
         for row in list(self.table.active()):
             state = row["state"]
@@ -421,11 +420,13 @@ class GroundStation:
                 choice = view
             else:
                 if cands is None:
-                    cands = self._candidates(now)
+                    for v in self.nodes.values():
+                        reachable(v)
+                    cands = self._candidates(contact)
                 if not cands:
                     continue
                 choice = cands[0]
-            if not self.in_contact(choice, now):
+            if not reachable(choice):
                 continue
             if row["model"] not in choice.models:
                 await self._send_model(choice, row["model"], now)
@@ -435,15 +436,7 @@ class GroundStation:
                 # spread a burst: count this job in the chosen node's queue
                 choice.state.queue_depth += 1
                 choice.state.queued_work_s += 1e-3
-                cands.sort(
-                    key=lambda v: (
-                        not self.in_contact(v, now),
-                        v.state.queued_work_s if v.state is not None else 0.0,
-                        v.state.queue_depth if v.state is not None else 0,
-                        v.uplinked,
-                        v.node,
-                    )
-                )
+                cands.sort(key=lambda v: _placement_key(v, contact))
 
     async def _send_model(
         self, view: NodeView, model: str, now: float, *, force: bool = False
@@ -583,6 +576,16 @@ class GroundStation:
     @staticmethod
     def outputs(rec: JobRecord) -> dict[str, np.ndarray[Any, Any]]:
         return {k: t.to_array() for k, t in (rec.outputs or {}).items()}
+
+
+def _placement_key(v: NodeView, contact: dict[str, bool]) -> tuple[bool, float, int, int, str]:
+    return (
+        not contact.get(v.node, False),
+        v.state.queued_work_s if v.state is not None else 0.0,
+        v.state.queue_depth if v.state is not None else 0,
+        v.uplinked,
+        v.node,
+    )
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
