@@ -24,8 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import numpy as np
-
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.exceptions import FlightSwError, ModelStoreError, ProtocolError
@@ -53,7 +51,6 @@ from groundstation.jobtable import JobTable
 from groundstation.protocol import (
     REQUEST_TOPIC,
     TERMINAL,
-    JobRecord,
     Reply,
     Request,
     job_topic,
@@ -569,13 +566,6 @@ class GroundStation:
             "jobs": self.table.counts(),
             "nodes": {k: v.status for k, v in self.nodes.items()},
         }
-
-    def record(self, job_id: str) -> JobRecord:
-        return self.table.record(job_id)
-
-    @staticmethod
-    def outputs(rec: JobRecord) -> dict[str, np.ndarray[Any, Any]]:
-        return {k: t.to_array() for k, t in (rec.outputs or {}).items()}
 
 
 def _placement_key(v: NodeView, contact: dict[str, bool]) -> tuple[bool, float, int, int, str]:
