@@ -24,6 +24,7 @@ import abc
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,9 +41,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """What a node knows of a node (itself or a neighbour) at decision time."""
+class Peer(NamedTuple):
+    """What a node knows of a node (itself or a neighbour) at decision time.
+
+    Immutable; a named tuple rather than a frozen dataclass because the simulator builds
+    about a million per simulated day of 1,000 satellites (five times cheaper to make)."""
 
     node: str
     soc: float
@@ -67,9 +70,8 @@ class Peer:
     work_by_priority: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A queued job considered for migration."""
+class Candidate(NamedTuple):
+    """A queued job considered for migration (immutable; a named tuple, as :class:`Peer`)."""
 
     job_id: str
     flops: float

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -1062,8 +1061,7 @@ class Node:
                     moved += 1
                     # later decisions of this round see the move (no herding on one peer)
                     peers = [
-                        dataclasses.replace(
-                            p,
+                        p._replace(
                             queued_work_s=p.queued_work_s + run_time_s(cand, p),
                             queue_depth=p.queue_depth + 1,
                         )
@@ -1071,8 +1069,7 @@ class Node:
                         else p
                         for p in peers
                     ]
-                    here = dataclasses.replace(
-                        here,
+                    here = here._replace(
                         queued_work_s=max(0.0, here.queued_work_s - run_time_s(cand, here)),
                         queue_depth=max(0, here.queue_depth - 1),
                     )

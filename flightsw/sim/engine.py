@@ -29,6 +29,7 @@ import asyncio
 import heapq
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,8 +249,10 @@ class Simulation:
         self.pending_j = np.zeros(n)  # compute energy above idle of runs ended this step
         self.need_wh = np.full(n, np.inf)  # energy a deferred queue waits for
         self.has_outbox = np.zeros(n, dtype=bool)
-        self.incoming_s = np.zeros(n)
-        self.incoming_prio = np.zeros((n, 10))  # the same, by job priority
+        # seconds of work (fastest mode) being handed over to each node, in total and by
+        # job priority (plain floats: read per peer view, where numpy scalars cost more)
+        self.incoming_s = [0.0] * n
+        self.incoming_prio = [[0.0] * 10 for _ in range(n)]
         self.waiting: set[int] = set()  # idle nodes with deferred work
         # migration rounds: a node runs the policy when its queue, or a neighbour's, changed
         self.full = np.ones(n, dtype=bool)  # reconsider the whole queue
@@ -585,7 +588,7 @@ class Simulation:
                     size = job.input_bytes + (0.0 if job.model in node.models
                                               else job.model_bytes)
                     dur = 8.0 * size / float(self.uplink_bps[i])
-                    ready = (dur + node.backlog_s(t) + float(self.incoming_s[i]) + extra[i], i)
+                    ready = (dur + node.backlog_s(t) + self.incoming_s[i] + extra[i], i)
                     if best is None or ready < best[:2]:
                         best = (ready[0], i, size)
                 assert best is not None
@@ -704,7 +707,7 @@ class Simulation:
             sunlit=b.illum.tolist(),
             next_eclipse=[None if math.isnan(x) else x for x in nxt.tolist()],
             eclipse=dur.tolist(),
-            incoming=self.incoming_s.tolist(),
+            incoming=self.incoming_s,
         )
 
     def _peer(self, j: int, t: float, rs: _RoundState) -> Peer:
@@ -724,8 +727,7 @@ class Simulation:
         own = self.nodes[j].work_by_priority()
         if self.incoming_s[j] <= 0.0:
             return own
-        inc = self.incoming_prio[j].tolist()  # plain floats: much cheaper to add
-        return tuple(a + b for a, b in zip(own, inc, strict=True))
+        return tuple(map(operator.add, own, self.incoming_prio[j]))
 
     @staticmethod
     def _candidate(q: Queued, ahead_s: float) -> Candidate:
@@ -827,7 +829,7 @@ class Simulation:
         dt = transfer_time_s(cand, peer)
         run_s = run_time_s(cand, peer)
         self.incoming_s[j] += run_s
-        self.incoming_prio[j, cand.priority] += run_s
+        self.incoming_prio[j][cand.priority] += run_s
         tid = next(self._transfer_ids)
         self.transfers[tid] = _Transfer(i, j, q, epoch, float(size), run_s)
         node.migrations_out += 1

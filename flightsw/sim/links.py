@@ -11,7 +11,7 @@ latency range / c + the sender's processing latency.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +27,10 @@ B = npt.NDArray[np.bool_]
 I = npt.NDArray[np.intp]  # noqa: E741
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
+    """An ISL that is up: its far end, range, rate and latency (a named tuple: cheap to
+    make in the migration round's inner loop)."""
+
     peer: int
     range_km: float
     rate_bps: float
@@ -98,6 +100,23 @@ def nearest_visible(pos: F, k: int, reach_km: float) -> I:
     return out
 
 
+_LOS_LIMIT_KM = R_EARTH + 80.0
+_LOS_LIMIT_KM2 = _LOS_LIMIT_KM * _LOS_LIMIT_KM
+
+
+def _clear(a: list[float], b: list[float]) -> bool:
+    """:func:`~flightsw.physics.isl.line_of_sight` for one pair, in plain floats (the same
+    operations in the same order, so the same answer, without numpy's per-call cost)."""
+    ax, ay, az = a
+    dx, dy, dz = b[0] - ax, b[1] - ay, b[2] - az
+    dd = dx * dx + dy * dy + dz * dz
+    s = 0.0
+    if dd > 0.0:
+        s = min(max(-(ax * dx + ay * dy + az * dz) / dd, 0.0), 1.0)
+    cx, cy, cz = ax + s * dx, ay + s * dy, az + s * dz
+    return cx * cx + cy * cy + cz * cz > _LOS_LIMIT_KM2
+
+
 class Topology:
     """Nearest-neighbour ISL topology (see the module docstring)."""
 
@@ -161,7 +180,7 @@ class Topology:
         d = float(np.linalg.norm(pos[j] - pos[i]))
         if d > min(self.range_km[i], self.range_km[j]):
             return None
-        if not bool(line_of_sight(pos[i], pos[j])):
+        if not _clear(pos[i].tolist(), pos[j].tolist()):
             return None
         if self.outages and self._out(i, j, t):
             return None

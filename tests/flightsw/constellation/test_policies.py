@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from typing import Any
@@ -78,10 +77,10 @@ def test_unknown_policy_lists_the_valid_names() -> None:
 def test_transfer_time_counts_the_model_only_if_the_peer_lacks_it() -> None:
     job = _job()
     has = _peer("a", link_rate_bps=SLOW, link_latency_s=0.05)
-    lacks = dataclasses.replace(has, models=frozenset({"other"}))
+    lacks = has._replace(models=frozenset({"other"}))
     assert transfer_time_s(job, has) == pytest.approx(0.05 + 8 * 1e6 / SLOW)
     assert transfer_time_s(job, lacks) == pytest.approx(0.05 + 8 * (1e6 + 1e8) / SLOW)
-    assert transfer_time_s(job, dataclasses.replace(has, link_rate_bps=0.0)) == math.inf
+    assert transfer_time_s(job, has._replace(link_rate_bps=0.0)) == math.inf
 
 
 def test_should_consider_trigger() -> None:
@@ -165,7 +164,7 @@ def test_greedy_energy_prefers_sunlit_then_charge() -> None:
     here_lit = _here(sunlit=1.0, soc=0.9)
     assert _choose(policy, _job(), here_lit, [dark_full, lit_half, safe_best]) is None
     assert _choose(policy, _job(), here_lit, [dark_full, lit_half, lit_high]) == "lit-high"
-    assert _choose(policy, _job(), here_dark, [dataclasses.replace(dark_full, soc=0.5)]) is None
+    assert _choose(policy, _job(), here_dark, [dark_full._replace(soc=0.5)]) is None
 
 
 # -- forecast ------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ def test_forecast_counts_the_model_transfer() -> None:
     # without a deadline: 90.8 s there against 110 s here is under the 20 % hysteresis, while
     # the same peer holding the model (10.8 s) is a clear gain
     assert _choose(policy, _job(), here, [lacks]) is None
-    assert _choose(policy, _job(), here, [dataclasses.replace(lacks, models=frozenset({"m"}))]) \
+    assert _choose(policy, _job(), here, [lacks._replace(models=frozenset({"m"}))]) \
         == "lacks"
 
 
@@ -250,8 +249,8 @@ def test_forecast_avoids_a_peer_entering_eclipse_with_little_margin() -> None:
     # the job would end after this peer's eclipse starts, and needs over half its margin
     dusk = _peer("dusk", next_eclipse_s=5.0, margin_wh=0.1)
     assert _choose(policy, job, here, [dusk]) is None
-    assert _choose(policy, job, here, [dataclasses.replace(dusk, margin_wh=1.0)]) == "dusk"
-    assert _choose(policy, job, here, [dataclasses.replace(dusk, next_eclipse_s=30.0)]) == "dusk"
+    assert _choose(policy, job, here, [dusk._replace(margin_wh=1.0)]) == "dusk"
+    assert _choose(policy, job, here, [dusk._replace(next_eclipse_s=30.0)]) == "dusk"
 
 
 def test_forecast_waits_only_for_work_of_at_least_the_jobs_priority() -> None:
@@ -263,7 +262,7 @@ def test_forecast_waits_only_for_work_of_at_least_the_jobs_priority() -> None:
     opaque = _peer("opaque", queued_work_s=405.0)
     assert _choose(policy, job, here, [opaque]) is None
     assert _choose(policy, job, here, [opaque, detailed]) == "detailed"  # 3 + 5 + 10 s
-    urgent = dataclasses.replace(detailed, running_s=50.0)
+    urgent = detailed._replace(running_s=50.0)
     assert _choose(policy, job, here, [urgent]) is None
 
 
