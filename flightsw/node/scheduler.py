@@ -12,10 +12,10 @@ least energy while meeting the deadline, capped by the thermal throttle.
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Admission", "Decision", "ModeSpec", "OnboardScheduler", "Queued", "Work"]
@@ -83,11 +83,6 @@ class Decision:
     late: bool  # will finish after its deadline even at the chosen mode
 
 
-@dataclass(slots=True)
-class _Heap:
-    items: list[tuple[tuple[float, float, int], Queued]] = field(default_factory=list)
-
-
 class OnboardScheduler:
     """The queue of one node and its admission / mode / shedding rules."""
 
@@ -96,7 +91,9 @@ class OnboardScheduler:
             raise ValueError("a node needs at least one power mode")
         self.modes = sorted(modes, key=lambda m: m.watts)
         self.bandwidth_bps = bandwidth_bps
-        self._heap: list[tuple[tuple[float, float, int], Queued]] = []
+        # the queue in run order, kept sorted as jobs come and go (an insertion or a deletion
+        # found by bisection, not a sort per look); keys are unique (they end with ``seq``)
+        self._order: list[tuple[tuple[float, float, int], Queued]] = []
         self._by_id: dict[str, Queued] = {}
         self._seq = itertools.count()
 
@@ -108,27 +105,31 @@ class OnboardScheduler:
         return job_id in self._by_id
 
     def __iter__(self) -> Iterator[Queued]:
-        return iter(sorted(self._by_id.values(), key=Queued.sort_key))
+        """The queued jobs in run order (a snapshot: the queue may change meanwhile)."""
+        return iter([q for _, q in self._order])
 
     def get(self, job_id: str) -> Queued | None:
         return self._by_id.get(job_id)
 
     def push(self, job: Queued) -> None:
+        """Queue ``job`` (replacing a queued job of the same id)."""
+        self.remove(job.job_id)
         job.seq = next(self._seq)
         self._by_id[job.job_id] = job
-        heapq.heappush(self._heap, (job.sort_key(), job))
+        bisect.insort(self._order, (job.sort_key(), job))
 
     def remove(self, job_id: str) -> Queued | None:
         """Take a job out of the queue (cancel, migrate); ``None`` if absent."""
-        return self._by_id.pop(job_id, None)
+        q = self._by_id.pop(job_id, None)
+        if q is not None:
+            self._unorder(q)
+        return q
 
-    def _live_heap(self) -> list[Queued]:
-        out: list[Queued] = []
-        for _, q in sorted(self._heap, key=lambda e: e[0]):
-            if self._by_id.get(q.job_id) is q:
-                out.append(q)
-        self._heap = [(q.sort_key(), q) for q in out]
-        return out
+    def _unorder(self, q: Queued) -> None:
+        key = q.sort_key()
+        k = bisect.bisect_left(self._order, (key,))  # (key,) sorts just before (key, q)
+        assert self._order[k][1] is q, "queue order out of step with its table"
+        del self._order[k]
 
     def fastest(self) -> ModeSpec:
         return max(self.modes, key=lambda m: m.ops_per_s)
@@ -144,6 +145,7 @@ class OnboardScheduler:
         gone = [q for q in self._by_id.values() if q.deadline is not None and q.deadline < now]
         for q in gone:
             del self._by_id[q.job_id]
+            self._unorder(q)
         return gone
 
     def shed(self, backlog_limit_s: float, max_queue: int) -> list[Queued]:
@@ -159,6 +161,7 @@ class OnboardScheduler:
         while self._by_id and (backlog > backlog_limit_s or len(self._by_id) > max_queue):
             victim = min(self._by_id.values(), key=density)
             del self._by_id[victim.job_id]
+            self._unorder(victim)
             backlog -= victim.work.latency_s(f, self.bandwidth_bps)
             shed.append(victim)
         return shed
@@ -215,15 +218,16 @@ class OnboardScheduler:
         the next one is tried (a smaller job may fit where a big one does not).
         """
         deferred: list[Queued] = []
-        live = self._live_heap()
-        for q in live:
-            got = self.choose_mode(q, now, adm, busy=len(live) > 1)
+        busy = len(self._by_id) > 1
+        for k, (_, q) in enumerate(self._order):
+            got = self.choose_mode(q, now, adm, busy=busy)
             if isinstance(got, str):
                 q.deferred = got
                 deferred.append(q)
                 continue
             m, lat, e, late = got
             del self._by_id[q.job_id]
+            del self._order[k]  # the loop ends here: deleting under it is safe
             q.deferred = None
             return Decision(job=q, mode=m, latency_s=lat, energy_j=e, late=late)
         return deferred
