@@ -90,6 +90,39 @@ def test_a_removed_then_resubmitted_id_runs_once() -> None:
     assert order == [("other", 5), ("j", 1)]
 
 
+
+def test_the_same_job_queued_again_is_listed_once_and_runs_alone_as_alone() -> None:
+    """A job handed away and handed back (or stopped and re-queued) is the same object
+    pushed twice: it must appear once, and alone it takes the least-energy mode."""
+    s = _sched()
+    j = _q("j")
+    s.push(j)
+    assert s.remove("j") is j
+    s.push(j)
+    s.push(j)  # pushing a queued id again replaces it
+    assert [q.job_id for q in s] == ["j"] and len(s) == 1
+    d = s.next(0.0, ROOMY)
+    assert isinstance(d, Decision) and d.job is j and d.mode == M7
+    assert s.next(0.0, ROOMY) == [] and list(s) == []
+
+
+def test_queue_order_survives_interleaved_push_remove_expire_and_shed() -> None:
+    s = _sched()
+    for k in range(40):
+        s.push(_q(f"q{k}", priority=k % 3, deadline=float(100 + (k * 37) % 50),
+                  value=float(1 + k % 7)))
+        if k % 5 == 4:
+            s.remove(f"q{k - 2}")
+    s.expired(110.0)
+    s.shed(backlog_limit_s=150.0, max_queue=100)
+    listed = list(s)
+    assert len(listed) == len(s) == len({q.job_id for q in listed})
+    assert listed == sorted(listed, key=Queued.sort_key)
+    taken = []
+    while isinstance(d := s.next(0.0, ROOMY), Decision):
+        taken.append(d.job)
+    assert taken == listed and len(s) == 0
+
 # -- choose_mode ---------------------------------------------------------------------------
 
 
