@@ -46,7 +46,7 @@ from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.scheduler import Admission, Decision, Queued, Work
-from flightsw.physics import frames, ground, sun
+from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
 from flightsw.sim.archive import SimArchive
 from flightsw.sim.kernel import EventQueue
@@ -282,6 +282,9 @@ class Simulation:
         self._st_ecef = np.array([s.ecef_km for s in self.stations]).reshape(-1, 3)
         self._st_up = np.array([s.up for s in self.stations]).reshape(-1, 3)
         self._st_sin_mask = np.sin(np.radians(np.asarray(self.masks, dtype=np.float64)))
+        self._st_ecef_list: list[list[float]] = self._st_ecef.tolist()
+        self._st_up_list: list[list[float]] = self._st_up.tolist()
+        self._st_sin_mask_list: list[float] = self._st_sin_mask.tolist()
         self.lost_leases: dict[int, list[tuple[Job, int]]] = {}
         self.arrivals: Arrivals = generate_arrivals(world, np.random.default_rng([self.seed, 1]))
         self._next_arrival = 0
@@ -612,6 +615,19 @@ class Simulation:
                 out[:, s] = False
         return np.asarray(out, dtype=bool)
 
+    def _in_view(self, i: int, s: int, t: float) -> bool:
+        """Node i is above station s's mask at ``t`` (the test of :meth:`_contact` for one
+        pair, in plain floats: an uplink's end is checked one pair at a time)."""
+        r: list[float] = self.w.orbits.positions_at(np.array([t]), np.array([i]))[0].tolist()
+        x, y, z = r
+        g = float(frames.gmst_rad(t))
+        c, sn = math.cos(g), math.sin(g)
+        ex, ey, ez = self._st_ecef_list[s]
+        ux, uy, uz = self._st_up_list[s]
+        rx, ry, rz = c * x + sn * y - ex, -sn * x + c * y - ey, z - ez
+        sin_el = (rx * ux + ry * uy + rz * uz) / math.sqrt(rx * rx + ry * ry + rz * rz)
+        return sin_el > self._st_sin_mask_list[s]
+
     def _station_out(self, s: int, t: float) -> bool:
         return any(
             f.kind == "ground_outage" and f.station == s and f.start <= t < (f.end or math.inf)
@@ -625,8 +641,7 @@ class Simulation:
             return
         ok = bool(self.alive[i]) and not self._station_out(s, t)
         if ok:
-            pos = self.w.orbits.positions_at(np.array([t]), np.array([i]))
-            ok = bool(ground.in_contact(pos, t, [self.stations[s]], self.masks[s])[0, 0])
+            ok = self._in_view(i, s, t)
         if not ok:  # the pass ended, the node died or the station went down: try again
             self.stats.uplink_retries += 1
             self._ground_push(job)
