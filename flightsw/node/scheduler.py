@@ -16,7 +16,7 @@ import bisect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Admission", "Decision", "ModeSpec", "OnboardScheduler", "Queued", "Work"]
 
@@ -60,9 +60,8 @@ class Queued:
         return (-float(self.priority), dl, self.seq)
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """What the budget allows now."""
+class Admission(NamedTuple):
+    """What the budget allows now (immutable; a named tuple: made at every dispatch)."""
 
     margin_wh: float  # battery energy that may be spent before the floor is at risk
     temperature_c: float
@@ -74,8 +73,9 @@ class Admission:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """The job to run now, its power mode and modelled cost (a named tuple, as Admission)."""
+
     job: Queued
     mode: ModeSpec
     latency_s: float

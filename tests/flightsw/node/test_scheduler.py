@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -151,32 +150,32 @@ def test_late_when_no_mode_meets_the_deadline() -> None:
     assert not isinstance(got, str)
     mode, lat, _, late = got
     assert mode == M25 and lat == pytest.approx(10.0) and late is True
-    capped = dataclasses.replace(ROOMY, mode_cap_w=15.0)
+    capped = ROOMY._replace(mode_cap_w=15.0)
     got = s.choose_mode(_q("j", deadline=1005.0), 1000.0, capped)
     assert not isinstance(got, str) and got[0] == M15 and got[3] is True
 
 
 def test_energy_margin_defers_with_a_reason() -> None:
     s = _sched()
-    tight = dataclasses.replace(ROOMY, margin_wh=0.05)  # 200 J = 0.0556 Wh at the cheapest
+    tight = ROOMY._replace(margin_wh=0.05)  # 200 J = 0.0556 Wh at the cheapest
     reason = s.choose_mode(_q("j"), 0.0, tight)
     assert isinstance(reason, str)
     assert reason.startswith("energy: needs 0.056 Wh at mode 7W, only 0.050 Wh above the floor")
-    broke = dataclasses.replace(ROOMY, margin_wh=-3.0)
+    broke = ROOMY._replace(margin_wh=-3.0)
     reason = s.choose_mode(_q("j"), 0.0, broke)
     assert isinstance(reason, str) and "only 0.000 Wh" in reason
 
 
 def test_energy_margin_leaves_only_the_cheap_mode() -> None:
     s = _sched()
-    adm = dataclasses.replace(ROOMY, margin_wh=0.057)  # 7W fits (0.0556 Wh), 15W does not
+    adm = ROOMY._replace(margin_wh=0.057)  # 7W fits (0.0556 Wh), 15W does not
     got = s.choose_mode(_q("j"), 0.0, adm, busy=True)
     assert not isinstance(got, str) and got[0] == M7
 
 
 def test_thermal_max_defers() -> None:
     s = _sched()
-    hot = dataclasses.replace(ROOMY, temperature_c=74.99)  # 200 J / 14400 J/K = 0.014 K
+    hot = ROOMY._replace(temperature_c=74.99)  # 200 J / 14400 J/K = 0.014 K
     reason = s.choose_mode(_q("j"), 0.0, hot)
     assert isinstance(reason, str) and reason.startswith("thermal: 75.0 C + 0.0 K would pass max")
     # a small job still fits under the maximum
@@ -186,30 +185,30 @@ def test_thermal_max_defers() -> None:
 
 def test_forced_mode() -> None:
     s = _sched()
-    forced = dataclasses.replace(ROOMY, forced_mode="15W")
+    forced = ROOMY._replace(forced_mode="15W")
     got = s.choose_mode(_q("j"), 0.0, forced)
     assert not isinstance(got, str) and got[0] == M15
     got = s.choose_mode(_q("j", deadline=5.0), 0.0, forced)  # late rather than another mode
     assert not isinstance(got, str) and got[0] == M15 and got[3] is True
-    unknown = dataclasses.replace(ROOMY, forced_mode="99W")
+    unknown = ROOMY._replace(forced_mode="99W")
     assert s.choose_mode(_q("j"), 0.0, unknown) == "no power mode available"
 
 
 def test_throttle_cap() -> None:
     s = _sched()
-    capped = dataclasses.replace(ROOMY, mode_cap_w=15.0)
+    capped = ROOMY._replace(mode_cap_w=15.0)
     got = s.choose_mode(_q("j"), 0.0, capped, busy=True)
     assert not isinstance(got, str) and got[0] == M15
-    below_all = dataclasses.replace(ROOMY, mode_cap_w=1.0)  # the lowest mode still runs
+    below_all = ROOMY._replace(mode_cap_w=1.0)  # the lowest mode still runs
     got = s.choose_mode(_q("j"), 0.0, below_all, busy=True)
     assert not isinstance(got, str) and got[0] == M7
 
 
 def test_compute_not_allowed() -> None:
     s = _sched()
-    safe = dataclasses.replace(ROOMY, compute_allowed=False, reason="safe mode")
+    safe = ROOMY._replace(compute_allowed=False, reason="safe mode")
     assert s.choose_mode(_q("j"), 0.0, safe) == "safe mode"
-    off = dataclasses.replace(ROOMY, compute_allowed=False)
+    off = ROOMY._replace(compute_allowed=False)
     assert s.choose_mode(_q("j"), 0.0, off) == "compute not allowed"
 
 
@@ -222,7 +221,7 @@ def test_next_tries_a_smaller_job_when_the_big_one_does_not_fit() -> None:
     small = _q("small", priority=1, flops=1e12)  # 0.00056 Wh
     s.push(big)
     s.push(small)
-    adm = dataclasses.replace(ROOMY, margin_wh=0.01)
+    adm = ROOMY._replace(margin_wh=0.01)
     d = s.next(0.0, adm)
     assert isinstance(d, Decision) and d.job is small
     assert d.mode == M25  # another job waits behind it
