@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tomllib
 from pathlib import Path
@@ -90,6 +91,8 @@ def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
         "battery_floor_violation_s": m["battery_floor_violation_s"],
         "offered_load": m["offered_load"],
         "failed_by_reason": m["failed_by_reason"],
+        # the process's peak resident memory so far (in a sweep: the largest run up to here)
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
 
