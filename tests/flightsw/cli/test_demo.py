@@ -66,7 +66,11 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
+    """No socket listens on ``port``. SO_REUSEADDR lets the bind pass over connections the
+    broker closed first (TIME_WAIT on its port for a minute, timing-dependent), and still
+    fails while anything listens there."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
