@@ -22,12 +22,19 @@ class ArchiveFacts:
 
     records: int
     telemetry_nodes: list[str]
-    done_job_ids: list[str]  # distinct jobs with a ``done`` result archived
+    done_job_ids: list[str]  # jobs whose latest archived epoch has a ``done`` result
     problems: list[str]
 
 
 def archive_facts(telemetry_dir: Path, nodes: list[str]) -> ArchiveFacts:
-    """Count records, nodes with telemetry and jobs with a done result in the archive."""
+    """Count records, nodes with telemetry and jobs done in the archive.
+
+    A job counts as done when a ``done`` result carries the highest epoch any of its archived
+    messages (uplink, events, results) carries: the ground's rule, which ignores a result
+    from a node whose lease lapsed once the job was re-run with epoch + 1. (Were the re-run
+    still waiting at the ground at the end, its new epoch would not be in the archive yet
+    and the stale result would count; the job table is the authority.)
+    """
     try:
         reader = ArchiveReader(telemetry_dir)
     except GroundError as exc:
@@ -36,16 +43,23 @@ def archive_facts(telemetry_dir: Path, nodes: list[str]) -> ArchiveFacts:
         records = len(reader)
         topics = reader.topics()
         with_tel = sorted(n for n in nodes if topics.get(f"odc/sat/{n}/telemetry", 0) > 0)
-        done: set[str] = set()
-        for rec in reader.records(topics=["odc/sat/+/result"], nodes=nodes):
+        latest: dict[str, int] = {}
+        done_at: dict[str, set[int]] = {}
+        topics_of_jobs = ["odc/sat/+/job", "odc/sat/+/event", "odc/sat/+/result"]
+        for rec in reader.records(topics=topics_of_jobs, nodes=nodes):
             try:
                 msg = decode(rec.payload)
             except ProtocolError:
                 continue
-            if isinstance(msg, dict) and msg.get("status") == "done":
-                done.add(str(msg.get("job_id")))
+            if not isinstance(msg, dict) or not isinstance(msg.get("epoch"), int):
+                continue
+            job, epoch = str(msg.get("job_id")), int(msg["epoch"])
+            latest[job] = max(latest.get(job, epoch), epoch)
+            if rec.topic.endswith("/result") and msg.get("status") == "done":
+                done_at.setdefault(job, set()).add(epoch)
+        done = sorted(job for job, epochs in done_at.items() if latest[job] in epochs)
         problems = [str(r) for r in reader.recovery]
-    return ArchiveFacts(records, with_tel, sorted(done), problems)
+    return ArchiveFacts(records, with_tel, done, problems)
 
 
 @dataclass(frozen=True, slots=True)

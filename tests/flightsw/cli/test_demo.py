@@ -90,13 +90,26 @@ def _summary(stdout: str) -> dict[str, str]:
 
 
 def _archived_done(archive: Path) -> dict[str, dict[str, object]]:
-    """Distinct jobs with a done result in the archive (first result per job)."""
-    done: dict[str, dict[str, object]] = {}
+    """Jobs done by the archive's account: a done result at the highest epoch any of the
+    job's messages carries (a node whose lease lapsed may still finish the stale epoch: the
+    ground ignores that result, and so does this count)."""
+    latest: dict[str, int] = {}
+    results: list[dict[str, object]] = []
     with ArchiveReader(archive) as reader:
-        for rec in reader.records(topics=["odc/sat/+/result"]):
+        for rec in reader.records(topics=["odc/sat/+/job", "odc/sat/+/event",
+                                          "odc/sat/+/result"]):
             msg = decode(rec.payload)
-            if msg.get("status") == "done":
-                done.setdefault(str(msg["job_id"]), msg)
+            if not isinstance(msg, dict) or "job_id" not in msg or "epoch" not in msg:
+                continue
+            job = str(msg["job_id"])
+            latest[job] = max(latest.get(job, 0), int(msg["epoch"]))
+            if rec.topic.endswith("/result"):
+                results.append(msg)
+    done: dict[str, dict[str, object]] = {}
+    for msg in results:
+        job = str(msg["job_id"])
+        if msg.get("status") == "done" and msg["epoch"] == latest[job]:
+            done.setdefault(job, msg)
     return done
 
 
