@@ -179,26 +179,20 @@ class OnboardScheduler:
             if not candidates:
                 candidates = [self.modes[0]]
         feasible: list[tuple[ModeSpec, float, float]] = []
-        reasons: list[str] = []
+        refused: tuple[str, ModeSpec, float] | None = None  # the first mode refused, and why
         for m in candidates:
             lat = q.work.latency_s(m, self.bandwidth_bps)
             energy = m.watts * lat
             if energy / 3600.0 > adm.margin_wh:
-                reasons.append(
-                    f"energy: needs {energy / 3600.0:.3f} Wh at mode {m.name}, "
-                    f"only {max(adm.margin_wh, 0.0):.3f} Wh above the floor through next eclipse"
-                )
+                refused = refused or ("energy", m, energy)
                 continue
             rise = energy / adm.heat_capacity_j_per_k
             if adm.temperature_c + rise > adm.max_c:
-                reasons.append(
-                    f"thermal: {adm.temperature_c:.1f} C + {rise:.1f} K would pass max "
-                    f"{adm.max_c:.1f} C at mode {m.name}"
-                )
+                refused = refused or ("thermal", m, rise)
                 continue
             feasible.append((m, lat, energy))
         if not feasible:
-            return "; ".join(reasons[:1]) or "no power mode available"
+            return self._refusal(refused, adm)
         on_time = [f for f in feasible if q.deadline is None or now + f[1] <= q.deadline]
         if on_time:
             if busy:
@@ -210,6 +204,18 @@ class OnboardScheduler:
             return (m, lat, e, False)
         m, lat, e = min(feasible, key=lambda f: f[1])
         return (m, lat, e, True)
+
+    @staticmethod
+    def _refusal(refused: tuple[str, ModeSpec, float] | None, adm: Admission) -> str:
+        """Why no mode may run (worded only when needed: dispatch tries often)."""
+        if refused is None:
+            return "no power mode available"
+        kind, m, amount = refused
+        if kind == "energy":
+            return (f"energy: needs {amount / 3600.0:.3f} Wh at mode {m.name}, "
+                    f"only {max(adm.margin_wh, 0.0):.3f} Wh above the floor through next eclipse")
+        return (f"thermal: {adm.temperature_c:.1f} C + {amount:.1f} K would pass max "
+                f"{adm.max_c:.1f} C at mode {m.name}")
 
     def next(self, now: float, adm: Admission) -> Decision | list[Queued]:
         """The next job to run, or the list of jobs now deferred (each with ``deferred`` set).
