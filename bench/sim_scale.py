@@ -60,8 +60,20 @@ def scenario_data(satellites: int, hours: float, policy: str) -> dict[str, Any]:
     return data
 
 
+def host_probe_s(clock: VirtualClock) -> float:
+    """Seconds a fixed pure-Python loop (10 M additions) takes now: the host's speed at the
+    time of a run, to read wall times on a shared machine whose speed drifts."""
+    t0 = clock.perf_counter()
+    acc = 0
+    for k in range(10_000_000):
+        acc += k
+    assert acc == 49_999_995_000_000
+    return clock.perf_counter() - t0
+
+
 def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
     clock = VirtualClock()  # host time is measured through the clock object
+    probe_s = host_probe_s(clock)
     t0 = clock.perf_counter()
     sc = parse_scenario(scenario_data(satellites, hours, policy), source=f"scale-{satellites}",
                         base_dir=BENCHMARK.parent)
@@ -77,6 +89,7 @@ def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
         "policy": policy,
         "wall_s": m["wall_s"],
         "wall_phases_s": dict(sim.phase_s),
+        "host_probe_s": probe_s,  # 0.32-0.77 s on the development machine (it drifts)
         "build_s": build_s,
         "wall_per_sat_hour_ms": 1000.0 * m["wall_s"] / (satellites * simulated_h),
         "events": m["events"],
