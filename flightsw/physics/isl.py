@@ -16,7 +16,7 @@ each satellite) or :func:`pair_links` (check given pairs).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ __all__ = [
     "grid_pairs",
     "latency_s",
     "line_of_sight",
+    "line_of_sight_pair",
     "link_matrix",
     "link_pairs",
     "nearest_links",
@@ -55,6 +56,21 @@ def line_of_sight(r_a: npt.ArrayLike, r_b: npt.ArrayLike, margin_km: float = 80.
     closest = a + s[..., None] * d
     limit = R_EARTH + margin_km
     return np.asarray(np.sum(closest * closest, axis=-1) > limit * limit)
+
+
+def line_of_sight_pair(a: Sequence[float], b: Sequence[float], margin_km: float = 80.0) -> bool:
+    """:func:`line_of_sight` for one pair of positions (km) in plain floats: the same
+    operations in the same order, so the same answer, without numpy's cost per call (the
+    simulator checks links one at a time when a transfer or relay completes)."""
+    ax, ay, az = a
+    dx, dy, dz = b[0] - ax, b[1] - ay, b[2] - az
+    dd = dx * dx + dy * dy + dz * dz
+    s = 0.0
+    if dd > 0.0:
+        s = min(max(-(ax * dx + ay * dy + az * dz) / dd, 0.0), 1.0)
+    cx, cy, cz = ax + s * dx, ay + s * dy, az + s * dz
+    limit = R_EARTH + margin_km
+    return cx * cx + cy * cy + cz * cz > limit * limit
 
 
 def _check_positions(r: npt.ArrayLike) -> FloatArray:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from flightsw.physics.constants import C_KM_S, R_EARTH
-from flightsw.physics.isl import grid_pairs, line_of_sight, nearest_links
+from flightsw.physics.isl import grid_pairs, line_of_sight, line_of_sight_pair, nearest_links
 from flightsw.sim.world import FaultSpec
 
 __all__ = ["Link", "RoundLinks", "Topology", "nearest_visible"]
@@ -99,23 +99,6 @@ def nearest_visible(pos: F, k: int, reach_km: float) -> I:
         good = np.take_along_axis(d2, near, axis=1) < np.inf
         out[redo] = np.where(good, near, -1)
     return out
-
-
-_LOS_LIMIT_KM = R_EARTH + 80.0
-_LOS_LIMIT_KM2 = _LOS_LIMIT_KM * _LOS_LIMIT_KM
-
-
-def _clear(a: list[float], b: list[float]) -> bool:
-    """:func:`~flightsw.physics.isl.line_of_sight` for one pair, in plain floats (the same
-    operations in the same order, so the same answer, without numpy's per-call cost)."""
-    ax, ay, az = a
-    dx, dy, dz = b[0] - ax, b[1] - ay, b[2] - az
-    dd = dx * dx + dy * dy + dz * dz
-    s = 0.0
-    if dd > 0.0:
-        s = min(max(-(ax * dx + ay * dy + az * dz) / dd, 0.0), 1.0)
-    cx, cy, cz = ax + s * dx, ay + s * dy, az + s * dz
-    return cx * cx + cy * cy + cz * cz > _LOS_LIMIT_KM2
 
 
 class RoundLinks(Mapping[int, list[Link]]):
@@ -221,7 +204,7 @@ class Topology:
         d = float(np.linalg.norm(pos[j] - pos[i]))
         if d > min(self.range_km[i], self.range_km[j]):
             return None
-        if not _clear(pos[i].tolist(), pos[j].tolist()):
+        if not line_of_sight_pair(pos[i].tolist(), pos[j].tolist()):
             return None
         if self.outages and self._out(i, j, t):
             return None

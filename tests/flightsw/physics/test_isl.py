@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from flightsw.physics.isl import (
     DENSE_LIMIT,
     latency_s,
     line_of_sight,
+    line_of_sight_pair,
     link_matrix,
     link_pairs,
     nearest_links,
@@ -31,6 +34,27 @@ def test_line_of_sight_geometry() -> None:
     assert line_of_sight(a, b, margin_km=0.0)[2]  # clears the bare Earth
     assert line_of_sight(a[0], a[0])  # same point
 
+
+
+def test_line_of_sight_pair_gives_the_vectorised_answer() -> None:
+    """The one-pair form must agree with the array form everywhere, edges included."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    a = rng.normal(size=(n, 3))
+    a *= ((R_EARTH + rng.uniform(200.0, 1200.0, n)) / np.linalg.norm(a, axis=1))[:, None]
+    b = a + rng.normal(size=(n, 3)) * rng.uniform(1.0, 9000.0, n)[:, None]
+    b[:10] = a[:10]  # zero-length segments
+    want = line_of_sight(a, b).tolist()
+    got = [line_of_sight_pair(p, q) for p, q in zip(a.tolist(), b.tolist(), strict=True)]
+    assert got == want
+    assert 0.2 < sum(want) / n < 0.95  # both answers occur
+    # the geometry test's edge, through the pair form and another margin
+    limit = 2 * math.acos((R_EARTH + 80) / A)
+    for theta, clear in ((limit - 0.002, True), (limit + 0.002, False)):
+        far = [A * math.cos(theta), A * math.sin(theta), 0.0]
+        assert line_of_sight_pair([A, 0.0, 0.0], far) is clear
+    near_edge = [A * math.cos(limit - 0.002), A * math.sin(limit - 0.002), 0.0]
+    assert line_of_sight_pair([A, 0.0, 0.0], near_edge, 200.0) is False
 
 def test_range_and_link_matrix_agree_with_brute_force() -> None:
     orb = walker(60, 6, 1, 550.0, 53.0, 1.7e9, j2=False)
