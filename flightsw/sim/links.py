@@ -11,7 +11,6 @@ latency range / c + the sender's processing latency.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +20,7 @@ from flightsw.physics.constants import C_KM_S, R_EARTH
 from flightsw.physics.isl import grid_pairs, line_of_sight, line_of_sight_pair, nearest_links
 from flightsw.sim.world import FaultSpec
 
-__all__ = ["Link", "RoundLinks", "Topology", "nearest_visible"]
+__all__ = ["Link", "Topology", "nearest_visible"]
 
 F = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -101,46 +100,6 @@ def nearest_visible(pos: F, k: int, reach_km: float) -> I:
     return out
 
 
-class RoundLinks(Mapping[int, list[Link]]):
-    """The result of :meth:`Topology.links_for`: node -> its links that are up, nearest
-    first. The check is vectorised over all rows; a row's :class:`Link` list is built on
-    first lookup (a migration round looks at the links of few of the nodes it checks)."""
-
-    __slots__ = ("_bounds", "_dist", "_good", "_jj", "_lat", "_made", "_rate",
-                 "_row", "_t", "_topo")
-
-    def __init__(self, topo: Topology, t: float, rows: list[int], bounds: list[int],
-                 jj: list[int], good: list[bool], dist: list[float],
-                 rate: list[float], lat: list[float]) -> None:
-        self._topo = topo
-        self._t = t
-        self._row = {i: r for r, i in enumerate(rows)}
-        self._bounds = bounds
-        self._jj, self._good = jj, good
-        self._dist, self._rate, self._lat = dist, rate, lat
-        self._made: dict[int, list[Link]] = {}
-
-    def __getitem__(self, i: int) -> list[Link]:
-        got = self._made.get(i)
-        if got is not None:
-            return got
-        r = self._row[i]  # KeyError for a node that was not asked about
-        topo, t = self._topo, self._t
-        out = []
-        for k in range(self._bounds[r], self._bounds[r + 1]):
-            b = self._jj[k]
-            if self._good[k] and not (topo.outages and topo._out(i, b, t)):
-                out.append(Link(b, self._dist[k], self._rate[k], self._lat[k]))
-        self._made[i] = out
-        return out
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._row)
-
-    def __len__(self) -> int:
-        return len(self._row)
-
-
 class Topology:
     """Nearest-neighbour ISL topology (see the module docstring)."""
 
@@ -211,20 +170,21 @@ class Topology:
         rate = float(min(self.rate_bps[i], self.rate_bps[j]))
         return Link(j, d, rate, d / C_KM_S + float(self.processing_s[i]))
 
-    def links_for(self, rows: I, pos: F, t: float, alive: B) -> RoundLinks:
+    def links_for(self, rows: I, pos: F, t: float, alive: B) -> dict[int, list[Link]]:
         """The links that are up now of each node in ``rows`` (one vectorised check of
-        their (len(rows), k) neighbour pairs), nearest first; each row's list is made when
-        it is first looked up."""
-        nbr = self.neighbours(pos, t)[rows] if len(rows) else np.zeros((0, 1), dtype=np.intp)
+        their (len(rows), k) neighbour pairs), nearest first."""
+        out: dict[int, list[Link]] = {int(i): [] for i in rows.tolist()}
+        if len(rows) == 0:
+            return out
+        nbr = self.neighbours(pos, t)[rows]
         j = np.maximum(nbr, 0)
         ok = ((nbr >= 0) & alive[rows][:, None] & alive[j] & self.capable[rows][:, None]
               & self.capable[j])
         if not np.any(ok):
-            return RoundLinks(self, t, rows.tolist(), [0] * (len(rows) + 1), [], [], [], [],
-                              [])
+            return out
         d = np.linalg.norm(pos[j] - pos[rows][:, None, :], axis=2)
         ok &= d <= np.minimum(self.range_km[rows][:, None], self.range_km[j])
-        rr, kk = np.nonzero(ok)  # row-major: each row's pairs are contiguous, nearest first
+        rr, kk = np.nonzero(ok)
         ii = rows[rr]
         jj = j[rr, kk]
         self.checked += len(ii)
@@ -232,9 +192,12 @@ class Topology:
         rate = np.minimum(self.rate_bps[ii], self.rate_bps[jj])
         dist = d[rr, kk]
         lat = dist / C_KM_S + self.processing_s[ii]
-        bounds = np.searchsorted(rr, np.arange(len(rows) + 1)).tolist()
-        return RoundLinks(self, t, rows.tolist(), bounds, jj.tolist(), los.tolist(),
-                          dist.tolist(), rate.tolist(), lat.tolist())
+        for a, b, good, dd, ra, la in zip(ii.tolist(), jj.tolist(), los.tolist(),
+                                          dist.tolist(), rate.tolist(), lat.tolist(),
+                                          strict=True):
+            if good and not (self.outages and self._out(a, b, t)):
+                out[a].append(Link(b, dd, ra, la))
+        return out
 
     def links_of(self, i: int, pos: F, t: float, alive: B) -> list[Link]:
         """Links of node ``i`` that are up now, nearest first."""
