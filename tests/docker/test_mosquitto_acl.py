@@ -7,7 +7,6 @@ everywhere it uplinks, operators only through the ground station's request topic
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import subprocess
@@ -15,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from bus_drain import drain
 
-from flightsw.bus import Message, Subscription
 from flightsw.bus.mqtt import MqttBus
 from flightsw.exceptions import BusError
 
@@ -41,14 +40,7 @@ async def connect(port: int, user: str, password: str | None = None) -> AsyncIte
         yield bus
 
 
-async def drain(sub: Subscription, settle_s: float = 0.5) -> list[Message]:
-    """Everything ``sub`` receives until ``settle_s`` passes with nothing new."""
-    out: list[Message] = []
-    while True:
-        try:
-            out.append(await asyncio.wait_for(sub.get(), settle_s))
-        except TimeoutError:
-            return out
+SETTLE_S = 0.5  # quiet time that ends a drain
 
 
 def test_entrypoint_rejects_missing_password(tmp_path: Path) -> None:
@@ -77,7 +69,7 @@ async def test_node_publishes_only_under_its_own_topics(broker_port: int) -> Non
         await n1.publish("odc/sat/sat-002/telemetry", b"forged")
         await n1.publish("odc/sat/sat-001/handover/sat-002", b"handover")
         await n1.flush()
-        got = {(m.topic, m.payload) for m in await drain(watcher)}
+        got = {(m.topic, m.payload) for m in await drain(watcher, SETTLE_S)}
     assert got == {
         ("odc/sat/sat-001/telemetry", b"own"),
         ("odc/sat/sat-001/handover/sat-002", b"handover"),
@@ -99,8 +91,8 @@ async def test_node_reads_only_what_is_addressed_to_it(broker_port: int) -> None
         await n1.publish("odc/sat/sat-001/handover/sat-002", b"handover")
         for bus in (ground, n1, n2):
             await bus.flush()
-        spied = {m.topic for m in await drain(spy)}
-        delivered = {m.topic for m in await drain(inbox)}
+        spied = {m.topic for m in await drain(spy, SETTLE_S)}
+        delivered = {m.topic for m in await drain(inbox, SETTLE_S)}
     # sat-001 sees the shared state only, never sat-002's jobs, commands or telemetry
     assert spied == {"odc/sat/sat-002/state"}
     assert delivered == {
@@ -125,6 +117,6 @@ async def test_ground_cannot_forge_node_traffic_and_operator_cannot_uplink(
         await ground.publish("odc/ground/rep/cli-1", b"reply")
         for bus in (ground, op):
             await bus.flush()
-        assert [m.topic for m in await drain(node_view)] == []
-        seen = {m.topic for m in await drain(ground_view)}
+        assert [m.topic for m in await drain(node_view, SETTLE_S)] == []
+        seen = {m.topic for m in await drain(ground_view, SETTLE_S)}
     assert seen == {"odc/ground/req", "odc/ground/rep/cli-1"}

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from bus_drain import drain
 
-from flightsw.bus import Message, Subscription
+from flightsw.bus import Subscription
 from flightsw.bus.mqtt import MqttBus
 
 pytestmark = pytest.mark.mqtt
@@ -54,13 +55,7 @@ async def connect(url: str, name: str) -> AsyncIterator[MqttBus]:
         yield bus
 
 
-async def drain(sub: Subscription, settle_s: float = 0.7) -> list[Message]:
-    out: list[Message] = []
-    while True:
-        try:
-            out.append(await asyncio.wait_for(sub.get(), settle_s))
-        except TimeoutError:
-            return out
+SETTLE_S = 0.7  # quiet time that ends a drain
 
 
 async def until(sub: Subscription, topic: str, limit_s: float = 10.0) -> None:
@@ -104,9 +99,9 @@ async def test_bridged_site_and_core(tmp_path: Path, start_broker: StartBroker) 
         await ground.publish("odc/sat/sat-102/job", b"j2")
         for bus in (n1, ground):
             await bus.flush()
-        up = sorted((m.topic, m.payload) for m in await drain(at_core))
-        down = [(m.topic, m.payload) for m in await drain(n1_jobs)]
-        shared = [(m.topic, m.payload) for m in await drain(n2_state)]
+        up = sorted((m.topic, m.payload) for m in await drain(at_core, SETTLE_S))
+        down = [(m.topic, m.payload) for m in await drain(n1_jobs, SETTLE_S)]
+        shared = [(m.topic, m.payload) for m in await drain(n2_state, SETTLE_S)]
 
     # each message exactly once: no echo back over the bridge, no loop
     assert up == [
