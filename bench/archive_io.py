@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from _common import emit, parser  # bench/ is on sys.path when run as a script
 
+from flightsw.archive import ArchiveReader, ArchiveWriter
 from flightsw.clock import WallClock
-from groundstation.archive import ArchiveReader, ArchiveWriter
 
 
 def _payloads(n_distinct: int, size: int, seed: int) -> list[bytes]:

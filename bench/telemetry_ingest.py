@@ -23,11 +23,11 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, parser
 
+from flightsw.archive import ArchiveReader, ArchiveWriter
 from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.protocol import Telemetry, dump
-from groundstation.archive import ArchiveReader, ArchiveWriter
 from groundstation.service import GroundStation
 
 PUBLISHER = textwrap.dedent(

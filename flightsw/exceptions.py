@@ -7,6 +7,7 @@ Third-party errors are translated where the library is called
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveError",
     "BrokerError",
     "BusError",
     "ClockError",
@@ -82,3 +83,7 @@ class JobRejected(FlightSwError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ArchiveError(FlightSwError):
+    """The telemetry archive could not be opened, written or read (``flightsw.archive``)."""

@@ -1,10 +1,13 @@
-"""Every error the ground segment raises on purpose derives from :class:`GroundError`."""
+"""Every error the ground segment raises on purpose derives from :class:`GroundError`.
+
+The telemetry archive is shared with the simulator and lives in :mod:`flightsw.archive`;
+its errors are :class:`flightsw.exceptions.ArchiveError` (a ``FlightSwError``), which the
+ground translates where it calls the archive (replay and export raise ``ReplayError``).
+"""
 
 from __future__ import annotations
 
 __all__ = [
-    "ArchiveCorruption",
-    "ArchiveError",
     "GroundError",
     "JobFailed",
     "JobNotFound",
@@ -14,14 +17,6 @@ __all__ = [
 
 class GroundError(Exception):
     """Base class of all ground-segment errors."""
-
-
-class ArchiveError(GroundError):
-    """The telemetry archive could not be opened, written or read."""
-
-
-class ArchiveCorruption(ArchiveError):
-    """A segment holds a record whose framing or CRC is wrong (reported, never hidden)."""
 
 
 class JobNotFound(GroundError):

@@ -35,9 +35,10 @@ from typing import Any, Literal, TextIO, Union, get_args, get_origin
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flightsw.archive import ArchiveReader, Record, decode_record
+from flightsw.exceptions import ArchiveError
 from flightsw.protocol import messages
-from groundstation.archive import ArchiveReader, Record, decode_record
-from groundstation.exceptions import ArchiveError, ReplayError
+from groundstation.exceptions import ReplayError
 
 __all__ = [
     "FORMATS",

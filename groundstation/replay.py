@@ -6,12 +6,13 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from flightsw.archive import ArchiveReader, Record
 from flightsw.bus.base import Bus
 from flightsw.clock import Clock
+from flightsw.exceptions import ArchiveError
 from flightsw.protocol.topics import PREFIX
 from flightsw.timeutil import format_iso
-from groundstation.archive import ArchiveReader, Record
-from groundstation.exceptions import ArchiveError, ReplayError
+from groundstation.exceptions import ReplayError
 
 __all__ = [
     "QOS0_LEAVES",

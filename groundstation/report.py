@@ -25,10 +25,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from flightsw.archive import ArchiveReader, node_of
 from flightsw.exceptions import FlightSwError, ProtocolError
 from flightsw.protocol.codec import decode
 from flightsw.timeutil import format_iso
-from groundstation.archive import ArchiveReader, node_of
 from groundstation.exceptions import ReplayError
 from hardware_profiles import load_profile
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real mosquitto per test, an in-memory bus, and a TCP fault proxy."""
+"""Shared fixtures: a real mosquitto per test, an in-memory bus, a TCP fault proxy, and
+archives of a synthetic mission."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from missions import MissionHelpers, MissionLog, write_mission
 
 from flightsw.broker import MosquittoProcess, find_mosquitto, free_port
 from flightsw.bus import MemoryBus
@@ -158,3 +160,18 @@ async def tcp_proxy() -> AsyncIterator[Callable[[int], Awaitable[TcpProxy]]]:
     finally:
         for proxy in proxies:
             await proxy.close()
+
+
+@pytest.fixture(scope="session")
+def mission(tmp_path_factory: pytest.TempPathFactory) -> MissionLog:
+    """A 3-hour, 3-node archive (read-only: tests must not write to it)."""
+    path = tmp_path_factory.mktemp("mission") / "archive"
+    return write_mission(path, nodes={"sat-001": "jetson-agx-orin-64gb",
+                                      "sat-002": "h100-sxm", "sat-003": "tpu-v6e"})
+
+
+@pytest.fixture(scope="session")
+def mission_writer() -> type[MissionHelpers]:
+    """The mission helpers (``tests/helpers/missions.py``), for tests that need their own
+    archive."""
+    return MissionHelpers

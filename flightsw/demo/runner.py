@@ -523,7 +523,7 @@ async def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         report_png: str | None = str(opts.out / "report.png")
         report_error = None
         try:
-            from groundstation.archive import ArchiveReader  # noqa: PLC0415
+            from flightsw.archive import ArchiveReader  # noqa: PLC0415
             from groundstation.report import write_report  # noqa: PLC0415  (matplotlib)
 
             with ArchiveReader(archive / "telemetry") as reader:

@@ -7,11 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from flightsw.archive import ArchiveReader
 from flightsw.demo.view import fmt_energy
-from flightsw.exceptions import ProtocolError
+from flightsw.exceptions import ArchiveError, ProtocolError
 from flightsw.protocol import decode
-from groundstation.archive import ArchiveReader
-from groundstation.exceptions import GroundError
 
 __all__ = ["ArchiveFacts", "DemoResult", "archive_facts"]
 
@@ -37,7 +36,7 @@ def archive_facts(telemetry_dir: Path, nodes: list[str]) -> ArchiveFacts:
     """
     try:
         reader = ArchiveReader(telemetry_dir)
-    except GroundError as exc:
+    except ArchiveError as exc:
         return ArchiveFacts(0, [], [], [str(exc)])
     with reader:
         records = len(reader)

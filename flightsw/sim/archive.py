@@ -1,8 +1,8 @@
-"""The simulation's telemetry archive, in the ground station's archive format.
+"""The simulation's telemetry archive, in the format the ground station archives in.
 
 Records are the same protocol messages the emulated nodes publish (``Telemetry``,
 ``JobResult``, ``Status``, ``JobEvent``, msgpack via :func:`flightsw.protocol.dump`) on the
-same topics, appended with :class:`groundstation.archive.ArchiveWriter` under
+same topics, appended with :class:`flightsw.archive.ArchiveWriter` under
 ``DIR/archive/telemetry``, so ``groundstation replay`` and ``groundstation report`` read a
 simulated run like an emulated one. Record time is the mission time the ground would have
 received the message (results: when they were delivered).
@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from flightsw.archive import ArchiveWriter
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry, dump, topics
-from groundstation.archive import ArchiveWriter
 
 __all__ = ["SimArchive"]
 

@@ -1,15 +1,26 @@
-"""Telemetry archive: append-only CRC-framed segment files indexed by mission time.
+"""The telemetry archive, re-exported from :mod:`flightsw.archive` where it lives.
 
-See ``docs/archive.md`` for the byte layout, recovery rules and tools built on it.
+The simulator writes the same archive the ground station writes, so the format sits below
+both packages. This module keeps ``from groundstation.archive import ArchiveReader`` working
+for users; code in this repository imports :mod:`flightsw.archive`.
 """
 
-from groundstation.archive.reader import ArchiveReader
-from groundstation.archive.record import Record, decode_record, node_of
-from groundstation.archive.recovery import RecoveryReport
-from groundstation.archive.writer import DEFAULT_SEGMENT_BYTES, ArchiveWriter
+from flightsw.archive import (
+    DEFAULT_SEGMENT_BYTES,
+    ArchiveCorruption,
+    ArchiveError,
+    ArchiveReader,
+    ArchiveWriter,
+    Record,
+    RecoveryReport,
+    decode_record,
+    node_of,
+)
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",
+    "ArchiveCorruption",
+    "ArchiveError",
     "ArchiveReader",
     "ArchiveWriter",
     "Record",

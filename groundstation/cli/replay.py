@@ -18,12 +18,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from flightsw.archive import ArchiveReader
 from flightsw.bus.mqtt import MqttBus
 from flightsw.bus.url import default_broker_url
 from flightsw.clock import WallClock
 from flightsw.exceptions import ConfigError
 from flightsw.timeutil import format_iso, parse_iso
-from groundstation.archive import ArchiveReader
 from groundstation.export import FORMATS, export
 from groundstation.replay import RETAINED_LEAVES, ReplayStats, check_range, replay
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from groundstation.archive import ArchiveReader
+from flightsw.archive import ArchiveReader
 from groundstation.cli.replay import parse_time
 from groundstation.report import write_report
 

@@ -201,7 +201,7 @@ async def test_archive_has_telemetry_from_every_node(stack: Stack) -> None:
     await wait_healthy(stack)
     script = (
         "import json\n"
-        "from groundstation.archive import ArchiveReader\n"
+        "from flightsw.archive import ArchiveReader\n"
         "r = ArchiveReader('/var/lib/odc/archive/telemetry', write_index=False)\n"
         "print(json.dumps({n: r.count(topics=['odc/sat/+/telemetry'], nodes=[n])"
         " for n in r.nodes()}))\n"

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from flightsw.archive import ArchiveReader, ArchiveWriter, decode_record
 from flightsw.protocol import JobResult, encode, parse
-from groundstation.archive import ArchiveReader, ArchiveWriter, decode_record
 from groundstation.exceptions import ReplayError
 from groundstation.export import export, load
 

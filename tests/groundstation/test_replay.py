@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from flightsw.archive import ArchiveReader, ArchiveWriter
 from flightsw.bus import MemoryBus, Message, Subscription
 from flightsw.clock import VirtualClock, WallClock
 from flightsw.protocol import dump, topics
-from groundstation.archive import ArchiveReader, ArchiveWriter
 from groundstation.exceptions import ReplayError
 from groundstation.replay import replay
 

@@ -9,7 +9,7 @@ import matplotlib.image as mpimg
 import pytest
 from matplotlib.patches import Rectangle
 
-from groundstation.archive import ArchiveReader, ArchiveWriter
+from flightsw.archive import ArchiveReader, ArchiveWriter
 from groundstation.exceptions import ReplayError
 from groundstation.report import build_report, write_report
 

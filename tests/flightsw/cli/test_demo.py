@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from flightsw.archive import ArchiveReader
 from flightsw.broker import MosquittoProcess
 from flightsw.cli import main
 from flightsw.protocol import decode
-from groundstation.archive import ArchiveReader
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from flightsw.archive import ArchiveReader
 from flightsw.cli import main
 from flightsw.protocol import JobResult, Telemetry, parse
-from groundstation.archive import ArchiveReader
 from groundstation.cli import main as ground_main
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "examples" / "scenarios" / "quickstart.toml"

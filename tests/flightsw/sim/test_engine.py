@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from sim_cases import H100_OPS, T0, scenario, small, subpoint
 
+from flightsw.archive import ArchiveReader
 from flightsw.constellation import POLICIES
 from flightsw.physics.ground import Station, contact_windows, elevation_deg
 from flightsw.physics.isl import line_of_sight
 from flightsw.physics.orbit import CircularOrbits
 from flightsw.protocol import JobEvent, JobResult, parse
 from flightsw.sim import ARCHIVE_SUBDIR, Simulation, build_world, collect_metrics, run_scenario
-from groundstation.archive import ArchiveReader
 
 
 def _messages(out: Path) -> tuple[list[JobEvent], list[JobResult]]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from flightsw.archive import ArchiveReader, ArchiveWriter
 from flightsw.broker import MosquittoProcess
 from flightsw.bus import MqttBus
-from groundstation.archive import ArchiveReader, ArchiveWriter
 from groundstation.cli import main
 from groundstation.cli.replay import ProgressBar
 from groundstation.export import load

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from groundstation.archive.format import (
+from flightsw.archive.format import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     HEADER_SIZE,
@@ -31,7 +31,7 @@ from groundstation.archive.format import (
     parse_header,
     segment_number,
 )
-from groundstation.exceptions import ArchiveError
+from flightsw.exceptions import ArchiveError
 
 __all__ = [
     "BLOCK_MAX_BYTES",
@@ -50,7 +50,7 @@ __all__ = [
     "segment_paths",
 ]
 
-_log = logging.getLogger("groundstation.archive")
+_log = logging.getLogger("flightsw.archive")
 
 DEFAULT_INDEX_EVERY = 1024
 BLOCK_MAX_BYTES = 1024 * 1024

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from groundstation.exceptions import ArchiveCorruption
+from flightsw.archive.format import ArchiveCorruption
 
 __all__ = ["RecoveryKind", "RecoveryReport", "log_reports"]
 
 RecoveryKind = Literal["torn_tail", "corrupt", "bad_header"]
 
-_log = logging.getLogger("groundstation.archive")
+_log = logging.getLogger("flightsw.archive")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from flightsw.exceptions import ProtocolError
+from flightsw.exceptions import ArchiveError, ProtocolError
 from flightsw.protocol.codec import decode
 from flightsw.protocol.topics import PREFIX
-from groundstation.exceptions import ArchiveError
 
 __all__ = ["Record", "decode_record", "node_of"]
 

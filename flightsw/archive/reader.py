@@ -16,15 +16,15 @@ from typing import Any, Self
 
 import msgpack
 
-from flightsw.bus.base import topic_matches
-from groundstation.archive.format import (
+from flightsw.archive.format import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     LOCK_NAME,
+    ArchiveCorruption,
     HeaderError,
     decode_body,
 )
-from groundstation.archive.index import (
+from flightsw.archive.index import (
     DEFAULT_INDEX_EVERY,
     SegmentState,
     frame_at,
@@ -32,13 +32,14 @@ from groundstation.archive.index import (
     resync,
     segment_paths,
 )
-from groundstation.archive.record import Record, node_of
-from groundstation.archive.recovery import RecoveryKind, RecoveryReport, log_reports
-from groundstation.exceptions import ArchiveCorruption, ArchiveError
+from flightsw.archive.record import Record, node_of
+from flightsw.archive.recovery import RecoveryKind, RecoveryReport, log_reports
+from flightsw.bus.base import topic_matches
+from flightsw.exceptions import ArchiveError
 
 __all__ = ["ArchiveReader", "TopicFilter", "writer_active"]
 
-_log = logging.getLogger("groundstation.archive")
+_log = logging.getLogger("flightsw.archive")
 
 CHUNK_BYTES = 8 * 1024 * 1024
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.archive import ArchiveReader, ArchiveWriter
-from groundstation.archive.format import HEADER_SIZE, encode_frame
-from groundstation.exceptions import ArchiveCorruption
+from flightsw.archive import ArchiveCorruption, ArchiveReader, ArchiveWriter
+from flightsw.archive.format import HEADER_SIZE, encode_frame
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,7 +20,7 @@ REPO = Path(__file__).resolve().parents[3]
 # printing how many records it has flushed so far.
 CHILD_LOOP = r"""
 import sys
-from groundstation.archive import ArchiveWriter
+from flightsw.archive import ArchiveWriter
 
 def size(i): return 100 + (i * 7919) % 65536
 def payload(i): return (i.to_bytes(4, "little") * (size(i) // 4 + 1))[:size(i)]
@@ -40,8 +39,8 @@ while True:
 # A child that flushes records, then dies in the middle of writing one.
 CHILD_TORN = r"""
 import os, sys, time
-from groundstation.archive import ArchiveWriter
-from groundstation.archive.format import encode_frame
+from flightsw.archive import ArchiveWriter
+from flightsw.archive.format import encode_frame
 
 w = ArchiveWriter(sys.argv[1])
 for i in range(100):

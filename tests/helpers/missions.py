@@ -1,4 +1,7 @@
-"""Shared fixtures for ground-segment tests: archives of real protocol messages."""
+"""Archives of real protocol messages for the archive, replay, export and report tests.
+
+The ``mission`` and ``mission_writer`` fixtures in ``tests/conftest.py`` build on these.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
+from flightsw.archive import ArchiveWriter
 from flightsw.protocol import JobResult, Status, Telemetry, Tensor, dump, topics
-from groundstation.archive import ArchiveWriter
 
 EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 ORBIT_S = 95.65 * 60  # 550 km circular (DESIGN_BRIEF reference figure)
@@ -94,22 +96,9 @@ def write_mission(path: Path, *, nodes: dict[str, str], hours: float = 3.0,
     return log
 
 
-@pytest.fixture(scope="session")
-def mission(tmp_path_factory: pytest.TempPathFactory) -> MissionLog:
-    """A 3-hour, 3-node archive (read-only: tests must not write to it)."""
-    path = tmp_path_factory.mktemp("mission") / "archive"
-    return write_mission(path, nodes={"sat-001": "jetson-agx-orin-64gb",
-                                      "sat-002": "h100-sxm", "sat-003": "tpu-v6e"})
+class MissionHelpers:
+    """The helpers above as one object (the ``mission_writer`` fixture)."""
 
-
-@pytest.fixture(scope="session")
-def mission_writer() -> type[_MissionHelpers]:
-    """The helpers above, for tests that need their own archive (conftest is not importable
-    under ``--import-mode=importlib``)."""
-    return _MissionHelpers
-
-
-class _MissionHelpers:
     EPOCH = EPOCH
     write = staticmethod(write_mission)
     telemetry = staticmethod(make_telemetry)

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import msgpack
 
-from groundstation.archive.format import (
+from flightsw.archive.format import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     HEADER_SIZE,
@@ -24,7 +24,7 @@ from groundstation.archive.format import (
     encode_header,
     segment_name,
 )
-from groundstation.archive.index import (
+from flightsw.archive.index import (
     DEFAULT_INDEX_EVERY,
     BlockBuilder,
     SegmentIndex,
@@ -32,8 +32,8 @@ from groundstation.archive.index import (
     save_index,
     segment_paths,
 )
-from groundstation.archive.recovery import RecoveryReport, log_reports
-from groundstation.exceptions import ArchiveError
+from flightsw.archive.recovery import RecoveryReport, log_reports
+from flightsw.exceptions import ArchiveError
 
 __all__ = ["DEFAULT_SEGMENT_BYTES", "ArchiveWriter"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgpack
 
-from groundstation.exceptions import ArchiveError
+from flightsw.exceptions import ArchiveError
 
 __all__ = [
     "FRAME_HEADER",
@@ -35,6 +35,7 @@ __all__ = [
     "MIN_BODY_BYTES",
     "SEGMENT_SUFFIX",
     "VERSION",
+    "ArchiveCorruption",
     "HeaderError",
     "decode_body",
     "encode_frame",
@@ -64,6 +65,10 @@ INDEX_SUFFIX = ".odci"
 _SEGMENT_RE = re.compile(r"^seg-(\d{6,})\.odca$")
 
 _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+class ArchiveCorruption(ArchiveError):
+    """A segment holds a record whose framing or CRC is wrong (reported, never hidden)."""
 
 
 class HeaderError(ArchiveError):

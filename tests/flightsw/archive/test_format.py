@@ -9,7 +9,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from groundstation.archive.format import (
+from flightsw.archive.format import (
     HEADER_SIZE,
     HeaderError,
     decode_body,
@@ -19,7 +19,7 @@ from groundstation.archive.format import (
     segment_name,
     segment_number,
 )
-from groundstation.exceptions import ArchiveError
+from flightsw.exceptions import ArchiveError
 
 
 def test_header_layout_matches_the_documented_bytes() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from groundstation.archive import ArchiveReader, ArchiveWriter
-from groundstation.archive.format import HEADER_SIZE, parse_header
-from groundstation.exceptions import ArchiveError
+from flightsw.archive import ArchiveReader, ArchiveWriter
+from flightsw.archive.format import HEADER_SIZE, parse_header
+from flightsw.exceptions import ArchiveError
 
 
 def test_round_trip_of_real_protocol_messages(mission: Any) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from groundstation.archive import ArchiveReader, ArchiveWriter
-from groundstation.archive.index import (
+from flightsw.archive import ArchiveReader, ArchiveWriter
+from flightsw.archive.index import (
     Block,
     Gap,
     SegmentIndex,

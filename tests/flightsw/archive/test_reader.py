@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from flightsw.archive import ArchiveReader, ArchiveWriter, Record, decode_record, node_of
+from flightsw.exceptions import ArchiveError
 from flightsw.protocol import JobResult, Status, Telemetry, parse
 from flightsw.protocol.messages import Message
-from groundstation.archive import ArchiveReader, ArchiveWriter, Record, decode_record, node_of
-from groundstation.exceptions import ArchiveError
 
 
 def test_topic_and_node_filters(mission: Any) -> None:
