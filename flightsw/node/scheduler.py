@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -107,6 +107,11 @@ class OnboardScheduler:
     def __iter__(self) -> Iterator[Queued]:
         """The queued jobs in run order (a snapshot: the queue may change meanwhile)."""
         return iter([q for _, q in self._order])
+
+    def values(self) -> Iterable[Queued]:
+        """The queued jobs in no particular order (a live view: do not change the queue
+        while reading it)."""
+        return self._by_id.values()
 
     def get(self, job_id: str) -> Queued | None:
         return self._by_id.get(job_id)

@@ -30,10 +30,10 @@ import heapq
 import itertools
 import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,14 +45,28 @@ from flightsw.exceptions import FlightSwError
 from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
-from flightsw.node.scheduler import Admission, Decision, Queued, Work
+from flightsw.node.core import (
+    Effect,
+    Failed,
+    JobNote,
+    LazyPeers,
+    NodeSpec,
+    Started,
+    StatusChanged,
+    Stopped,
+    limit_flags,
+    plan_moves,
+    with_queue,
+)
+from flightsw.node.load import ComputeLoad
+from flightsw.node.scheduler import Queued, Work
 from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
 from flightsw.sim.archive import SimArchive
 from flightsw.sim.kernel import EventQueue
 from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
 from flightsw.sim.links import Link, Topology
-from flightsw.sim.node import NodeSpec, OutResult, Run, SimNode, ticket
+from flightsw.sim.node import OutResult, SimNode, ticket
 from flightsw.sim.workload import Arrivals, generate_arrivals
 from flightsw.sim.world import World
 
@@ -60,8 +74,6 @@ __all__ = ["RunStats", "Simulation"]
 
 F = npt.NDArray[np.float64]
 _KELVIN = 273.15
-_THROTTLE_HYSTERESIS_K = 5.0
-_SAFE_EXIT_SOC = 0.05  # safe mode ends this far above the floor (as the emulated node)
 _RETRY_S = 60.0  # idle nodes with deferred work re-try at least this often
 _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
@@ -94,46 +106,6 @@ class RunStats:
     host_inference_s: float = 0.0
 
 
-class _LazyPeers(Sequence[Peer]):
-    """A node's linked peers, each view built on first access (a policy that decides
-    without looking at its neighbours costs nothing for them)."""
-
-    __slots__ = ("_items", "_links", "_make")
-
-    def __init__(self, links: list[Link], make: Callable[[Link], Peer]) -> None:
-        self._links = links
-        self._make = make
-        self._items: list[Peer | None] = [None] * len(links)
-
-    def __len__(self) -> int:
-        return len(self._links)
-
-    @overload
-    def __getitem__(self, k: int) -> Peer: ...
-
-    @overload
-    def __getitem__(self, k: slice) -> list[Peer]: ...
-
-    def __getitem__(self, k: int | slice) -> Peer | list[Peer]:
-        if isinstance(k, slice):
-            return [self[j] for j in range(len(self))[k]]
-        v = self._items[k]
-        if v is None:
-            v = self._items[k] = self._make(self._links[k])
-        return v
-
-    def __iter__(self) -> Iterator[Peer]:
-        items, links, make = self._items, self._links, self._make
-        for k in range(len(links)):
-            v = items[k]
-            if v is None:
-                v = items[k] = make(links[k])
-            yield v
-
-    def __setitem__(self, k: int, v: Peer) -> None:
-        self._items[k] = v
-
-
 @dataclass(slots=True)
 class _RoundState:
     soc: list[float]
@@ -161,23 +133,6 @@ def _with_link(v: Peer, lk: Link) -> Peer:
                 v.queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
                 v.heat_capacity_j_per_k, v.models, v.safe_mode, lk.rate_bps, lk.latency_s,
                 v.running_s, v.work_by_priority)
-
-
-def _with_queue(v: Peer, queued_work_s: float, queue_depth: int, models: frozenset[str],
-                work_by_priority: tuple[float, ...]) -> Peer:
-    """``v`` with its queue figures replaced (positional construction, as _with_link)."""
-    return Peer(v.node, v.soc, v.margin_wh, v.temperature_c, v.throttle_c, queued_work_s,
-                queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
-                v.heat_capacity_j_per_k, models, v.safe_mode, v.link_rate_bps,
-                v.link_latency_s, v.running_s, work_by_priority)
-
-
-def _add_work(work: tuple[float, ...], priority: int, seconds: float) -> tuple[float, ...]:
-    if not work:
-        return work
-    out = list(work)
-    out[priority] = max(0.0, out[priority] + seconds)
-    return tuple(out)
 
 
 class Simulation:
@@ -220,10 +175,11 @@ class Simulation:
             ns = specs.get(prof.name)
             if ns is None:
                 ns = specs[prof.name] = NodeSpec.of(prof)
-            self.nodes.append(SimNode.new(i, name, ns))
+            self.nodes.append(SimNode(i, name, ns, overload_backlog_s=spec.overload_backlog_s,
+                                      max_queue=spec.max_queue))
         # what each node publishes that never changes: name, throttle, fastest mode, heat
         self._static = [
-            (nd.name, nd.spec.profile.thermal.throttle_c, nd.spec.fastest.ops_per_s,
+            (nd.name, nd.spec.profile.thermal.throttle_c, nd.spec.useful_ops_per_s,
              nd.spec.fastest.watts, nd.spec.profile.thermal.heat_capacity_j_per_k)
             for nd in self.nodes
         ]
@@ -240,13 +196,9 @@ class Simulation:
         self.uplink_bps = np.array([p.links.uplink_rate_bps for p in profs])
         self.downlink_bps = np.array([p.links.downlink_rate_bps for p in profs])
         self.alive = np.ones(n, dtype=bool)
-        self.busy = np.zeros(n, dtype=bool)
-        self.safe = np.zeros(n, dtype=bool)
+        self.safe = np.zeros(n, dtype=bool)  # automatic safe mode (mirrors each core)
         self.throttled = np.zeros(n, dtype=bool)
-        self.run_start = np.zeros(n)
-        self.run_end = np.zeros(n)
-        self.run_extra_w = np.zeros(n)
-        self.pending_j = np.zeros(n)  # compute energy above idle of runs ended this step
+        self.load = ComputeLoad(self.idle_w)
         self.need_wh = np.full(n, np.inf)  # energy a deferred queue waits for
         self.has_outbox = np.zeros(n, dtype=bool)
         # seconds of work (fastest mode) being handed over to each node, in total and by
@@ -340,8 +292,7 @@ class Simulation:
             status="done" if job.outcome == "done" else "failed",
             reason=job.reason or None,
             items=job.items,
-            modelled_latency_s=0.0 if math.isnan(job.started_at)
-            else job.finished_at - job.started_at,
+            modelled_latency_s=job.latency_s,
             modelled_energy_j=job.energy_j,
             power_mode=job.mode or None,
             submitted_at=job.submitted_at,
@@ -354,23 +305,27 @@ class Simulation:
         )
 
     def _fail(self, job: Job, epoch: int | None, node: int, reason: str, t: float) -> None:
-        if self.ledger.fail(job, epoch, node, reason, t):
-            if node >= 0:
-                self.nodes[node].jobs_failed += 1
-            if self.archive is not None:
-                self.archive.result(t, self._result_msg(job, job.epoch, node, t))
+        """Record a failure with the ground (nodes count their own in their cores)."""
+        if self.ledger.fail(job, epoch, node, reason, t) and self.archive is not None:
+            self.archive.result(t, self._result_msg(job, job.epoch, node, t))
 
-    def _queued(self, job: Job, epoch: int, t: float, migrations: int = 0) -> Queued:
+    def _queued(self, i: int, job: Job, epoch: int, t: float, migrations: int = 0) -> Queued:
         return Queued(
             job_id=job.jid,
             epoch=epoch,
             priority=job.priority,
             deadline=job.deadline,
             value=job.value,
-            work=Work(job.flops, job.mem_bytes),
+            work=self._work(i, job),
             accepted_at=t,
             payload=Ticket(job, migrations, t),
         )
+
+    def _work(self, i: int, job: Job) -> Work:
+        """``job``'s work on node ``i`` (the core's rule: mitigation included)."""
+        c = job.cls
+        return self.nodes[i].spec.work(c.flops_per_item, c.bytes_per_item, c.weight_bytes,
+                                       job.items)
 
     def _new_job(self, k: int, t: float) -> Job:
         a = self.arrivals
@@ -407,42 +362,39 @@ class Simulation:
                     self.full[j] = True
 
     # ================================================================ onboard logic
-    def _admission(self, i: int) -> Admission:
-        node = self.nodes[i]
-        prof = node.spec.profile
-        temp = float(self.temp_c[i])
-        margin = float(self.margins[i]) - float(self.pending_j[i]) / 3600.0
-        cap = node.spec.modes[0].watts if node.throttled else node.spec.modes[-1].watts
-        allowed, reason = True, None
-        if node.safe is not None:
-            allowed, reason = False, f"safe mode ({node.safe})"
-        elif temp >= prof.thermal.max_c:
-            allowed, reason = False, f"thermal: {temp:.1f} C at or above max"
-        return Admission(
-            margin_wh=margin,
-            temperature_c=temp,
-            max_c=prof.thermal.max_c,
-            heat_capacity_j_per_k=prof.thermal.heat_capacity_j_per_k,
-            mode_cap_w=cap,
-            compute_allowed=allowed,
-            reason=reason,
-        )
+    def _margin_wh(self, i: int) -> float:
+        """Energy node i may spend now (its forecast margin less what this step spent)."""
+        return float(self.margins[i]) - self.load.unbooked_wh(i)
+
+    def _carry(self, i: int, effects: list[Effect], t: float) -> None:
+        """Carry out what node i's core decided."""
+        for e in effects:
+            if type(e) is Started:
+                run = e.run
+                self.load.begin(i, t, run.d.latency_s, run.d.mode.watts)
+                self.q.push(run.end, self._finish, i, run.token)
+            elif type(e) is Failed:
+                self._fail(ticket(e.q).job, e.q.epoch, i, e.reason, t)
+            elif type(e) is JobNote:
+                self._event(i, e.q, e.state, t, e.detail, e.target)
+                if e.state == "queued":
+                    self._mark(i, job=e.q.job_id)
+            elif type(e) is Stopped:
+                self.load.close(i, t, complete=False)
+                self.stats.compute_energy_j += e.spent_j
+                self.stats.wasted_energy_j += e.spent_j
+                self.stats.stopped_runs += 1
+                self.full[i] = True
+            elif type(e) is StatusChanged:
+                self._status(i, e.state, t)
 
     def _admit(self, i: int, q: Queued, t: float) -> None:
         node = self.nodes[i]
         ticket(q).accepted_at = t
-        node.sched.push(q)
-        node.touch()
+        shed = node.accept(q, t)
+        if shed:
+            self._carry(i, shed, t)
         self._mark(i, job=q.job_id)
-        spec = self.sched_spec
-        if node.queued_s() <= spec.overload_backlog_s and len(node.sched) <= spec.max_queue:
-            self._dispatch(i, t)
-            return  # not overloaded: shed() would find nothing to drop
-        for victim in node.sched.shed(spec.overload_backlog_s, spec.max_queue):
-            node.touch()
-            self._event(i, victim, "shed", t, "overload")
-            self._fail(ticket(victim).job, victim.epoch, i,
-                       "shed: overload (lowest value per second of work first)", t)
         self._dispatch(i, t)
 
     def _dispatch(self, i: int, t: float) -> None:
@@ -451,72 +403,32 @@ class Simulation:
         if node.run is not None or not self.alive[i]:
             return
         self.last_try[i] = t
-        for q in node.sched.expired(t):
-            node.touch()
-            self._fail(ticket(q).job, q.epoch, i, "deadline expired before start", t)
-        if len(node.sched) == 0:
+        got = node.dispatch(t, float(self.temp_c[i]), self._margin_wh(i))
+        if got:
+            self._carry(i, got, t)
+        if node.run is None and len(node.sched):
+            self.waiting.add(i)
+            self.need_wh[i] = node.need_wh
+        else:
             self.waiting.discard(i)
             self.need_wh[i] = np.inf
-            return
-        if node.safe is not None:
-            self.waiting.add(i)
-            self.need_wh[i] = np.inf
-            return
-        adm = self._admission(i)
-        got = node.sched.next(t, adm)
-        if isinstance(got, list):
-            cap = adm.mode_cap_w
-            self.need_wh[i] = min(
-                (node.spec.cheapest_wh(q.work, cap) for q in got), default=np.inf
-            )
-            self.waiting.add(i)
-            return
-        self.waiting.discard(i)
-        self.need_wh[i] = np.inf
-        node.touch()
-        self._start(i, got, t)
-
-    def _start(self, i: int, d: Decision, t: float) -> None:
-        node = self.nodes[i]
-        node.token += 1
-        run = Run(d.job, d, t, t + d.latency_s, node.token)
-        node.run = run
-        node.mode = d.mode.name
-        self.busy[i] = True
-        self.run_start[i] = t
-        self.run_end[i] = run.end
-        self.run_extra_w[i] = d.mode.watts - self.idle_w[i]
-        self.q.push(run.end, self._finish, i, node.token)
-
-    def _account(self, i: int, t: float) -> float:
-        """Close the energy books of node i's run at ``t``; returns joules spent on it."""
-        run = self.nodes[i].run
-        assert run is not None
-        self.pending_j[i] += self.run_extra_w[i] * max(0.0, t - max(run.start, self.tick_start))
-        self.busy[i] = False
-        self.run_extra_w[i] = 0.0
-        spent = run.d.mode.watts * max(0.0, min(t, run.end) - run.start)
-        self.stats.compute_energy_j += spent
-        self.nodes[i].energy_j += spent
-        return spent
 
     def _finish(self, t: float, i: int, token: int) -> None:
         node = self.nodes[i]
-        run = node.run
-        if run is None or run.token != token or not self.alive[i]:
+        run = node.finish(token) if self.alive[i] else None
+        if run is None:
             return  # the run was stopped (crash, safe mode, throttle): stale event
-        spent = self._account(i, t)
-        node.run = None
+        self.load.close(i, t, complete=True)
+        self.stats.compute_energy_j += run.d.energy_j
         q = run.q
         tk = ticket(q)
         res = OutResult(
             job=tk.job, epoch=q.epoch, node=i, finished_at=t, started_at=run.start,
-            accepted_at=tk.accepted_at, energy_j=spent, latency_s=run.d.latency_s,
+            accepted_at=tk.accepted_at, energy_j=run.d.energy_j, latency_s=run.d.latency_s,
             mode=run.d.mode.name, migrations=tk.migrations,
         )
         if self.execute and tk.job.cls.model_path is not None:
             self._run_model(tk.job)
-        node.jobs_done += 1
         if self.stations:
             node.outbox.append(res)
             self.has_outbox[i] = True
@@ -526,21 +438,9 @@ class Simulation:
         self._mark(i, freed=True)
 
     def _stop(self, i: int, t: float, reason: str, *, requeue: bool) -> None:
-        node = self.nodes[i]
-        run = node.run
-        if run is None:
-            return
-        spent = self._account(i, t)
-        self.stats.wasted_energy_j += spent
-        self.stats.stopped_runs += 1
-        node.run = None
-        node.token += 1
-        self.full[i] = True
-        if requeue:
-            node.sched.push(run.q)
-            node.touch()
-            self._mark(i, job=run.q.job_id)
-            self._event(i, run.q, "queued", t, reason)
+        got = self.nodes[i].stop(t, reason, requeue=requeue)
+        if got:
+            self._carry(i, got, t)
 
     # ================================================================ arrivals, uplink
     def _arrive(self, t: float, k: int) -> None:
@@ -555,7 +455,7 @@ class Simulation:
             self._job_seq -= 1
             return
         self.ledger.submit(job, i)
-        self._admit(i, self._queued(job, 0, t), t)
+        self._admit(i, self._queued(i, job, 0, t), t)
 
     def _ground_push(self, job: Job) -> None:
         dl = job.deadline if job.deadline is not None else math.inf
@@ -597,8 +497,7 @@ class Simulation:
                 assert best is not None
                 _, i, size = best
                 end = start + 8.0 * size / float(self.uplink_bps[i])
-                extra[i] += Work(job.flops, job.mem_bytes).latency_s(
-                    self.nodes[i].spec.fastest, self.nodes[i].spec.bandwidth_bps)
+                extra[i] += self.nodes[i].spec.seconds(self._work(i, job))
                 self.station_free[s] = end
                 self.uplinks[job.jid] = (job, i, s)
                 self.q.push(end, self._uplink_done, job, job.epoch, i, s, size, start)
@@ -651,7 +550,7 @@ class Simulation:
         node = self.nodes[i]
         node.add_model(job.model)
         self.ledger.set_owner(job, i, epoch)
-        q = self._queued(job, epoch, t)
+        q = self._queued(i, job, epoch, t)
         self._event(i, q, "accepted", t,
                     f"uplinked from {self.stations[s].name} since {start:.3f} ({size:.0f} B)")
         self._admit(i, q, t)
@@ -665,6 +564,7 @@ class Simulation:
             mode=res.mode, migrations=res.migrations,
         )
         if got == "recorded":
+            job.latency_s = res.latency_s
             if self.archive is not None:
                 self.archive.result(t, self._result_msg(job, res.epoch, res.node, t))
         else:
@@ -717,7 +617,7 @@ class Simulation:
         dur = np.where(has, fc.eclipse_end - start, 0.0)
         return _RoundState(
             soc=(b.battery_wh / b.capacity_wh).tolist(),
-            margin=(self.margins - self.pending_j / 3600.0).tolist(),
+            margin=(self.margins - self.load.pending_j / 3600.0).tolist(),
             temp=self.temp_c.tolist(),
             sunlit=b.illum.tolist(),
             next_eclipse=[None if math.isnan(x) else x for x in nxt.tolist()],
@@ -734,7 +634,7 @@ class Simulation:
             name, rs.soc[j], rs.margin[j], rs.temp[j], throttle_c,
             running + node.queued_s() + rs.incoming[j], len(node.sched), rs.sunlit[j],
             rs.next_eclipse[j], rs.eclipse[j], ops_per_s, watts, heat_capacity,
-            node.models_frozen(), node.safe is not None or not self.alive[j], 0.0, 0.0,
+            node.models_frozen(), node.safe_mode or not self.alive[j], 0.0, 0.0,
             running, self._work_by_priority(j),
         )
 
@@ -756,7 +656,6 @@ class Simulation:
         if self.policy.name == "local":  # never considers a move: skip the bookkeeping
             return
         views: dict[int, Peer] = {}
-        should, choose, rules = self.policy.should_consider, self.policy.choose, self.rules
         self.full |= t - self.last_round >= self.sched_spec.reconsider_s - 1e-9
         due = self.full.copy()
         for i in self._fresh_nodes:
@@ -765,7 +664,7 @@ class Simulation:
         rows = []
         for i in np.nonzero(due & self.alive & self.topology.capable)[0].tolist():
             node = self.nodes[i]
-            if len(node.sched) and node.safe is None:
+            if len(node.sched) and not node.safe_mode:
                 rows.append(i)
             else:  # nothing to consider now: forget what was new
                 self.fresh[i] = set()
@@ -775,6 +674,11 @@ class Simulation:
             return
         all_links = self.topology.links_for(np.asarray(rows, dtype=np.intp), pos, t, self.alive)
         rs = self._round_state(t)
+
+        def view(lk: Link) -> Peer:
+            v = views.get(lk.peer) or views.setdefault(lk.peer, self._peer(lk.peer, t, rs))
+            return _with_link(v, lk)
+
         for i in rows:
             node = self.nodes[i]
             only = None if self.full[i] else self.fresh[i]
@@ -782,60 +686,24 @@ class Simulation:
             self.fresh[i] = set()
             self.last_round[i] = t
             here = views.get(i) or views.setdefault(i, self._peer(i, t, rs))
-            peers: _LazyPeers | None = None
-            up: list[Link] = []
-            moved = 0
-            ahead = node.running_s(t)
-            fastest, bw = node.spec.fastest, node.spec.bandwidth_bps
-            for q in list(node.sched):
-                if moved >= rules.max_per_round:
-                    break
-                if only is not None and q.job_id not in only:
-                    ahead += q.work.latency_s(fastest, bw)
-                    continue
-                cand = self._candidate(q, ahead)
-                ahead += q.work.latency_s(fastest, bw)
-                if not should(cand, here, t):
-                    continue
-                if peers is None:
-                    up = all_links[i]
-                    if not up:
-                        break
-
-                    def view(lk: Link, rs: _RoundState = rs) -> Peer:
-                        v = views.get(lk.peer) or views.setdefault(
-                            lk.peer, self._peer(lk.peer, t, rs))
-                        return _with_link(v, lk)
-
-                    peers = _LazyPeers(up, view)
-                dst = choose(cand, here, peers, t, self.rng_policy)
-                if dst is None:
-                    continue
-                j = self.index.get(dst, -1)  # node names are unique
-                if not any(lk.peer == j for lk in up):
-                    continue
-                k = next(n for n, p in enumerate(peers) if p.node == dst)
-                peer = peers[k]
-                self._hand_over(i, j, q, cand, peer, t)
-                run_here = run_time_s(cand, here)
-                run_there = run_time_s(cand, peer)
-                here = views[i] = _with_queue(
-                    here, max(0.0, here.queued_work_s - run_here), max(0, here.queue_depth - 1),
-                    here.models, _add_work(here.work_by_priority, cand.priority, -run_here))
-                there = peers[k] = _with_queue(
-                    peer, peer.queued_work_s + run_there, peer.queue_depth + 1,
-                    peer.models | {cand.model},
-                    _add_work(peer.work_by_priority, cand.priority, run_there))
-                views[j] = _with_queue(views[j], there.queued_work_s, there.queue_depth,
+            up = all_links[i]
+            moves, here = plan_moves(node, here, LazyPeers(up, view), self.policy, t,
+                                     self.rng_policy, self._candidate, only=only)
+            if not moves:
+                continue
+            views[i] = here
+            for mv in moves:
+                j = self.index[mv.peer.node]  # node names are unique
+                self._hand_over(i, j, mv.q, mv.cand, mv.peer, t)
+                there = mv.there
+                views[j] = with_queue(views[j], there.queued_work_s, there.queue_depth,
                                        there.models, there.work_by_priority)
-                moved += 1
 
     def _hand_over(self, i: int, j: int, q: Queued, cand: Candidate, peer: Peer,
                    t: float) -> None:
         node = self.nodes[i]
-        removed = node.sched.remove(q.job_id)
+        removed = node.hand_over(q.job_id)
         assert removed is q
-        node.touch()
         self._mark(i, freed=True)
         job = ticket(q).job
         epoch = q.epoch + 1
@@ -847,7 +715,6 @@ class Simulation:
         self.incoming_prio[j][cand.priority] += run_s
         tid = next(self._transfer_ids)
         self.transfers[tid] = _Transfer(i, j, q, epoch, float(size), run_s)
-        node.migrations_out += 1
         self._event(i, q, "handed_over", t, f"to {self.nodes[j].name} ({dt:.3f} s transfer)",
                     target=self.nodes[j].name)
         self.q.push(t + dt, self._transfer_done, tid)
@@ -873,6 +740,7 @@ class Simulation:
             dst.add_model(job.model)
             dst.migrations_in += 1
             self.ledger.set_owner(job, tr.dst, tr.epoch)
+            q.work = self._work(tr.dst, job)  # the target's rule (its mitigation)
             self._event(tr.dst, q, "accepted", t, f"from {self.nodes[tr.src].name}")
             self._admit(tr.dst, q, t)
             return
@@ -892,10 +760,9 @@ class Simulation:
         if node.run is not None:
             self._stop(i, t, "crash", requeue=False)
         self.alive[i] = False
-        self.busy[i] = False
         self.waiting.discard(i)
         self.need_wh[i] = np.inf
-        node.reset_volatile()
+        node.crash()
         self.safe[i] = False
         self.throttled[i] = False
         node.crashes += 1
@@ -930,7 +797,7 @@ class Simulation:
         if self.alive[i]:
             return
         self.alive[i] = True
-        self.nodes[i].reset_volatile()
+        self.nodes[i].crash()  # it boots with nothing held
         self._status(i, "online", t)
         self.full[i] = True
         self._mark(i, freed=True)
@@ -939,19 +806,7 @@ class Simulation:
 
     # ================================================================ physics step
     def _physics(self, t: float, dt: float) -> None:
-        busy = self.busy
-        ov = np.where(
-            busy,
-            np.clip(np.minimum(self.run_end, t) - np.maximum(self.run_start, self.tick_start),
-                    0.0, None),
-            0.0,
-        )
-        extra = self.pending_j + ov * self.run_extra_w
-        # the running part up to t is now booked: runs continue from t
-        self.run_start = np.where(busy, np.maximum(self.run_start, t), self.run_start)
-        compute_w = np.where(self.alive, self.idle_w, 0.0) + extra / dt
-        self.budget.step(t, dt, compute_w)
-        self.pending_j[:] = 0.0
+        self.budget.step(t, dt, self.load.power(t, dt, self.alive))
         self.temp_c = self.budget.temperature_k - _KELVIN
         self.margins = self.budget.margins_wh(t)
         live = self.alive
@@ -961,46 +816,31 @@ class Simulation:
             self.max_temp_c = max(self.max_temp_c, float(np.max(self.temp_c[live])))
 
     def _limits(self, t: float) -> None:
+        """The cores' limits rule for every row at once; the few that change act on it."""
         temp = self.temp_c
         soc = self.budget.battery_wh / self.budget.capacity_wh
         alive = self.alive
-        thr_on = alive & ~self.throttled & (temp > self.throttle_c)
-        thr_off = alive & self.throttled & (temp < self.throttle_c - _THROTTLE_HYSTERESIS_K)
-        danger = (temp >= self.max_c) | (soc < self.floor_soc)
-        safe_on = alive & ~self.safe & danger
-        safe_off = (alive & self.safe & ~danger & (soc > self.floor_soc + _SAFE_EXIT_SOC)
-                    & (temp < self.throttle_c))
-        for i in np.nonzero(thr_on | thr_off | safe_on | safe_off)[0].tolist():
+        f = limit_flags(temp, soc, self.throttled, self.safe, self.throttle_c, self.max_c,
+                        self.floor_soc)
+        changed = alive & (f.throttle_on | f.throttle_off | f.safe_on | f.safe_off)
+        for i in np.nonzero(changed)[0].tolist():
             node = self.nodes[i]
-            if thr_on[i]:
-                node.throttled = True
-                self.throttled[i] = True
-                run = node.run
-                if run is not None and run.d.mode.watts > node.spec.modes[0].watts:
-                    self._stop(i, t, "thermal throttle: re-planned at lower mode", requeue=True)
-            if thr_off[i]:
-                node.throttled = False
-                self.throttled[i] = False
-            if safe_on[i]:
-                why = (f"over-temperature {temp[i]:.1f} C" if temp[i] >= self.max_c[i]
-                       else f"battery {soc[i]:.0%} below floor")
-                node.safe = why
-                self.safe[i] = True
-                self._stop(i, t, f"safe mode: {why}", requeue=True)
-                self._status(i, "safe", t)
-            if safe_off[i]:
-                node.safe = None
-                self.safe[i] = False
-                self._status(i, "online", t)
+            got = node.apply_limits(t, float(temp[i]), float(soc[i]), bool(f.throttle_on[i]),
+                                    bool(f.throttle_off[i]), bool(f.safe_on[i]),
+                                    bool(f.safe_off[i]))
+            if got:
+                self._carry(i, got, t)
+            self.throttled[i] = node.throttled
+            self.safe[i] = node.safe_auto is not None
             self.full[i] = True
-            self._mark(i, freed=bool(safe_off[i] or thr_off[i]))
+            self._mark(i, freed=bool(f.safe_off[i] or f.throttle_off[i]))
             self._dispatch(i, t)
 
     def _wake(self, t: float) -> None:
         if not self.waiting:
             return
         idx = np.fromiter(sorted(self.waiting), dtype=np.intp)
-        room = self.margins[idx] - self.pending_j[idx] / 3600.0 >= self.need_wh[idx]
+        room = self.margins[idx] - self.load.pending_j[idx] / 3600.0 >= self.need_wh[idx]
         due = t - self.last_try[idx] >= _RETRY_S
         for i in idx[room | due].tolist():
             self._dispatch(i, t)
@@ -1034,13 +874,13 @@ class Simulation:
                     soc=float(soc[i]),
                     temperature_c=float(self.temp_c[i]),
                     power_mode=node.mode,
-                    safe_mode=node.safe is not None,
+                    safe_mode=node.safe_mode,
                     paused=False,
                     queue_depth=len(node.sched),
                     jobs_running=1 if node.run is not None else 0,
                     jobs_done=node.jobs_done,
                     jobs_failed=node.jobs_failed,
-                    energy_used_j=node.energy_j,
+                    energy_used_j=node.energy_used_j,
                     upsets=int(b.upsets[i]),
                     in_contact=bool(self.contact_any[i]),
                     migrations_out=node.migrations_out,

@@ -2,12 +2,14 @@
 
 The ledger is the ground's view, kept apart from where copies of a job actually are (node
 queues, links, outboxes), so the end-of-run audit can catch a job that vanished or is held
-twice. Rules, the same as the emulated ground station's:
+twice. Its rules are the ground station's, from one rulebook
+(:mod:`flightsw.protocol.jobrules`):
 
-* every job has an *epoch* (fencing token); a handover carries epoch + 1, and a re-run of a
-  job whose owner's lease lapsed gets epoch + 1;
-* a result is recorded only if its epoch is the job's current epoch and the job has no
-  outcome yet; anything else is counted (stale or duplicate) and ignored;
+* every job has an *epoch* (fencing token); a handover carries the next epoch, and so does a
+  re-run of a job whose owner's lease lapsed;
+* a result (done or failed) is recorded only if the job has no outcome yet and its epoch is
+  at least the job's current epoch (the ledger then takes that epoch); anything else is
+  counted (stale or duplicate) and ignored;
 * every job ends with exactly one outcome: ``done`` or ``failed`` with a reason.
 """
 
@@ -18,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from flightsw.protocol.jobrules import judge_result, next_epoch
 from flightsw.sim.world import ClassSpec
 
 __all__ = ["GROUND", "Job", "Ledger", "Ticket"]
@@ -50,6 +53,7 @@ class Job:
     finished_at: float = math.nan
     delivered_at: float = math.nan
     energy_j: float = 0.0
+    latency_s: float = 0.0  # modelled run time of the recorded result (a duration)
     mode: str = ""
     migrations: int = 0
 
@@ -113,7 +117,7 @@ class Ledger:
 
     def bump(self, job: Job) -> int:
         """A new epoch for ``job`` (a handover or a re-run); returns it."""
-        job.epoch += 1
+        job.epoch = next_epoch(job.epoch)
         return job.epoch
 
     def jobs_of(self, owner: int) -> list[Job]:
@@ -138,14 +142,16 @@ class Ledger:
         migrations: int,
     ) -> str:
         """Record a delivered result: ``"recorded"``, ``"stale"`` or ``"duplicate"``."""
-        if job.outcome:
+        verdict = judge_result(bool(job.outcome), job.epoch, epoch)
+        if verdict == "duplicate":
             self.duplicate_deliveries += 1
             return "duplicate"
-        if epoch != job.epoch:
+        if verdict == "stale":
             self.stale_results += 1
             return "stale"
         self._resolve(job)
         self.recorded[job.jid] += 1
+        job.epoch = epoch
         job.outcome = "done"
         job.node = node
         job.finished_at = finished_at
@@ -158,14 +164,18 @@ class Ledger:
         return "recorded"
 
     def fail(self, job: Job, epoch: int | None, node: int, reason: str, t: float) -> bool:
-        """Record a failure of the current epoch (``None``: the ground's own decision)."""
-        if job.outcome:
+        """Record a failure by the rule of results (``epoch`` ``None``: the ground's own
+        decision, about the current epoch); True if it was recorded."""
+        epoch = job.epoch if epoch is None else epoch
+        verdict = judge_result(bool(job.outcome), job.epoch, epoch)
+        if verdict == "duplicate":
             return False
-        if epoch is not None and epoch != job.epoch:
+        if verdict == "stale":
             self.stale_failures += 1
             return False
         self._resolve(job)
         self.recorded[job.jid] += 1
+        job.epoch = epoch
         job.outcome = "failed"
         job.reason = reason
         job.node = node

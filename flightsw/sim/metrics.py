@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.node.core import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
-from flightsw.sim.node import NodeSpec
 
 __all__ = ["HOST_KEYS", "collect_metrics", "dumps_metrics", "without_wall"]
 
@@ -96,7 +96,7 @@ def offered_load(sim: Simulation) -> float:
             continue
         secs = np.zeros(len(items))
         for spec, count in specs.values():
-            secs += count * np.maximum(
+            secs += count * spec.work_factor * np.maximum(
                 c.flops_per_item * items / spec.fastest.ops_per_s,
                 (c.weight_bytes + c.bytes_per_item * items) / spec.bandwidth_bps)
         total += float(np.sum(secs)) / w.n

@@ -1,0 +1,662 @@
+"""The node core: every onboard decision of one satellite, with no I/O and no clock.
+
+The sans-I/O shape of h11 and wsproto: a synchronous object that takes events (a job was
+accepted, time advanced to ``now`` with this temperature and margin, the running job
+finished, a telecommand arrived) and returns effects (start this run, stop that one, tell
+the ground this job moved, fail that job with this reason, the node's status changed). It
+never publishes, sleeps or reads a clock: ``now`` and the physics readings are passed in.
+
+Two drivers carry its effects out and decide nothing themselves:
+
+* :class:`flightsw.node.service.Node`, the asyncio node over MQTT with real inference;
+* :class:`flightsw.sim.engine.Simulation`, thousands of nodes on virtual time.
+
+Durations are computed as durations (the decision's modelled latency and energy), never as
+differences of absolute mission times, whose float64 resolution near 1.8e9 s is ~2.4e-7 s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from flightsw.constellation.policies import Candidate, Peer, Policy, run_time_s
+from flightsw.node.scheduler import Admission, Decision, ModeSpec, OnboardScheduler, Queued, Work
+from flightsw.node.upsets import work_factor
+from hardware_profiles import HardwareProfile
+
+__all__ = [
+    "SAFE_EXIT_SOC",
+    "THROTTLE_HYSTERESIS_K",
+    "Effect",
+    "Failed",
+    "JobNote",
+    "LazyPeers",
+    "LimitFlags",
+    "Move",
+    "NodeCore",
+    "NodeSpec",
+    "PeerList",
+    "Run",
+    "Started",
+    "StatusChanged",
+    "Stopped",
+    "limit_flags",
+    "plan_moves",
+    "with_queue",
+]
+
+THROTTLE_HYSTERESIS_K = 5.0  # the throttle lifts this far below the throttle temperature
+SAFE_EXIT_SOC = 0.05  # automatic safe mode ends this far above the depth-of-discharge floor
+PRIORITIES = 10
+
+L = TypeVar("L")
+B = npt.NDArray[np.bool_]
+F = npt.NDArray[np.float64]
+
+
+# -- constants of a node -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """What a node of one hardware profile knows about itself (shared by its nodes)."""
+
+    profile: HardwareProfile
+    modes: tuple[ModeSpec, ...]  # sorted by watts
+    fastest: ModeSpec
+    bandwidth_bps: float
+    work_factor: float  # mitigation that repeats work (dual execution) multiplies it
+
+    @classmethod
+    def of(cls, profile: HardwareProfile) -> NodeSpec:
+        modes = sorted(
+            (
+                ModeSpec(m.name, m.watts, profile.effective_ops_per_s(m.name))
+                for m in profile.compute.power_modes
+            ),
+            key=lambda m: m.watts,
+        )
+        fastest = max(modes, key=lambda m: (m.ops_per_s, -m.watts))
+        return cls(
+            profile,
+            tuple(modes),
+            fastest,
+            profile.compute.memory_bandwidth_bps,
+            work_factor(profile.radiation.mitigation),
+        )
+
+    def work(self, flops_per_item: float, bytes_per_item: float, weight_bytes: float,
+             items: int) -> Work:
+        """The one rule for a job's modelled work on this node (mitigation included)."""
+        k = self.work_factor
+        return Work(k * flops_per_item * items, k * (weight_bytes + bytes_per_item * items))
+
+    def seconds(self, work: Work) -> float:
+        """Seconds of ``work`` at the fastest mode (what a node publishes as its backlog)."""
+        return work.latency_s(self.fastest, self.bandwidth_bps)
+
+    @property
+    def useful_ops_per_s(self) -> float:
+        """Ops per second of the job's own work at the fastest mode (after the mitigation
+        that repeats work): what a node publishes, so peers price a job's FLOPs alike."""
+        return self.fastest.ops_per_s / self.work_factor
+
+    def job_flops(self, work: Work) -> float:
+        """The job's own FLOPs behind ``work`` on this node (mitigation taken out)."""
+        return work.flops / self.work_factor
+
+    def cheapest_wh(self, work: Work, cap_w: float) -> float:
+        """Least energy (Wh) any mode under ``cap_w`` needs for ``work``."""
+        best = math.inf
+        for m in self.modes:
+            if m.watts <= cap_w + 1e-9:
+                best = min(best, m.watts * work.latency_s(m, self.bandwidth_bps))
+        return best / 3600.0
+
+
+# -- the limits rule, for one row or N ---------------------------------------------------
+class LimitFlags(NamedTuple):
+    throttle_on: B
+    throttle_off: B
+    safe_on: B
+    safe_off: B
+
+
+def limit_flags(temp_c: F, soc: F, throttled: B, safe_auto: B, throttle_c: F, max_c: F,
+                floor_soc: F) -> LimitFlags:
+    """Which rows cross a thermal or battery limit now (the rule of :meth:`NodeCore.limits`,
+    vectorised so a constellation finds the few rows that changed in one pass).
+
+    Throttle above ``throttle_c``, lifted ``THROTTLE_HYSTERESIS_K`` below it; automatic safe
+    mode at or above ``max_c`` or below the floor, left once the battery is ``SAFE_EXIT_SOC``
+    above the floor and the temperature under the throttle point.
+    """
+    danger = (temp_c >= max_c) | (soc < floor_soc)
+    return LimitFlags(
+        ~throttled & (temp_c > throttle_c),
+        throttled & (temp_c < throttle_c - THROTTLE_HYSTERESIS_K),
+        ~safe_auto & danger,
+        safe_auto & ~danger & (soc > floor_soc + SAFE_EXIT_SOC) & (temp_c < throttle_c),
+    )
+
+
+# -- what a core tells its driver ----------------------------------------------------------
+class Run(NamedTuple):
+    """The job running now: its decision, when it started and the token of the start."""
+
+    q: Queued
+    d: Decision
+    start: float
+    token: int
+
+    @property
+    def end(self) -> float:
+        """When it will finish (an absolute time, for scheduling only; never subtracted)."""
+        return self.start + self.d.latency_s
+
+
+class Started(NamedTuple):
+    """Start ``run`` now (run it for real, or schedule its end)."""
+
+    run: Run
+
+
+class Stopped(NamedTuple):
+    """The running job was stopped: cancel its execution; ``spent_j`` was paid for it."""
+
+    run: Run
+    reason: str
+    requeued: bool
+    spent_j: float
+
+
+class JobNote(NamedTuple):
+    """A job changed state on this node (the job event the ground follows)."""
+
+    q: Queued
+    state: str  # queued, deferred, shed, cancelled, handed_over
+    detail: str | None = None
+    target: str | None = None
+
+
+class Failed(NamedTuple):
+    """The job ended here without a result: send the failed result."""
+
+    q: Queued
+    reason: str
+
+
+class StatusChanged(NamedTuple):
+    state: Literal["online", "safe"]
+
+
+Effect = Started | Stopped | JobNote | Failed | StatusChanged
+
+_EXPIRED = "deadline expired before start"
+_NONE: list[Effect] = []  # returned (never mutated) when nothing happens
+
+
+class NodeCore:
+    """One node's decisions (see the module docstring)."""
+
+    __slots__ = (
+        "_by_prio",
+        "_queued_s",
+        "deferred",
+        "energy_used_j",
+        "forced_mode",
+        "jobs_done",
+        "jobs_failed",
+        "max_queue",
+        "migrations_in",
+        "migrations_out",
+        "mode",
+        "name",
+        "need_wh",
+        "overload_backlog_s",
+        "paused",
+        "run",
+        "safe_auto",
+        "safe_manual",
+        "sched",
+        "spec",
+        "throttled",
+        "token",
+    )
+
+    def __init__(self, name: str, spec: NodeSpec, *, overload_backlog_s: float = 1800.0,
+                 max_queue: int = 10_000) -> None:
+        self.name = name
+        self.spec = spec
+        self.overload_backlog_s = overload_backlog_s
+        self.max_queue = max_queue
+        self.sched = OnboardScheduler(list(spec.modes), spec.bandwidth_bps)
+        self.run: Run | None = None
+        self.mode = spec.profile.compute.default_mode
+        self.throttled = False
+        self.safe_auto: str | None = None
+        self.safe_manual = False
+        self.paused = False
+        self.forced_mode: str | None = None
+        self.token = 0
+        self.jobs_done = 0
+        self.jobs_failed = 0
+        self.energy_used_j = 0.0
+        self.migrations_in = 0
+        self.migrations_out = 0
+        self.deferred: dict[str, str] = {}  # job -> last reason told to the ground
+        self.need_wh = math.inf  # energy the cheapest deferred job waits for
+        self._queued_s: float | None = None
+        self._by_prio: tuple[float, ...] | None = None
+
+    # -- state read by drivers ----------------------------------------------------------
+    @property
+    def safe_mode(self) -> bool:
+        return self.safe_manual or self.safe_auto is not None
+
+    def _touch(self) -> None:
+        self._queued_s = None
+        self._by_prio = None
+
+    def _queue_work(self) -> None:
+        seconds = self.spec.seconds
+        acc = [0.0] * PRIORITIES
+        for q in self.sched.values():
+            acc[q.priority] += seconds(q.work)
+        self._by_prio = tuple(acc)
+        self._queued_s = sum(acc)
+
+    def work_by_priority(self) -> tuple[float, ...]:
+        """Queued seconds of work (fastest mode) per priority 0..9 (cached)."""
+        if self._by_prio is None:
+            self._queue_work()
+        assert self._by_prio is not None
+        return self._by_prio
+
+    def queued_s(self) -> float:
+        """Queued seconds of work at the fastest mode (cached until the queue changes)."""
+        if self._queued_s is None:
+            self._queue_work()
+        assert self._queued_s is not None
+        return self._queued_s
+
+    def running_s(self, now: float) -> float:
+        """Seconds the running job still needs."""
+        r = self.run
+        return 0.0 if r is None else max(0.0, r.end - now)
+
+    def backlog_s(self, now: float) -> float:
+        """Seconds of work ahead of a new job: the running job's rest and the queue."""
+        return self.running_s(now) + self.queued_s()
+
+    def leases(self) -> dict[str, int]:
+        """Jobs this node holds, with their epochs (its heartbeat renews them)."""
+        out = {q.job_id: q.epoch for q in self.sched}
+        if self.run is not None:
+            out[self.run.q.job_id] = self.run.q.epoch
+        return out
+
+    def admission(self, temp_c: float, margin_wh: float) -> Admission:
+        th = self.spec.profile.thermal
+        cap = self.spec.modes[0].watts if self.throttled else self.spec.modes[-1].watts
+        allowed, reason = True, None
+        if self.paused:
+            allowed, reason = False, "compute paused by telecommand"
+        elif self.safe_mode:
+            allowed, reason = False, f"safe mode ({self.safe_auto or 'commanded'})"
+        elif temp_c >= th.max_c:
+            allowed, reason = False, f"thermal: {temp_c:.1f} C at or above max {th.max_c:.1f} C"
+        return Admission(margin_wh, temp_c, th.max_c, th.heat_capacity_j_per_k, cap,
+                         self.forced_mode, allowed, reason)
+
+    # -- events -------------------------------------------------------------------------
+    def accept(self, q: Queued, now: float) -> list[Effect]:
+        """Queue a job (from the ground, a peer or a sensor); shed under overload."""
+        q.accepted_at = now
+        self.sched.push(q)
+        self._touch()
+        if self.queued_s() <= self.overload_backlog_s and len(self.sched) <= self.max_queue:
+            return _NONE
+        out: list[Effect] = []
+        for victim in self.sched.shed(self.overload_backlog_s, self.max_queue):
+            out.append(JobNote(victim, "shed", "overload"))
+            out.append(self._fail(victim, "shed: overload (queued work above "
+                                  f"{self.overload_backlog_s:.0f} s); lowest value per "
+                                  "second of work goes first"))
+        self._touch()
+        return out
+
+    def dispatch(self, now: float, temp_c: float, margin_wh: float) -> list[Effect]:
+        """If idle, start the next job the budget allows; fail what expired meanwhile."""
+        if self.run is not None:
+            return _NONE
+        out: list[Effect] = _NONE
+        sched = self.sched
+        gone = sched.expired(now)
+        if gone:
+            out = []
+            self._touch()
+            for q in gone:
+                out.append(JobNote(q, "shed", _EXPIRED))
+                out.append(self._fail(q, _EXPIRED))
+        if not len(sched):
+            self.need_wh = math.inf
+            return out
+        adm = self.admission(temp_c, margin_wh)
+        got = sched.next(now, adm)
+        if isinstance(got, list):
+            self.need_wh = (
+                min((self.spec.cheapest_wh(q.work, adm.mode_cap_w) for q in got), default=math.inf)
+                if adm.compute_allowed
+                else math.inf
+            )
+            told = self.deferred
+            for q in got:
+                if q.deferred is not None and told.get(q.job_id) != q.deferred:
+                    told[q.job_id] = q.deferred
+                    if out is _NONE:
+                        out = []
+                    out.append(JobNote(q, "deferred", q.deferred))
+            return out
+        self.need_wh = math.inf
+        self.deferred.pop(got.job.job_id, None)
+        self._touch()
+        self.token += 1
+        run = self.run = Run(got.job, got, now, self.token)
+        self.mode = got.mode.name
+        if out is _NONE:
+            return [Started(run)]
+        out.append(Started(run))
+        return out
+
+    def finish(self, token: int) -> Run | None:
+        """The run of ``token`` completed; ``None`` if that run was stopped meanwhile."""
+        r = self.run
+        if r is None or r.token != token:
+            return None
+        self.run = None
+        self.jobs_done += 1
+        self.energy_used_j += r.d.energy_j
+        return r
+
+    def abort(self, token: int) -> Run | None:
+        """The run of ``token`` failed while executing (its energy was spent)."""
+        r = self.finish(token)
+        if r is not None:
+            self.jobs_done -= 1
+            self.jobs_failed += 1
+        return r
+
+    def stop(self, now: float, reason: str, *, requeue: bool) -> list[Effect]:
+        """Stop the running job (safe mode, throttle, command, crash)."""
+        r = self.run
+        if r is None:
+            return _NONE
+        self.run = None
+        self.token += 1
+        spent = min(max(0.0, now - r.start) * r.d.mode.watts, r.d.energy_j)
+        self.energy_used_j += spent
+        out: list[Effect] = [Stopped(r, reason, requeue, spent)]
+        if requeue:
+            self.sched.push(r.q)
+            self._touch()
+            out.append(JobNote(r.q, "queued", reason))
+        return out
+
+    def limits(self, now: float, temp_c: float, soc: float) -> list[Effect]:
+        """Apply the thermal and battery limits (:func:`limit_flags`) to this node."""
+        p = self.spec.profile
+        f = limit_flags(np.array([temp_c]), np.array([soc]), np.array([self.throttled]),
+                        np.array([self.safe_auto is not None]), np.array([p.thermal.throttle_c]),
+                        np.array([p.thermal.max_c]), np.array([p.bus.dod_floor]))
+        return self.apply_limits(now, temp_c, soc, bool(f.throttle_on[0]),
+                                 bool(f.throttle_off[0]), bool(f.safe_on[0]), bool(f.safe_off[0]))
+
+    def apply_limits(self, now: float, temp_c: float, soc: float, throttle_on: bool,
+                     throttle_off: bool, safe_on: bool, safe_off: bool) -> list[Effect]:
+        """Act on one row of :func:`limit_flags` (the drivers' shared rule)."""
+        out: list[Effect] = []
+        was_safe = self.safe_mode
+        low = self.spec.modes[0]
+        if throttle_on:
+            self.throttled = True
+            self.mode = low.name
+            r = self.run
+            if r is not None and r.d.mode.watts > low.watts and self.forced_mode is None:
+                out += self.stop(now, "thermal throttle: re-planned at lower mode", requeue=True)
+        elif throttle_off:
+            self.throttled = False
+        if safe_on:
+            p = self.spec.profile
+            self.safe_auto = (
+                f"over-temperature {temp_c:.1f} C" if temp_c >= p.thermal.max_c
+                else f"battery {soc:.0%} below floor {p.bus.dod_floor:.0%}"
+            )
+            out += self.stop(now, f"safe mode: {self.safe_auto}", requeue=True)
+        elif safe_off:
+            self.safe_auto = None
+        if self.safe_mode != was_safe:
+            out.append(StatusChanged("safe" if self.safe_mode else "online"))
+        return out
+
+    def hand_over(self, job_id: str) -> Queued | None:
+        """Give a queued job away: it leaves the queue; the driver sends it with epoch + 1."""
+        q = self.sched.remove(job_id)
+        if q is None:
+            return None
+        self._touch()
+        self.deferred.pop(job_id, None)
+        self.migrations_out += 1
+        return q
+
+    def crash(self) -> None:
+        """What a crash loses: the queue, the running job, the throttle and safe state."""
+        self.sched = OnboardScheduler(list(self.spec.modes), self.spec.bandwidth_bps)
+        self._touch()
+        self.run = None
+        self.token += 1
+        self.throttled = False
+        self.safe_auto = None
+        self.safe_manual = False
+        self.paused = False
+        self.forced_mode = None
+        self.deferred.clear()
+        self.need_wh = math.inf
+
+    def fail_queued(self, q: Queued, reason: str) -> Failed:
+        """A job that never ran here ends (cancelled, unfinished at the end of a run)."""
+        self.deferred.pop(q.job_id, None)
+        return self._fail(q, reason)
+
+    def _fail(self, q: Queued, reason: str) -> Failed:
+        self.jobs_failed += 1
+        self.deferred.pop(q.job_id, None)
+        return Failed(q, reason)
+
+    # -- telecommands -------------------------------------------------------------------
+    def command(self, name: str, args: dict[str, Any], now: float
+                ) -> tuple[bool, str | None, dict[str, Any], list[Effect]]:
+        """Execute a verified telecommand: (ok, reason, data, effects)."""
+        out: list[Effect] = []
+        if name == "ping":
+            return True, None, {"t": now, "queue_depth": len(self.sched)}, out
+        if name == "pause":
+            self.paused = True
+            return True, None, {}, self.stop(now, "paused by telecommand", requeue=True)
+        if name == "resume":
+            self.paused = False
+            return True, None, {}, out
+        if name == "enter_safe":
+            was = self.safe_mode
+            self.safe_manual = True
+            out = list(self.stop(now, "safe mode: compute stopped", requeue=True))
+            if not was:
+                out.append(StatusChanged("safe"))
+            return True, None, {}, out
+        if name == "leave_safe":
+            self.safe_manual = False
+            if self.safe_auto is not None:
+                return False, f"cannot leave safe mode: {self.safe_auto}", {}, out
+            return True, None, {}, [StatusChanged("online")]
+        if name == "set_power_mode":
+            mode = args.get("mode")
+            valid = [m.name for m in self.spec.modes]
+            if mode in (None, "auto"):
+                self.forced_mode = None
+                return True, None, {"mode": "auto"}, out
+            if mode not in valid:
+                return False, f"args.mode: {mode!r} is not one of {valid} or 'auto'", {}, out
+            self.forced_mode = self.mode = str(mode)
+            return True, None, {"mode": mode}, out
+        if name == "cancel_job":
+            jid = args.get("job_id")
+            if not isinstance(jid, str):
+                return False, "args.job_id: missing", {}, out
+            r = self.run
+            if r is not None and r.q.job_id == jid:
+                out = list(self.stop(now, "cancelled", requeue=False))
+                q = r.q
+            else:
+                got = self.sched.remove(jid)
+                if got is None:
+                    return False, f"args.job_id: {jid} is not queued or running here", {}, out
+                self._touch()
+                q = got
+            out.append(JobNote(q, "cancelled", "by telecommand"))
+            out.append(self._fail(q, "cancelled by telecommand"))
+            return True, None, {}, out
+        return False, f"name: unknown command {name!r}", {}, out
+
+
+# -- the body of a migration round ---------------------------------------------------------
+class LazyPeers(Sequence[Peer], Generic[L]):
+    """Linked peers whose views are built on first access (a policy that decides without
+    looking at its neighbours costs nothing for them); a round writes its updated views
+    back in place."""
+
+    __slots__ = ("_items", "_links", "_make")
+
+    def __init__(self, links: Sequence[L], make: Callable[[L], Peer]) -> None:
+        self._links = links
+        self._make = make
+        self._items: list[Peer | None] = [None] * len(links)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    @overload
+    def __getitem__(self, k: int) -> Peer: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Peer]: ...
+
+    def __getitem__(self, k: int | slice) -> Peer | list[Peer]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(len(self))[k]]
+        v = self._items[k]
+        if v is None:
+            v = self._items[k] = self._make(self._links[k])
+        return v
+
+    def __iter__(self) -> Iterator[Peer]:
+        items, links, make = self._items, self._links, self._make
+        for k in range(len(links)):
+            v = items[k]
+            if v is None:
+                v = items[k] = make(links[k])
+            yield v
+
+    def __setitem__(self, k: int, v: Peer) -> None:
+        self._items[k] = v
+
+
+PeerList = list[Peer] | LazyPeers[Any]
+
+
+class Move(NamedTuple):
+    """One decision of a round: hand ``q`` to ``peer`` (as seen before the move)."""
+
+    q: Queued
+    cand: Candidate
+    peer: Peer
+    there: Peer  # the peer's view after the move (queue, models, work by priority)
+
+
+def _add_work(work: tuple[float, ...], priority: int, seconds: float) -> tuple[float, ...]:
+    if not work:
+        return work
+    out = list(work)
+    out[priority] = max(0.0, out[priority] + seconds)
+    return tuple(out)
+
+
+def with_queue(v: Peer, queued_work_s: float, queue_depth: int, models: frozenset[str],
+               work_by_priority: tuple[float, ...]) -> Peer:
+    """``v`` with its queue figures replaced (positional construction: cheaper than
+    ``_replace`` on a hot path)."""
+    return Peer(v.node, v.soc, v.margin_wh, v.temperature_c, v.throttle_c, queued_work_s,
+                queue_depth, v.sunlit, v.next_eclipse_s, v.eclipse_s, v.ops_per_s, v.watts,
+                v.heat_capacity_j_per_k, models, v.safe_mode, v.link_rate_bps,
+                v.link_latency_s, v.running_s, work_by_priority)
+
+
+def plan_moves(
+    core: NodeCore,
+    here: Peer,
+    peers: PeerList,
+    policy: Policy,
+    now: float,
+    rng: np.random.Generator,
+    candidate: Callable[[Queued, float], Candidate],
+    *,
+    only: Iterable[str] | None = None,
+) -> tuple[list[Move], Peer]:
+    """Decide which queued jobs of ``core`` to hand to which linked peer this round.
+
+    Jobs are considered in run order, each seeing the work that stays ahead of it (the
+    running job's rest and earlier jobs that stay). After each move, later decisions see
+    it: here loses the job's work, the peer gains it (and its model). ``peers`` may build
+    its views lazily (:class:`LazyPeers`): a round whose jobs all stay never looks at them.
+    ``only``: consider just these jobs (the rest stay and count ahead). Returns the moves
+    and the view of here after them.
+    """
+    moves: list[Move] = []
+    if not len(core.sched):
+        return moves, here
+    should, choose = policy.should_consider, policy.choose
+    limit = policy.rules.max_per_round
+    seconds = core.spec.seconds
+    ahead = core.running_s(now)
+    keep = None if only is None else set(only)
+    for q in core.sched:
+        if len(moves) >= limit:
+            break
+        if keep is not None and q.job_id not in keep:
+            ahead += seconds(q.work)
+            continue
+        cand = candidate(q, ahead)
+        if not should(cand, here, now):
+            ahead += seconds(q.work)
+            continue
+        if not peers:
+            break
+        dst = choose(cand, here, peers, now, rng)
+        k = -1 if dst is None else next((n for n, p in enumerate(peers) if p.node == dst), -1)
+        if k < 0:
+            ahead += seconds(q.work)
+            continue
+        peer = peers[k]
+        run_here, run_there = run_time_s(cand, here), run_time_s(cand, peer)
+        here = with_queue(here, max(0.0, here.queued_work_s - run_here),
+                           max(0, here.queue_depth - 1), here.models,
+                           _add_work(here.work_by_priority, cand.priority, -run_here))
+        there = peers[k] = with_queue(
+            peer, peer.queued_work_s + run_there, peer.queue_depth + 1,
+            peer.models | {cand.model},
+            _add_work(peer.work_by_priority, cand.priority, run_there))
+        moves.append(Move(q, cand, peer, there))
+    return moves, here
