@@ -28,7 +28,7 @@ from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.exceptions import FlightSwError, ModelStoreError, ProtocolError
 from flightsw.models.store import ModelStore, chunk_model
-from flightsw.node.config import orbits_from_info
+from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.ground import Station, in_contact
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from flightsw.cli._dispatch import build_parser as _build
-from flightsw.cli._dispatch import run
+from flightsw.cliutil.dispatch import build_parser as _build
+from flightsw.cliutil.dispatch import run
 from flightsw.exceptions import FlightSwError
 
 __all__ = ["build_parser", "main"]

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.bus.url import default_broker_url
-from flightsw.cli._clock_args import add_clock_args, clock_from_args
+from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
-from flightsw.node.config import NodeConfig, OrbitSpec
+from flightsw.node.config import NodeConfig
 from flightsw.node.runner import run_node
+from flightsw.orbitdesc import OrbitSpec
 from flightsw.service_host import configure_logging
 
 __all__ = ["register"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flightsw.exceptions import ConfigError
-from flightsw.node.config import OrbitSpec
+from flightsw.orbitdesc import OrbitSpec
 from flightsw.physics import (
     CircularOrbits,
     Pass,

@@ -10,7 +10,7 @@ from typing import Any
 
 from flightsw.bus.mqtt import MqttBus
 from flightsw.bus.url import default_broker_url
-from flightsw.cli._clock_args import add_clock_args, clock_from_args
+from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
 from flightsw.physics.ground import Station
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals

@@ -15,8 +15,9 @@ import numpy.typing as npt
 from flightsw.bus import Bus, Message, Subscription
 from flightsw.clock import Clock
 from flightsw.exceptions import ProtocolError
-from flightsw.node.config import NodeConfig, OrbitSpec, build_orbits
+from flightsw.node.config import NodeConfig
 from flightsw.node.service import Node
+from flightsw.orbitdesc import OrbitSpec, build_orbits
 from flightsw.protocol import JobSubmit, ModelChunk, Tensor, decode, dump, topics
 from hardware_profiles import load_profile
 
