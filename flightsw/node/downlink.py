@@ -1,0 +1,78 @@
+"""The node's ground link: store and forward of results inside contact windows.
+
+Results leave in order, only while the satellite is above some announced ground station's
+elevation mask (always, when no station is announced), each after its modelled
+processing, propagation and serialisation time at the downlink rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flightsw.physics.ground import Station, in_contact
+
+if TYPE_CHECKING:
+    from flightsw.node.service import Node
+
+__all__ = ["Downlink"]
+
+_C_KM_S = 299_792.458
+
+
+class Downlink:
+    """The queue of results waiting for the ground, and the stations that can take them."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.stations: list[Station] = []  # announced by the ground; none = always in contact
+        self.min_elevation_deg = 10.0
+        self.held = 0  # results waiting for a contact window now
+
+    def send(self, topic: str, payload: bytes) -> None:
+        self.queue.put_nowait((topic, payload))
+
+    def announce(self, stations: list[Station], min_elevation_deg: float) -> None:
+        self.stations = stations
+        self.min_elevation_deg = min_elevation_deg
+
+    def in_contact(self, now: float) -> bool:
+        """Above some ground station's elevation mask (always, if no station is known)."""
+        if not self.stations:
+            return True
+        r = self.node.budget.position_of(0)
+        return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
+
+    def delay_s(self, size: int) -> float:
+        """Processing + propagation + serialisation at the downlink rate (0 if no stations)."""
+        if not self.stations:
+            return 0.0
+        links = self.node.profile.links
+        r = self.node.budget.position_of(0)
+        rng_km = min(float(np.linalg.norm(r - s.ecef_km)) for s in self.stations)
+        return (
+            links.processing_latency_s
+            + rng_km / _C_KM_S
+            + 8.0 * size / max(links.downlink_rate_bps, 1.0)
+        )
+
+    async def serve(self) -> None:
+        node = self.node
+        clock = node.clock
+        while True:
+            topic, payload = await self.queue.get()
+            held = False
+            while not self.in_contact(clock.now()):
+                if not held:
+                    held = True
+                    self.held += 1
+                await clock.sleep(node.config.physics_step_s)
+            if held:
+                self.held -= 1
+            delay = self.delay_s(len(payload))
+            if delay > 0:
+                await clock.sleep(delay)
+            await node.bus.publish(topic, payload, qos=1)
