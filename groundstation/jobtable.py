@@ -137,6 +137,14 @@ class JobTable:
             raise JobNotFound(f"job_id: no job {job_id!r}")
         return parse(JobSubmit, bytes(r[0]))
 
+    def submit_bytes(self, job_id: str) -> int:
+        """Size of the submitted job's msgpack encoding (what its uplink carries)."""
+        cur = self._db.execute("SELECT length(submit_blob) FROM jobs WHERE job_id = ?", (job_id,))
+        r = cur.fetchone()
+        if r is None:
+            raise JobNotFound(f"job_id: no job {job_id!r}")
+        return int(r[0])
+
     def result(self, job_id: str) -> JobResult | None:
         cur = self._db.execute("SELECT result_blob FROM jobs WHERE job_id = ?", (job_id,))
         r = cur.fetchone()

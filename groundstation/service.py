@@ -9,8 +9,12 @@ Tasks of its TaskGroup:
   and re-runs jobs whose owner's lease has lapsed (epoch + 1);
 * ``flush``    flushes the archive to disk.
 
-A result is recorded once: the first result whose epoch is at least the job's current
-epoch ends the job; later copies only count as duplicates, stale epochs are ignored.
+Its rules are the one rulebook it shares with the simulator
+(:mod:`flightsw.protocol.jobrules`): a result (done or failed) is recorded iff the job has no
+outcome yet and the result's epoch is at least the job's current epoch; later copies count
+as duplicates, lower epochs as stale. A lease lapses after ``lease_s`` without renewal (or
+when the owner goes offline) and the job is queued again with the next epoch. A queued job
+goes to the node in contact that could start it soonest (``choose_uplink``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +31,8 @@ from typing import Any, Self
 
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
-from flightsw.exceptions import FlightSwError, ModelStoreError, ProtocolError
+from flightsw.exceptions import CostModelError, FlightSwError, ModelStoreError, ProtocolError
+from flightsw.models.cost import analyse
 from flightsw.models.store import ModelStore, chunk_model
 from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.ground import Station, in_contact
@@ -44,6 +50,14 @@ from flightsw.protocol import (
     encode,
     parse,
     topics,
+)
+from flightsw.protocol.jobrules import (
+    UplinkOption,
+    choose_uplink,
+    judge_result,
+    lapses_when_offline,
+    lease_lapsed,
+    next_epoch,
 )
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
@@ -77,7 +91,15 @@ class NodeView:
     models: set[str] = field(default_factory=set)
     models_sending: dict[str, float] = field(default_factory=dict)
     uplink_tail: asyncio.Task[None] | None = None  # last message queued for this node
-    uplinked: int = 0  # jobs sent to it: breaks ties between idle nodes so work spreads
+    # jobs sent to it that its heartbeat does not list yet: job_id -> (sent at, work s)
+    sent_work: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def backlog_s(self, now: float, horizon_s: float) -> float:
+        """Seconds of work ahead of a new job here: what its last heartbeat reported
+        (running and queued) plus the work of jobs sent since that it does not list yet
+        (those sent more than ``horizon_s`` ago are left out: their lease has lapsed)."""
+        reported = self.state.queued_work_s if self.state is not None else 0.0
+        return reported + sum(w for t, w in self.sent_work.values() if now - t <= horizon_s)
 
 
 class GroundStation:
@@ -107,6 +129,8 @@ class GroundStation:
         self.store = ModelStore(archive_dir / "models")
         self.archive = ArchiveWriter(archive_dir / "telemetry", segment_bytes=segment_bytes)
         self.nodes: dict[str, NodeView] = {}
+        self._flops_per_item: dict[str, float] = {}  # per model, for the work of a job
+        self._model_bytes: dict[str, int] = {}
         self.ingested = 0
         self.duplicates = 0
         self.stale = 0
@@ -222,6 +246,8 @@ class GroundStation:
             v.state = st
             v.last_seen = self.clock.now()
             v.models.update(st.models)
+            for job_id in st.leases:  # now counted in its queued_work_s
+                v.sent_work.pop(job_id, None)
             if v.status in ("unknown", "offline"):
                 v.status = "safe" if st.safe_mode else "online"
             self._renew_leases(node, st)
@@ -256,11 +282,12 @@ class GroundStation:
         except GroundError:
             log.warning("ground: result for unknown job %s from %s", res.job_id, res.node)
             return
-        if row["state"] in TERMINAL:
+        verdict = judge_result(row["state"] in TERMINAL, row["epoch"], res.epoch)
+        if verdict == "duplicate":
             self.duplicates += 1
             self.table.update(res.job_id, duplicates=row["duplicates"] + 1)
             return
-        if res.epoch < row["epoch"]:
+        if verdict == "stale":
             self.stale += 1
             log.info(
                 "ground: stale result for %s (epoch %d < %d) ignored",
@@ -285,6 +312,7 @@ class GroundStation:
             migrations=max(res.migrations, row["migrations"]),
             result_blob=dump(res),
         )
+        self._forget_sent(res.job_id)
         self._publish_record(res.job_id, res)
 
     def _on_job_event(self, ev: JobEvent) -> None:
@@ -292,7 +320,7 @@ class GroundStation:
             row = self.table.row(ev.job_id)
         except GroundError:
             return
-        if row["state"] in TERMINAL or ev.epoch < row["epoch"]:
+        if judge_result(row["state"] in TERMINAL, row["epoch"], ev.epoch) != "record":
             return
         now = self.clock.now()
         fields: dict[str, Any] = {"lease_seen": now, "detail": ev.detail}
@@ -300,7 +328,7 @@ class GroundStation:
             fields.update(
                 state="migrating",
                 node=ev.target,
-                epoch=ev.epoch + 1,
+                epoch=next_epoch(ev.epoch),
                 migrations=row["migrations"] + 1,
             )
         elif ev.state in ("accepted", "queued", "deferred", "running"):
@@ -322,7 +350,7 @@ class GroundStation:
                 row = self.table.row(job_id)
             except GroundError:
                 continue
-            if row["state"] in TERMINAL or epoch < row["epoch"]:
+            if judge_result(row["state"] in TERMINAL, row["epoch"], epoch) != "record":
                 continue
             if row["node"] != node or epoch > row["epoch"]:
                 self.table.update(job_id, node=node, epoch=epoch, lease_seen=now)
@@ -331,28 +359,34 @@ class GroundStation:
 
     def _lapse_node(self, node: str, why: str) -> None:
         for row in list(self.table.active()):
-            if row["node"] == node and row["state"] != "queued":
+            if row["node"] == node and lapses_when_offline(row["state"]):
                 self._lapse(row, f"{why} ({node})")
 
     def _lapse(self, row: dict[str, Any], why: str) -> None:
         job_id = row["job_id"]
+        epoch = next_epoch(row["epoch"])
         log.warning(
             "ground: lease of %s on %s lapsed: %s; re-queued with epoch %d",
             job_id,
             row["node"],
             why,
-            row["epoch"] + 1,
+            epoch,
         )
+        self._forget_sent(job_id)
         self.table.update(
             job_id,
             state="queued",
-            epoch=row["epoch"] + 1,
+            epoch=epoch,
             target=None,
             detail=f"lease lapsed: {why}",
             node=None,
         )
         self._publish_record(job_id)
         self._wake.set()
+
+    def _forget_sent(self, job_id: str) -> None:
+        for v in self.nodes.values():
+            v.sent_work.pop(job_id, None)
 
     # -- uplink --------------------------------------------------------------------------
     def in_contact(self, view: NodeView, now: float) -> bool:
@@ -362,11 +396,6 @@ class GroundStation:
             return False
         r = view.orbits.positions(now)
         return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
-
-    def _candidates(self, contact: dict[str, bool]) -> list[NodeView]:
-        """Online nodes, best first: in contact, least queued work, fewest jobs sent."""
-        alive = [v for v in self.nodes.values() if v.status == "online"]
-        return sorted(alive, key=lambda v: _placement_key(v, contact))
 
     async def _uplink_loop(self) -> None:
         while True:
@@ -402,38 +431,71 @@ class GroundStation:
                 contact[v.node] = self.in_contact(v, now)
             return contact[v.node]
 
-        cands: list[NodeView] | None = None
         for row in list(self.table.active()):
-            state = row["state"]
-            if state != "queued":
+            if row["state"] != "queued":
                 seen = row["lease_seen"] or row["uplinked_at"] or now
-                if now - seen > self.lease_s:
+                if lease_lapsed(now, seen, self.lease_s):
                     self._lapse(row, f"no lease renewal for {now - seen:.0f} s")
                 continue
             if row["target"] is not None:
-                view = self.nodes.get(row["target"])
-                if view is None or view.status != "online":
+                choice = self.nodes.get(row["target"])
+                if choice is None or choice.status != "online" or not reachable(choice):
                     continue
-                choice = view
             else:
-                if cands is None:
-                    for v in self.nodes.values():
-                        reachable(v)
-                    cands = self._candidates(contact)
-                if not cands:
+                reach = [v for v in self.nodes.values() if v.status == "online" and reachable(v)]
+                k = choose_uplink(
+                    [self._uplink_option(v, row["model"], now) for v in reach],
+                    input_bytes=self.table.submit_bytes(row["job_id"]),
+                    model_bytes=self._model_size(row["model"]),
+                )
+                if k is None:
                     continue
-                choice = cands[0]
-            if not reachable(choice):
-                continue
+                choice = reach[k]
             if row["model"] not in choice.models:
                 await self._send_model(choice, row["model"], now)
                 continue
             await self._send_job(row, choice.node, now)
-            if cands is not None and choice.state is not None:
-                # spread a burst: count this job in the chosen node's queue
-                choice.state.queue_depth += 1
-                choice.state.queued_work_s += 1e-3
-                cands.sort(key=lambda v: _placement_key(v, contact))
+            # the node's next heartbeat lists it; until then it counts in its backlog
+            choice.sent_work[row["job_id"]] = (now, self._work_s(choice, row))
+
+    def _uplink_option(self, v: NodeView, model: str, now: float) -> UplinkOption:
+        """A node in contact as the rulebook's uplink option (see ``UplinkOption``)."""
+        st = v.state
+        rate = math.inf  # the link is not modelled without stations (a relay network)
+        if self.stations and st is not None and st.uplink_rate_bps > 0:
+            rate = st.uplink_rate_bps
+        return UplinkOption(
+            node=v.node,
+            uplink_rate_bps=rate,
+            backlog_s=v.backlog_s(now, self.lease_s),
+            has_model=model in v.models or model in v.models_sending,
+        )
+
+    def _model_size(self, model: str) -> int:
+        size = self._model_bytes.get(model)
+        if size is None:
+            try:
+                size = self.store.path(model).stat().st_size
+            except (ModelStoreError, OSError):
+                return 0  # not in the store: the job cannot be sent anywhere anyway
+            self._model_bytes[model] = size
+        return size
+
+    def _work_s(self, v: NodeView, row: dict[str, Any]) -> float:
+        """The job's modelled seconds of work on ``v`` at its fastest mode: the model's
+        FLOPs per item (``flightsw.models.cost.analyse``) times the items, over the node's
+        effective ops/s from its heartbeat (0 if the ground cannot tell)."""
+        model = row["model"]
+        flops = self._flops_per_item.get(model)
+        if flops is None:
+            try:
+                flops = analyse(self.store.path(model), model_hash=model).flops_per_item
+            except (CostModelError, ModelStoreError) as exc:
+                log.warning("ground: no work estimate for model %s: %s", model[:12], exc)
+                flops = 0.0
+            self._flops_per_item[model] = flops
+        ops = v.state.effective_ops_per_s if v.state is not None else 0.0
+        return flops * row["items"] / ops if ops > 0 else 0.0
 
     async def _send_model(
         self, view: NodeView, model: str, now: float, *, force: bool = False
@@ -492,7 +554,6 @@ class GroundStation:
             attempts=row["attempts"] + 1,
         )
         view = self._view(node)
-        view.uplinked += 1
         self._uplink_send(view, topics.job(node), dump(job))
         self._publish_record(row["job_id"])
 
@@ -566,16 +627,6 @@ class GroundStation:
             "jobs": self.table.counts(),
             "nodes": {k: v.status for k, v in self.nodes.items()},
         }
-
-
-def _placement_key(v: NodeView, contact: dict[str, bool]) -> tuple[bool, float, int, int, str]:
-    return (
-        not contact.get(v.node, False),
-        v.state.queued_work_s if v.state is not None else 0.0,
-        v.state.queue_depth if v.state is not None else 0,
-        v.uplinked,
-        v.node,
-    )
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

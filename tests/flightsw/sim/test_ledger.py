@@ -60,3 +60,24 @@ def test_failure_of_a_stale_epoch_is_ignored() -> None:
     assert led.fail(job, 1, 1, "shed", 5.0)
     assert job.outcome == "failed" and job.reason == "shed"
     assert led.recorded["j1"] == 1
+
+
+def test_a_higher_epoch_is_recorded_and_taken() -> None:
+    """One rule with the ground station: a result of a higher epoch than the ledger knows
+    (its handover not seen yet) counts; a lower one is stale; done and failed alike."""
+    led = Ledger()
+    job = _job()
+    led.submit(job, 1)
+    assert _record(led, job, 2, node=5) == "recorded"
+    assert job.epoch == 2 and job.node == 5
+    other = _job("j2")
+    led.submit(other, 1)
+    assert led.fail(other, 3, 1, "shed", 5.0)
+    assert other.epoch == 3 and other.outcome == "failed"
+    assert not led.fail(other, 4, 1, "again", 6.0)  # already ended
+    third = _job("j3")
+    led.submit(third, 1)
+    led.bump(third)
+    assert not led.fail(third, 0, 1, "late", 5.0)
+    assert led.fail(third, None, -1, "the ground's own decision", 6.0)
+    assert third.epoch == 1 and led.stale_failures == 1
