@@ -12,7 +12,7 @@ from groundstation.exceptions import GroundError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("serve", "models", "submit", "jobs", "result", "tail", "replay", "report")
+_COMMANDS = ("serve", "models", "submit", "jobs", "result", "tail", "replay", "report", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from flightsw.demo.workload import KINDS, JobKind, Workload
 from flightsw.exceptions import ConfigError
+from groundstation.demo.workload import KINDS, JobKind, Workload
 
 MODELS = Path(__file__).resolve().parents[3] / "examples" / "models"
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from flightsw.demo.plan import DemoPlan
 from flightsw.physics import CircularOrbits, in_contact
 from flightsw.protocol import JobEvent, Telemetry
+from groundstation.demo.plan import DemoPlan
 from groundstation.protocol import TERMINAL, JobRecord
 
 __all__ = ["DemoState", "Event", "JobTrack"]

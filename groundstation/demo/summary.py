@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.archive import ArchiveReader
-from flightsw.demo.view import fmt_energy
 from flightsw.exceptions import ArchiveError, ProtocolError
 from flightsw.protocol import decode
+from groundstation.demo.view import fmt_energy
 
 __all__ = ["ArchiveFacts", "DemoResult", "archive_facts"]
 

@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flightsw.demo.plan import DemoPlan, plan_demo
-from flightsw.demo.state import DemoState, JobTrack
-from flightsw.demo.view import PlainView, Screen, TtyView, fmt_energy
 from flightsw.protocol import JobEvent, Telemetry
 from flightsw.timeutil import parse_iso
+from groundstation.demo.plan import DemoPlan, plan_demo
+from groundstation.demo.state import DemoState, JobTrack
+from groundstation.demo.view import PlainView, Screen, TtyView, fmt_energy
 from groundstation.protocol import JobRecord
 
 EPOCH = parse_iso("2025-11-02T10:00:00Z")

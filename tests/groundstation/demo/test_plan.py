@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flightsw.demo.plan import DEFAULT_STATIONS, LOW_BATTERY_ABOVE_FLOOR, plan_demo
 from flightsw.exceptions import ConfigError
 from flightsw.physics import circular_period_s, in_contact
 from flightsw.physics.sun import illumination, sun_position_km
 from flightsw.timeutil import parse_iso
+from groundstation.demo.plan import DEFAULT_STATIONS, LOW_BATTERY_ABOVE_FLOOR, plan_demo
 from hardware_profiles import load_profile
 
 RUN_S = 100 * 60.0  # the default demo: 2 host minutes at x50

@@ -1,4 +1,10 @@
-"""``flightsw demo``: broker, ground station and six nodes in one process, with a live view."""
+"""``flightsw demo`` (and ``groundstation demo``): broker, ground station and six nodes in one
+process, with a live view.
+
+The demo runs a ground station and nodes, so it lives above both packages, here.
+``flightsw`` does not import it: ``pyproject.toml`` declares :func:`register` in the
+``flightsw.commands`` entry-point group, which the ``flightsw`` command line loads.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flightsw.demo import DemoOptions, run_demo
 from flightsw.timeutil import parse_iso
+from groundstation.demo import DemoOptions, run_demo
 
 __all__ = ["register"]
 
@@ -51,7 +57,7 @@ def register(sub: Any) -> None:
                       help="print plain lines even on a terminal")
     view.add_argument("--live", dest="plain", action="store_const", const=False,
                       help="redraw in place even when stdout is not a terminal")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, demo_prog=p.prog)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run_demo(opts))
     except asyncio.CancelledError:
-        print("flightsw demo: stopped", file=sys.stderr)
+        print(f"{args.demo_prog}: stopped", file=sys.stderr)
         return 130
     print()
     for line in result.lines():

@@ -1,4 +1,8 @@
-"""``flightsw demo`` end to end, as a user runs it: a child process, real MQTT, real files."""
+"""``flightsw demo`` end to end, as a user runs it: a child process, real MQTT, real files.
+
+The command lives in ``groundstation/cli/demo.py``; ``flightsw`` finds it through the
+``flightsw.commands`` entry point, and ``groundstation demo`` is the same command.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,7 @@ from flightsw.archive import ArchiveReader
 from flightsw.broker import MosquittoProcess
 from flightsw.cli import main
 from flightsw.protocol import decode
+from groundstation.cli import main as ground_main
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -228,3 +234,14 @@ def test_bad_options_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["demo", "--policy", "fastest", "--out", str(tmp_path / "o4")]) == 2
     assert "policy" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(("cli", "prog"), [(main, "flightsw"), (ground_main, "groundstation")])
+def test_demo_is_a_command_of_both_command_lines(
+    cli: Callable[[list[str]], int], prog: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli(["demo", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {prog} demo ") and "--time-scale" in out

@@ -35,17 +35,17 @@ from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.bus.url import parse_broker_url
 from flightsw.clock import WallClock
 from flightsw.constellation import make_policy
-from flightsw.demo.plan import DemoPlan, plan_demo
-from flightsw.demo.state import DemoState, JobTrack
-from flightsw.demo.summary import DemoResult, archive_facts
-from flightsw.demo.view import PlainView, TtyView
-from flightsw.demo.workload import KINDS, JobKind, Workload
 from flightsw.exceptions import ConfigError, FlightSwError, ProtocolError
 from flightsw.node.config import NodeConfig
 from flightsw.node.service import Node
 from flightsw.physics import CircularOrbits
 from flightsw.protocol import JobEvent, Status, Telemetry, decode, dump, parse, topics
 from groundstation.client import GroundClient
+from groundstation.demo.plan import DemoPlan, plan_demo
+from groundstation.demo.state import DemoState, JobTrack
+from groundstation.demo.summary import DemoResult, archive_facts
+from groundstation.demo.view import PlainView, TtyView
+from groundstation.demo.workload import KINDS, JobKind, Workload
 from groundstation.exceptions import GroundError
 from groundstation.protocol import JobRecord
 from groundstation.service import GroundStation
@@ -53,7 +53,7 @@ from hardware_profiles import load_profile
 
 __all__ = ["DemoOptions", "find_models", "run_demo"]
 
-log = logging.getLogger("flightsw.demo")
+log = logging.getLogger("groundstation.demo")
 
 _MARKER = ".flightsw-demo"
 _FEED_UNTIL = 0.85  # stop submitting at this fraction of the run so late jobs can finish

@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from flightsw.demo.state import DemoState
 from flightsw.timeutil import format_iso
+from groundstation.demo.state import DemoState
 
 __all__ = ["PlainView", "Screen", "TtyView", "fmt_energy"]
 
