@@ -31,6 +31,7 @@ from flightsw.node.upsets import work_factor
 from hardware_profiles import HardwareProfile
 
 __all__ = [
+    "RETRY_S",
     "SAFE_EXIT_SOC",
     "THROTTLE_HYSTERESIS_K",
     "Effect",
@@ -53,6 +54,7 @@ __all__ = [
 
 THROTTLE_HYSTERESIS_K = 5.0  # the throttle lifts this far below the throttle temperature
 SAFE_EXIT_SOC = 0.05  # automatic safe mode ends this far above the depth-of-discharge floor
+RETRY_S = 60.0  # an idle node with deferred work tries again at least this often
 PRIORITIES = 10
 
 L = TypeVar("L")
@@ -211,6 +213,7 @@ class NodeCore:
         "forced_mode",
         "jobs_done",
         "jobs_failed",
+        "last_try",
         "max_queue",
         "migrations_in",
         "migrations_out",
@@ -250,6 +253,7 @@ class NodeCore:
         self.migrations_out = 0
         self.deferred: dict[str, str] = {}  # job -> last reason told to the ground
         self.need_wh = math.inf  # energy the cheapest deferred job waits for
+        self.last_try = -math.inf  # when dispatch last looked at the queue
         self._queued_s: float | None = None
         self._by_prio: tuple[float, ...] | None = None
 
@@ -334,6 +338,7 @@ class NodeCore:
         """If idle, start the next job the budget allows; fail what expired meanwhile."""
         if self.run is not None:
             return _NONE
+        self.last_try = now
         out: list[Effect] = _NONE
         sched = self.sched
         gone = sched.expired(now)
@@ -373,6 +378,16 @@ class NodeCore:
         out.append(Started(run))
         return out
 
+    def waiting(self) -> bool:
+        """Idle with work queued (deferred by the budget, or not yet looked at)."""
+        return self.run is None and len(self.sched) > 0
+
+    def due(self, now: float, margin_wh: float) -> bool:
+        """A waiting node looks at its queue again when the margin has grown to what its
+        cheapest deferred job needs, or ``RETRY_S`` after it last looked (a step's twin
+        of this rule, vectorised, is the simulator's)."""
+        return margin_wh >= self.need_wh or now - self.last_try >= RETRY_S
+
     def finish(self, token: int) -> Run | None:
         """The run of ``token`` completed; ``None`` if that run was stopped meanwhile."""
         r = self.run
@@ -407,14 +422,18 @@ class NodeCore:
             out.append(JobNote(r.q, "queued", reason))
         return out
 
-    def limits(self, now: float, temp_c: float, soc: float) -> list[Effect]:
-        """Apply the thermal and battery limits (:func:`limit_flags`) to this node."""
+    def limits(self, now: float, temp_c: float, soc: float) -> tuple[bool, list[Effect]]:
+        """Apply the thermal and battery limits (:func:`limit_flags`) to this node: whether
+        a limit changed, and what follows."""
         p = self.spec.profile
         f = limit_flags(np.array([temp_c]), np.array([soc]), np.array([self.throttled]),
                         np.array([self.safe_auto is not None]), np.array([p.thermal.throttle_c]),
                         np.array([p.thermal.max_c]), np.array([p.bus.dod_floor]))
-        return self.apply_limits(now, temp_c, soc, bool(f.throttle_on[0]),
-                                 bool(f.throttle_off[0]), bool(f.safe_on[0]), bool(f.safe_off[0]))
+        flags = (bool(f.throttle_on[0]), bool(f.throttle_off[0]), bool(f.safe_on[0]),
+                 bool(f.safe_off[0]))
+        if not any(flags):
+            return False, _NONE
+        return True, self.apply_limits(now, temp_c, soc, *flags)
 
     def apply_limits(self, now: float, temp_c: float, soc: float, throttle_on: bool,
                      throttle_off: bool, safe_on: bool, safe_off: bool) -> list[Effect]:

@@ -127,6 +127,7 @@ class Node:
             seed=config.seed,
         )
         self.load = ComputeLoad(np.array([profile.compute.idle_w]))
+        self._margin_wh = self.budget.margin_wh(0, clock.now())
         self.policy = make_policy(config.policy)
         self.rng = np.random.default_rng(config.seed)
         self.commands = CommandDesk(self)
@@ -184,8 +185,9 @@ class Node:
         return await self.migration.hand_over(job_id, dst, transfer_s)
 
     def margin_wh(self, now: float) -> float:
-        """Energy the node may spend now and keep its floor through the next eclipse."""
-        return self.budget.margin_wh(0, now) - self.load.unbooked_wh(0)
+        """Energy the node may spend now and keep its floor through the next eclipse (the
+        forecast of the last physics step, less what ran since: as the simulator)."""
+        return self._margin_wh - self.load.unbooked_wh(0)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -409,9 +411,12 @@ class Node:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            now = self.clock.now()
-            effects = self.core.dispatch(now, self.budget.temperature_c_of(0), self.margin_wh(now))
-            await self.carry(effects)
+            await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        now = self.clock.now()
+        effects = self.core.dispatch(now, self.budget.temperature_c_of(0), self.margin_wh(now))
+        await self.carry(effects)
 
     def _start(self, run: Run) -> None:
         d = run.d
@@ -506,12 +511,16 @@ class Node:
             await self.clock.sleep(step)
             now = self.clock.now()
             dt = now - last
-            self.budget.step(now, dt, self.load.power(now, dt))
-            last = now
             b = self.budget
-            await self.carry(self.core.limits(now, b.temperature_c_of(0), b.soc_of(0)))
+            b.step(now, dt, self.load.power(now, dt))
+            self._margin_wh = b.margin_wh(0, now)
+            last = now
+            core = self.core
+            changed, effects = core.limits(now, b.temperature_c_of(0), b.soc_of(0))
+            await self.carry(effects)
             await self._expire_parked(now)
-            self.wake()
+            if changed or (core.waiting() and core.due(now, self.margin_wh(now))):
+                await self._dispatch()
 
     async def _expire_parked(self, now: float) -> None:
         for model, parked in list(self._parked.items()):

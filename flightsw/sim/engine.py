@@ -46,6 +46,7 @@ from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.core import (
+    RETRY_S,
     Effect,
     Failed,
     JobNote,
@@ -74,7 +75,6 @@ __all__ = ["RunStats", "Simulation"]
 
 F = npt.NDArray[np.float64]
 _KELVIN = 273.15
-_RETRY_S = 60.0  # idle nodes with deferred work re-try at least this often
 _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
 _UNFINISHED = "unfinished at end of run"
@@ -841,7 +841,7 @@ class Simulation:
             return
         idx = np.fromiter(sorted(self.waiting), dtype=np.intp)
         room = self.margins[idx] - self.load.pending_j[idx] / 3600.0 >= self.need_wh[idx]
-        due = t - self.last_try[idx] >= _RETRY_S
+        due = t - self.last_try[idx] >= RETRY_S  # the rule of NodeCore.due, vectorised
         for i in idx[room | due].tolist():
             self._dispatch(i, t)
 

@@ -47,6 +47,7 @@ async def running_node(
     profile: str | Path = "jetson-orin-nano-super",
     altitude_km: float = 550.0,
     inclination_deg: float = 53.0,
+    raan_deg: float = 0.0,
     arg_latitude_deg: float = 0.0,
     **config: Any,
 ) -> AsyncIterator[Node]:
@@ -56,6 +57,7 @@ async def running_node(
         orbit=OrbitSpec(
             altitude_km=altitude_km,
             inclination_deg=inclination_deg,
+            raan_deg=raan_deg,
             arg_latitude_deg=arg_latitude_deg,
         ),
         data_dir=data_dir,

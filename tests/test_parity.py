@@ -1,0 +1,261 @@
+"""Parity: one scenario through the simulator and through real nodes gives the same outcome.
+
+The scenario runs once through :class:`~flightsw.sim.engine.Simulation` (all nodes in one
+process on its event heap and vectorised physics) and once through real
+:class:`~flightsw.node.service.Node` objects on the in-memory bus and a virtual clock (each
+node with its own one-row physics, its own tasks, its own model store), fed the same
+arrivals. Both drive the one node core, so every job must end the same way: same node,
+epoch, status and reason, and the same modelled latency and energy to 1e-9 relative.
+
+Two profiles, one with ``dual_execution`` (jetson-agx-orin: every job costs twice the work),
+both slowed 100,000-fold so the small example models make jobs from milliseconds to tens of
+minutes: queues form, DVFS picks modes, a burst overloads a node so it sheds, and low
+priority work expires before it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from flightsw.bus import MemoryBus
+from flightsw.clock import VirtualClock
+from flightsw.models.executor import Executor
+from flightsw.models.store import ModelStore
+from flightsw.protocol import JobResult, JobSubmit, Tensor, dump, parse, topics
+from flightsw.sim.engine import Simulation
+from flightsw.sim.scenario import load_scenario
+from flightsw.sim.world import build_world
+from tests.helpers.node_harness import running_node, upload
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "examples" / "models"
+
+SCENARIO = """
+name = "parity"
+seed = 3
+start = "2026-03-20T00:00:00Z"
+duration_hours = 1.5
+step_s = 10.0
+telemetry_period_s = 0
+
+[constellation]
+satellites = [
+  { name = "orin-a", altitude_km = 550.0, inclination_deg = 53.0, raan_deg = 0.0 },
+  { name = "h100-b", altitude_km = 550.0, inclination_deg = 53.0, arg_latitude_deg = 20.0 },
+  { name = "orin-c", altitude_km = 550.0, inclination_deg = 97.6, raan_deg = 90.0 },
+  { name = "h100-d", altitude_km = 650.0, inclination_deg = 97.9, raan_deg = 45.0 },
+]
+
+[profiles]
+default = "slow-orin.toml"
+nodes = { "h100-b" = "slow-h100.toml", "h100-d" = "starcloud-h100" }
+
+[scheduler]
+policy = "local"
+overload_backlog_s = 900.0
+
+[[jobs]]
+name = "digits"
+model = "{models}/digits_classifier.onnx"
+items = [1, 64]
+origin = "onboard"
+times_s = [13.7, 14.1, 250.3, 251.9, 1200.5, 3000.25, 3001.5, 14.9, 1800.3]
+nodes = ["orin-a", "h100-b", "orin-c", "orin-a", "h100-b", "orin-c", "orin-a", "h100-d", "h100-d"]
+deadline_s = 600.0
+value = 1.0
+priority = 7
+
+[[jobs]]
+name = "detect"
+model = "{models}/detector.onnx"
+items = [10, 100]
+origin = "onboard"
+times_s = [15.3, 16.2, 17.9, 400.7, 402.2, 2222.2, 2223.3, 4000.1]
+nodes = ["orin-a", "orin-a", "h100-b", "orin-c", "orin-a", "h100-b", "orin-c", "orin-a"]
+deadline_s = 900.0
+value = 3.0
+priority = 5
+
+[[jobs]]
+name = "embed"
+model = "{models}/embedder.onnx"
+items = [20, 400]
+origin = "onboard"
+times_s = [33.3, 34.4, 35.5, 36.6, 37.7, 1500.5, 1501.5, 4500.9]
+nodes = ["orin-c", "orin-c", "orin-c", "orin-c", "h100-b", "orin-a", "orin-c", "h100-b"]
+deadline_s = 1800.0
+value = 2.0
+priority = 3
+
+# low priority, short deadline, behind the embeddings on orin-c: expires before it starts
+[[jobs]]
+name = "late"
+model = "{models}/digits_classifier.onnx"
+items = [1, 4]
+origin = "onboard"
+times_s = [20.0, 22.5, 36.0]
+nodes = ["orin-a", "orin-a", "orin-c"]
+deadline_s = 30.0
+value = 0.5
+priority = 1
+"""
+
+
+def _simulate(path: Path) -> tuple[Simulation, dict[str, dict[str, Any]]]:
+    sim = Simulation(build_world(load_scenario(path)))
+    sim.run()
+    out = {}
+    for jid, job in sim.ledger.jobs.items():
+        out[jid] = {
+            "node": sim.nodes[job.node].name if job.node >= 0 else "ground",
+            "epoch": job.epoch,
+            "status": job.outcome,
+            "reason": job.reason or None,
+            "latency_s": job.latency_s if job.outcome == "done" else 0.0,
+            "energy_j": job.energy_j if job.outcome == "done" else 0.0,
+            "mode": job.mode or None,
+        }
+    return sim, out
+
+
+async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict[str, Any]]:
+    w = sim.w
+    a = sim.arrivals
+    clock = VirtualClock(w.t0)
+    bus = MemoryBus()
+    spec = sim.sched_spec
+    store = ModelStore(tmp / "ground-models")
+    for c in w.classes:
+        assert c.model_path is not None
+        store.put_file(c.model_path)
+    specs = Executor(store, clock=clock)
+    results: dict[str, JobResult] = {}
+    prof_path = {}  # the test's slowed profiles by path, packaged ones by name
+    for n, p in zip(w.names, w.profiles, strict=True):
+        path = profiles / f"{p.name}.toml"
+        prof_path[n] = str(path) if path.exists() else p.name
+    last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            sub = await stack.enter_async_context(bus.subscribe("odc/sat/+/result", qos=1))
+            for k, name in enumerate(w.names):
+                orbit_kw = _orbit_of(sim, k)
+                await stack.enter_async_context(
+                    running_node(
+                        bus, clock, tmp / name, node_id=name, profile=prof_path[name],
+                        physics_step_s=w.scenario.step_s, execute=False,
+                        overload_backlog_s=spec.overload_backlog_s, max_queue=spec.max_queue,
+                        seed=k, max_payload_bytes=256 * 1024 * 1024, **orbit_kw,
+                    )
+                )
+                for c in w.classes:
+                    assert c.model_path is not None
+                    await upload(bus, name, c.model_path)
+            for k in range(len(a)):
+                t = float(a.t[k])
+                await clock.sleep_until(t)
+                c = w.classes[int(a.cls[k])]
+                items = int(a.items[k])
+                model = c.model_key
+                inputs = {}
+                for s in specs.input_specs(model):
+                    shape = tuple(items if d == 0 else (n or 1) for d, n in
+                                  enumerate(s.shape or ()))
+                    inputs[s.name] = Tensor.from_array(np.zeros(shape, dtype=s.dtype))
+                job = JobSubmit(job_id=f"j{k + 1:07d}", model=model, inputs=inputs,
+                                priority=c.priority, value=c.value, submitted_at=t,
+                                deadline=None if c.deadline_s is None else t + c.deadline_s)
+                await bus.publish(topics.job(w.names[int(a.node[k])]), dump(job), qos=1)
+            while len(results) < len(a) and clock.now() < last_t:
+                while sub.qsize():
+                    msg = await sub.get()
+                    r = parse(JobResult, msg.payload)
+                    results.setdefault(r.job_id, r)
+                await clock.sleep(10.0)
+
+    await clock.run(main())
+    specs.close()
+    return {
+        jid: {
+            "node": r.node,
+            "epoch": r.epoch,
+            "status": r.status,
+            "reason": r.reason,
+            "latency_s": r.modelled_latency_s or 0.0,
+            "energy_j": r.modelled_energy_j or 0.0,
+            "mode": r.power_mode,
+        }
+        for jid, r in results.items()
+    }
+
+
+def _orbit_of(sim: Simulation, k: int) -> dict[str, float]:
+    """The node's circular elements as the scenario gave them."""
+    sat = sim.w.scenario.constellation.satellites
+    assert sat is not None
+    s = sat[k]
+    return {
+        "altitude_km": float(s.altitude_km),
+        "inclination_deg": float(s.inclination_deg),
+        "raan_deg": float(s.raan_deg),
+        "arg_latitude_deg": float(s.arg_latitude_deg),
+    }
+
+
+SLOWDOWN = 1e-5
+
+
+def _slow_profile(base: str, name: str, into: Path) -> Path:
+    """A packaged profile with its compute peaks and memory bandwidth scaled by SLOWDOWN."""
+    text = (ROOT / "hardware_profiles" / f"{base}.toml").read_text()
+
+    def scale(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{float(m.group(2)) * SLOWDOWN!r}"
+
+    text, n = re.subn(r"(?m)^((?:peak_ops\.\w+|memory_bandwidth_bps) = )([0-9.e+]+)", scale,
+                      text)
+    assert n >= 3, f"{base}: compute figures not found"
+    text = text.replace(f'name = "{base}"', f'name = "{name}"', 1)
+    path = into / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    _slow_profile("jetson-agx-orin", "slow-orin", tmp_path)
+    _slow_profile("starcloud-h100", "slow-h100", tmp_path)
+    path = tmp_path / "parity.toml"
+    path.write_text(SCENARIO.replace("{models}", str(MODELS)))
+    return path
+
+
+async def test_simulation_and_emulated_nodes_agree_on_every_job(
+    scenario: Path, tmp_path: Path
+) -> None:
+    sim, simulated = _simulate(scenario)
+    emulated = await _emulate(sim, tmp_path / "emu", scenario.parent)
+    assert sorted(emulated) == sorted(simulated), "a job ended in one driver only"
+    # the scenario exercises what it claims: both profiles, dual execution, both outcomes
+    done = [j for j in simulated.values() if j["status"] == "done"]
+    assert {j["node"] for j in done} == {"orin-a", "h100-b", "orin-c", "h100-d"}
+    reasons = {str(j["reason"]).split(":")[0] for j in simulated.values()}
+    assert {"shed", "deadline expired before start"} <= reasons
+    # durations from a microsecond-scale job on a real H100 to minutes on the slowed Orin
+    assert min(j["latency_s"] for j in done) < 1e-6
+    assert max(j["latency_s"] for j in done) > 300.0
+    for jid in sorted(simulated):
+        s, e = simulated[jid], emulated[jid]
+        for key in ("node", "epoch", "status", "reason", "mode"):
+            assert s[key] == e[key], f"{jid}: {key} differs: sim {s[key]!r}, node {e[key]!r}"
+        for key in ("latency_s", "energy_j"):
+            assert math.isclose(s[key], e[key], rel_tol=1e-9, abs_tol=0.0), (
+                f"{jid}: {key} differs: sim {s[key]!r}, node {e[key]!r}")
