@@ -29,7 +29,10 @@ from typing import Any
 import aiomqtt
 import msgpack
 
-from flightsw.broker import EmbeddedBroker, MosquittoProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
+from mosquitto import MosquittoProcess  # the tests' mosquitto child process
+
+from flightsw.broker import EmbeddedBroker
 from flightsw.bus import MqttBus
 from flightsw.clock import WallClock
 

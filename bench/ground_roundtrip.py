@@ -21,9 +21,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from _common import emit, parser
+from mosquitto import MosquittoProcess  # the tests' mosquitto child process
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from groundstation.client import GroundClient

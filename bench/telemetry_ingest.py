@@ -21,10 +21,11 @@ from pathlib import Path
 import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 from _common import emit, parser
+from mosquitto import MosquittoProcess  # the tests' mosquitto child process
 
 from flightsw.archive import ArchiveReader, ArchiveWriter
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.protocol import Telemetry, dump

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from missions import MissionHelpers, MissionLog, write_mission
+from mosquitto import MosquittoProcess, find_mosquitto
 
-from flightsw.broker import MosquittoProcess, find_mosquitto, free_port
+from flightsw.broker import free_port
 from flightsw.bus import MemoryBus
 
 

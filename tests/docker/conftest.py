@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from mosquitto import find_mosquitto
 
-from flightsw.broker import find_mosquitto, free_port
+from flightsw.broker import free_port
 
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from mosquitto import MosquittoProcess
 from node_harness import DETECTOR, DIGITS, digits_inputs, kind, running_node, wait_for
 from procs import ROOT, Procs
 from profiles import slow_profile
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.physics.ground import Station, contact_windows

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import pytest
+from mosquitto import MosquittoProcess
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus import (
     Bus,
     MemoryBus,

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mosquitto import MosquittoProcess
 
-from flightsw.broker import MosquittoProcess, free_port
+from flightsw.broker import free_port
 from flightsw.bus import Message, MqttBus, Subscription, Will
 from flightsw.exceptions import BusError, ConfigError
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mosquitto import MosquittoProcess
 from node_harness import DETECTOR, running_node
 from profiles import slow_profile
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.timeutil import parse_iso

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+from mosquitto import MosquittoProcess
 from node_harness import (
     DETECTOR,
     DIGITS,
@@ -21,7 +22,6 @@ from node_harness import (
     wait_for,
 )
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.physics.eclipse import eclipse_intervals

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mosquitto import MosquittoProcess
 from node_harness import DIGITS, digits_inputs, running_node
 from procs import ROOT
 
-from flightsw.broker import MosquittoProcess
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.timeutil import parse_iso

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mosquitto import MosquittoProcess
 
 from flightsw.archive import ArchiveReader
-from flightsw.broker import MosquittoProcess
 from flightsw.cli import main
 from flightsw.protocol import decode
 from groundstation.cli import main as ground_main

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mosquitto import MosquittoProcess
 
 from flightsw.archive import ArchiveReader, ArchiveWriter
-from flightsw.broker import MosquittoProcess
 from flightsw.bus import MqttBus
 from groundstation.cli import main
 from groundstation.cli.replay import ProgressBar
