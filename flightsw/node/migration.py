@@ -119,6 +119,9 @@ class Migration:
         node = self.node
         while True:
             await node.clock.sleep(node.config.state_period_s)
+            # let every state published at this instant arrive first (on a virtual clock:
+            # the round takes its turn after every other task due now)
+            await node.clock.sleep(0.0)
             core = node.core
             if core.safe_mode or core.paused or len(core.sched) == 0:
                 continue

@@ -205,18 +205,20 @@ class Node:
         for name, (topic, handler) in inboxes.items():
             sub = await self._stack.enter_async_context(self.bus.subscribe(topic, qos=1))
             self.spawn(self._inbox(sub, handler), name)
+        await self._publish_status()
+        # the order of the periodic tasks is the order of their turns at equal mission times:
+        # physics, then reports, then the migration round (as the simulator's step)
+        self.spawn(self._physics_loop(), "physics")
+        self.spawn(self._telemetry_loop(), "telemetry")
+        self.spawn(self._state_loop(), "state")
+        self.spawn(self._worker(), "worker")
+        self.spawn(self.downlink.serve(), "downlink")
         if self.policy.name != "local":
             peers = await self._stack.enter_async_context(
                 self.bus.subscribe(f"{topics.PREFIX}/+/state", qos=0)
             )
             self.spawn(self.migration.listen(peers), "peers")
             self.spawn(self.migration.rounds(), "migration")
-        await self._publish_status()
-        self.spawn(self._physics_loop(), "physics")
-        self.spawn(self._telemetry_loop(), "telemetry")
-        self.spawn(self._state_loop(), "state")
-        self.spawn(self._worker(), "worker")
-        self.spawn(self.downlink.serve(), "downlink")
         log.info("node %s online (profile %s)", self.id, self.profile.name)
         return self
 
