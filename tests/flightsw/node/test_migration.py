@@ -60,7 +60,8 @@ async def test_loaded_node_hands_jobs_to_idle_neighbour(
         await gc.run(model, {"image": img}, node="b", timeout_s=60)
         ids = [await gc.submit(model, {"image": img}, node="a", job_id=f"j{i}") for i in range(40)]
         recs = [await gc.wait(j, timeout_s=120) for j in ids]
-        moves = (a.core.migrations_out, b.core.migrations_in, b.core.migrations_out, a.core.migrations_in)
+        ca, cb = a.core, b.core
+        moves = (ca.migrations_out, cb.migrations_in, cb.migrations_out, ca.migrations_in)
         duplicates = gs.duplicates
     assert all(r.state == "done" for r in recs)
     a_out, b_in, b_out, a_in = moves
