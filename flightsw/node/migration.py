@@ -16,8 +16,8 @@ import numpy as np
 from flightsw.bus import Subscription
 from flightsw.constellation import Candidate, Peer, transfer_time_s
 from flightsw.exceptions import ProtocolError
-from flightsw.node.core import plan_moves
 from flightsw.node.jobs import Intake
+from flightsw.node.rounds import plan_moves
 from flightsw.node.scheduler import Queued
 from flightsw.physics.isl import line_of_sight
 from flightsw.protocol import Handover, JobSubmit, NodeState, dump, parse, topics

@@ -49,22 +49,14 @@ from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.commands import CommandDesk
 from flightsw.node.config import NodeConfig
-from flightsw.node.core import (
-    Effect,
-    Failed,
-    JobNote,
-    NodeCore,
-    NodeSpec,
-    Run,
-    Started,
-    StatusChanged,
-    Stopped,
-)
+from flightsw.node.core import NodeCore
 from flightsw.node.downlink import Downlink
+from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusChanged, Stopped
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.scheduler import Queued, Work
+from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
 from flightsw.node.upsets import Hits, corrupt_one_bit, draw_hits
 from flightsw.orbitdesc import orbit_info

@@ -45,22 +45,13 @@ from flightsw.exceptions import FlightSwError
 from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
-from flightsw.node.core import (
-    RETRY_S,
-    Effect,
-    Failed,
-    JobNote,
-    LazyPeers,
-    NodeSpec,
-    Started,
-    StatusChanged,
-    Stopped,
-    limit_flags,
-    plan_moves,
-    with_queue,
-)
+from flightsw.node.core import RETRY_S
+from flightsw.node.effects import Effect, Failed, JobNote, Started, StatusChanged, Stopped
+from flightsw.node.limits import limit_flags
 from flightsw.node.load import ComputeLoad
+from flightsw.node.rounds import LazyPeers, plan_moves, with_queue
 from flightsw.node.scheduler import Queued, Work
+from flightsw.node.spec import NodeSpec
 from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
 from flightsw.sim.archive import SimArchive

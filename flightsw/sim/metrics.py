@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.node.core import NodeSpec
+from flightsw.node.spec import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flightsw.node.core import NodeCore, NodeSpec
+from flightsw.node.core import NodeCore
 from flightsw.node.scheduler import Queued
+from flightsw.node.spec import NodeSpec
 from flightsw.sim.ledger import Job, Ticket
 
 __all__ = ["NodeSpec", "OutResult", "SimNode", "ticket"]

@@ -1,0 +1,62 @@
+"""What a node core tells its driver: start a run, stop it, a job changed state, a job
+failed here, the node's status changed (the effects of :class:`~flightsw.node.core.NodeCore`)."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from flightsw.node.scheduler import Decision, Queued
+
+__all__ = ["Effect", "Failed", "JobNote", "Run", "Started", "StatusChanged", "Stopped"]
+
+
+class Run(NamedTuple):
+    """The job running now: its decision, when it started and the token of the start."""
+
+    q: Queued
+    d: Decision
+    start: float
+    token: int
+
+    @property
+    def end(self) -> float:
+        """When it will finish (an absolute time, for scheduling only; never subtracted)."""
+        return self.start + self.d.latency_s
+
+
+class Started(NamedTuple):
+    """Start ``run`` now (run it for real, or schedule its end)."""
+
+    run: Run
+
+
+class Stopped(NamedTuple):
+    """The running job was stopped: cancel its execution; ``spent_j`` was paid for it."""
+
+    run: Run
+    reason: str
+    requeued: bool
+    spent_j: float
+
+
+class JobNote(NamedTuple):
+    """A job changed state on this node (the job event the ground follows)."""
+
+    q: Queued
+    state: str  # queued, deferred, shed, cancelled, handed_over
+    detail: str | None = None
+    target: str | None = None
+
+
+class Failed(NamedTuple):
+    """The job ended here without a result: send the failed result."""
+
+    q: Queued
+    reason: str
+
+
+class StatusChanged(NamedTuple):
+    state: Literal["online", "safe"]
+
+
+Effect = Started | Stopped | JobNote | Failed | StatusChanged
