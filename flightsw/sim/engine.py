@@ -54,6 +54,7 @@ from flightsw.node.scheduler import Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
+from flightsw.protocol.jobrules import UplinkOption, choose_uplink
 from flightsw.sim.archive import SimArchive
 from flightsw.sim.kernel import EventQueue
 from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
@@ -455,9 +456,11 @@ class Simulation:
 
     def _uplink_round(self, t: float, contact: npt.NDArray[np.bool_]) -> None:
         """Each free station uplinks queued ground jobs, one after the other, each to the
-        satellite in view that could start it soonest (the ground sees every heartbeat:
-        uplink time, plus the model if the satellite lacks it, plus its backlog)."""
+        satellite in view that could start it soonest (the ground's rule,
+        :func:`~flightsw.protocol.jobrules.choose_uplink`: uplink time, plus the model if the
+        satellite lacks it, plus its backlog and the work already sent to it)."""
         horizon = t + self.step_s
+        rates: list[float] = self.uplink_bps.tolist()
         for s in range(len(self.stations)):
             if not self.ground_queue:
                 return
@@ -476,17 +479,16 @@ class Simulation:
                                "deadline expired at the ground (no uplink in time)", t)
                     continue
                 start = max(self.station_free[s], t)
-                best: tuple[float, int, float] | None = None
-                for i in sats:
-                    node = self.nodes[i]
-                    size = job.input_bytes + (0.0 if job.model in node.models
-                                              else job.model_bytes)
-                    dur = 8.0 * size / float(self.uplink_bps[i])
-                    ready = (dur + node.backlog_s(t) + self.incoming_s[i] + extra[i], i)
-                    if best is None or ready < best[:2]:
-                        best = (ready[0], i, size)
-                assert best is not None
-                _, i, size = best
+                options = [
+                    UplinkOption(self.nodes[i].name, rates[i],
+                                 self.nodes[i].backlog_s(t) + self.incoming_s[i] + extra[i],
+                                 job.model in self.nodes[i].models)
+                    for i in sats
+                ]
+                k = choose_uplink(options, job.input_bytes, job.model_bytes)
+                assert k is not None
+                i = sats[k]
+                size = job.input_bytes + (0.0 if options[k].has_model else job.model_bytes)
                 end = start + 8.0 * size / float(self.uplink_bps[i])
                 extra[i] += self.nodes[i].spec.seconds(self._work(i, job))
                 self.station_free[s] = end
