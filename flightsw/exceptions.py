@@ -58,7 +58,19 @@ class BrokerError(BusError):
 
 
 class ProtocolError(FlightSwError):
-    """A message could not be decoded or failed its schema; the message names the field."""
+    """A message could not be decoded or failed its schema; the message names the field.
+
+    Set where it is raised, so nobody reads them back out of the text: ``code`` is
+    ``"oversize"`` (over the receiver's size limit), ``"undecodable"`` (not msgpack),
+    ``"schema"`` (a field is missing, unknown or invalid, a tensor included) or
+    ``"unencodable"``; ``field`` is the dotted path of the bad field (``"inputs.x.dtype"``)
+    when one is to blame.
+    """
+
+    def __init__(self, message: str, *, code: str = "schema", field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
 
 
 class ModelStoreError(FlightSwError):
@@ -78,11 +90,20 @@ class InferenceError(FlightSwError):
 
 
 class JobRejected(FlightSwError):
-    """A job was refused (bad input, admission control); ``reason`` names why."""
+    """A job was refused (bad input, admission control); ``reason`` names why.
 
-    def __init__(self, reason: str) -> None:
+    ``code`` is the ``ErrorEvent`` code a node reports it with (``"invalid_job"``) and
+    ``field`` the part of the job to blame (``"inputs"``, ``"inputs.image"``), both set where
+    it is raised.
+    """
+
+    def __init__(
+        self, reason: str, *, code: str = "invalid_job", field: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+        self.field = field
 
 
 class ArchiveError(FlightSwError):

@@ -10,12 +10,12 @@ the node (``flightsw.node``) and the ground station, so it sits below both.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from flightsw.exceptions import ConfigError
 from flightsw.physics.orbit import CircularOrbits, Orbits, TleOrbits
+from flightsw.protocol.messages import CircularOrbitInfo, OrbitInfo, TleOrbitInfo
 
 __all__ = ["OrbitSpec", "build_orbits", "orbit_info", "orbits_from_info"]
 
@@ -63,40 +63,39 @@ def build_orbits(spec: OrbitSpec, epoch: float, name: str) -> Orbits:
     )
 
 
-def orbit_info(spec: OrbitSpec, epoch: float) -> dict[str, Any]:
+def orbit_info(spec: OrbitSpec, epoch: float) -> OrbitInfo:
     """The orbit as published in the node's retained status (so the ground can predict)."""
     if spec.tle_file is not None:
-        return {"type": "tle", "name": spec.tle_name, "text": spec.tle_file.read_text()}
-    return {
-        "type": "circular",
-        "altitude_km": spec.altitude_km,
-        "inclination_deg": spec.inclination_deg,
-        "raan_deg": spec.raan_deg,
-        "arg_latitude_deg": spec.arg_latitude_deg,
-        "epoch": epoch,
-    }
+        return TleOrbitInfo(name=spec.tle_name, text=spec.tle_file.read_text())
+    if spec.altitude_km is None or spec.inclination_deg is None:
+        raise ConfigError("orbit: give a TLE file, or both altitude_km and inclination_deg")
+    return CircularOrbitInfo(
+        altitude_km=spec.altitude_km,
+        inclination_deg=spec.inclination_deg,
+        raan_deg=spec.raan_deg,
+        arg_latitude_deg=spec.arg_latitude_deg,
+        epoch=epoch,
+    )
 
 
-def orbits_from_info(info: dict[str, Any], name: str) -> Orbits:
-    """Inverse of :func:`orbit_info`; :class:`ConfigError` names a bad field."""
-    kind = info.get("type")
-    try:
-        if kind == "tle":
-            tles = TleOrbits.from_text(str(info["text"]))
-            wanted = info.get("name")
-            if wanted is None:
-                return tles
-            i = tles.names.index(str(wanted))
-            return TleOrbits([tles.satrecs[i]], [str(wanted)])
-        if kind == "circular":
-            return CircularOrbits(
-                float(info["altitude_km"]),
-                float(info["inclination_deg"]),
-                float(info["raan_deg"]),
-                float(info["arg_latitude_deg"]),
-                epoch=float(info["epoch"]),
-                names=[name],
-            )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(f"orbit: bad orbit description ({exc})") from exc
-    raise ConfigError(f"orbit.type: {kind!r} is not 'circular' or 'tle'")
+def orbits_from_info(info: OrbitInfo, name: str) -> Orbits:
+    """Inverse of :func:`orbit_info` (``info`` already validated as it was parsed);
+    :class:`ConfigError` if the TLE holds no satellite of that name, :class:`OrbitError` if
+    the text holds no TLE."""
+    if isinstance(info, TleOrbitInfo):
+        tles = TleOrbits.from_text(info.text)
+        if info.name is None:
+            return tles
+        if info.name not in tles.names:
+            have = ", ".join(tles.names[:10])
+            raise ConfigError(f"orbit.name: {info.name!r} is not in the TLE text (has {have})")
+        i = tles.names.index(info.name)
+        return TleOrbits([tles.satrecs[i]], [info.name])
+    return CircularOrbits(
+        info.altitude_km,
+        info.inclination_deg,
+        info.raan_deg,
+        info.arg_latitude_deg,
+        epoch=info.epoch,
+        names=[name],
+    )

@@ -33,6 +33,7 @@ from groundstation.protocol import (
     JobRecord,
     Reply,
     Request,
+    SubmitArgs,
     job_topic,
     reply_topic,
 )
@@ -157,17 +158,19 @@ class GroundClient:
         value: float = 1.0,
         job_id: str | None = None,
     ) -> str:
-        job: dict[str, Any] = {
+        job = {
+            "job_id": job_id or uuid.uuid4().hex,
             "model": model,
-            "inputs": {
-                k: v.model_dump(mode="python") for k, v in arrays_to_tensors(inputs).items()
-            },
+            "inputs": arrays_to_tensors(inputs),
             "priority": priority,
-            "value": value,
             "deadline_s": deadline_s,
+            "value": value,
         }
-        job["job_id"] = job_id or uuid.uuid4().hex
-        data = await self.request("submit", {"job": job, "node": node})
+        try:
+            args = parse(SubmitArgs, {"job": job, "node": node})
+        except ProtocolError as exc:
+            raise GroundError(f"submit: {exc}") from exc
+        data = await self.request("submit", args.model_dump(mode="python"))
         return str(data["job_id"])
 
     async def job(self, job_id: str) -> JobRecord:

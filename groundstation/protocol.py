@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from flightsw.protocol.messages import Message, Tensor
+from flightsw.protocol.messages import JobId, Message, NodeId, Sha256, Tensor
 
 __all__ = [
     "JOB_STATES",
@@ -20,6 +20,8 @@ __all__ = [
     "JobRecord",
     "Reply",
     "Request",
+    "SubmitArgs",
+    "SubmitJob",
     "job_topic",
     "reply_topic",
 ]
@@ -55,6 +57,30 @@ class Request(Message):
     client: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     op: Literal["submit", "model_chunk", "has_model", "jobs", "job", "result"]
     args: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubmitJob(Message):
+    """The job of a ``submit`` request: what the client chooses of a ``JobSubmit``.
+
+    The service sets ``epoch`` (0) and ``submitted_at`` (its mission time) and turns
+    ``deadline_s`` (seconds after submission, None for none) into the job's ``deadline``.
+    ``job_id`` is chosen by the client, so a resent request is harmless.
+    """
+
+    job_id: JobId
+    model: Sha256
+    inputs: dict[str, Tensor] = Field(min_length=1)
+    priority: Annotated[int, Field(ge=0, le=9)] = 5
+    deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    value: Annotated[float, Field(ge=0)] = 1.0
+
+
+class SubmitArgs(Message):
+    """``args`` of a ``submit`` request: the job, and the node it must run on (None: the
+    ground chooses)."""
+
+    job: SubmitJob
+    node: NodeId | None = None
 
 
 class Reply(Message):

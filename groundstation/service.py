@@ -9,6 +9,10 @@ Tasks of its TaskGroup:
   and re-runs jobs whose owner's lease has lapsed (epoch + 1);
 * ``flush``    flushes the archive to disk.
 
+The service keeps a reference to every task it starts and cancels exactly those on exit. An
+unexpected error while handling one message or request is logged with its traceback (and a
+request gets an ``ok=False`` reply naming it); the service goes on serving.
+
 Its rules are the one rulebook it shares with the simulator
 (:mod:`flightsw.protocol.jobrules`): a result (done or failed) is recorded iff the job has no
 outcome yet and the result's epoch is at least the job's current epoch; later copies count
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
-import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,22 +37,28 @@ from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.exceptions import CostModelError, FlightSwError, ModelStoreError, ProtocolError
 from flightsw.models.cost import analyse
+from flightsw.models.executor import check_inputs
+from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.models.store import ModelStore, chunk_model
 from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.ground import Station, in_contact
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (
     ErrorEvent,
+    GroundStations,
     JobEvent,
     JobResult,
     JobSubmit,
     ModelChunk,
+    ModelMissing,
+    ModelStored,
     NodeState,
+    StationInfo,
     Status,
-    decode,
+    batch_items,
     dump,
-    encode,
     parse,
+    parse_event,
     topics,
 )
 from flightsw.protocol.jobrules import (
@@ -67,6 +77,7 @@ from groundstation.protocol import (
     TERMINAL,
     Reply,
     Request,
+    SubmitArgs,
     job_topic,
     reply_topic,
 )
@@ -122,6 +133,14 @@ class GroundStation:
         self.dir = archive_dir
         self.stations = stations or []
         self.min_elevation_deg = min_elevation_deg
+        # checked now, so a bad station or mask fails at start, naming the field
+        self.announcement = parse(
+            GroundStations,
+            {
+                "stations": [StationInfo.from_station(s) for s in self.stations],
+                "min_elevation_deg": min_elevation_deg,
+            },
+        )
         self.lease_s = lease_s
         self.tick_s = tick_s
         archive_dir.mkdir(parents=True, exist_ok=True)
@@ -131,12 +150,14 @@ class GroundStation:
         self.nodes: dict[str, NodeView] = {}
         self._flops_per_item: dict[str, float] = {}  # per model, for the work of a job
         self._model_bytes: dict[str, int] = {}
+        self._input_specs: dict[str, tuple[TensorSpec, ...]] = {}
         self.ingested = 0
         self.duplicates = 0
         self.stale = 0
         self._wake = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # every task it started and runs
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -146,28 +167,12 @@ class GroundStation:
         self._tg = tg
         sat = await self._stack.enter_async_context(self.bus.subscribe("odc/sat/#", qos=1))
         req = await self._stack.enter_async_context(self.bus.subscribe(REQUEST_TOPIC, qos=1))
-        tg.create_task(self._ingest(sat), name="ground:ingest")
-        tg.create_task(self._requests(req), name="ground:requests")
-        tg.create_task(self._uplink_loop(), name="ground:uplink")
-        tg.create_task(self._flush_loop(), name="ground:flush")
+        self._track(tg.create_task(self._ingest(sat), name="ground:ingest"))
+        self._track(tg.create_task(self._requests(req), name="ground:requests"))
+        self._track(tg.create_task(self._uplink_loop(), name="ground:uplink"))
+        self._track(tg.create_task(self._flush_loop(), name="ground:flush"))
         await self.bus.publish(
-            topics.GROUND_STATIONS,
-            encode(
-                {
-                    "stations": [
-                        {
-                            "name": s.name,
-                            "lat_deg": s.lat_deg,
-                            "lon_deg": s.lon_deg,
-                            "alt_m": s.alt_m,
-                        }
-                        for s in self.stations
-                    ],
-                    "min_elevation_deg": self.min_elevation_deg,
-                }
-            ),
-            qos=1,
-            retain=True,
+            topics.GROUND_STATIONS, dump(self.announcement), qos=1, retain=True
         )
         log.info("ground station up, archive %s, %d station(s)", self.dir, len(self.stations))
         return self
@@ -178,14 +183,24 @@ class GroundStation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in asyncio.all_tasks():
-            if task.get_name().startswith("ground:"):
-                task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         try:
             await self._stack.__aexit__(None, None, None)
         finally:
             self.archive.close()
             self.table.close()
+
+    def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` beside the loops (a publish, a model upload): a failure is logged,
+        not fatal to the service; cancelled on exit like the loops."""
+        task = self._track(asyncio.get_running_loop().create_task(coro, name=name))
+        task.add_done_callback(_log_failure)
 
     # -- ingest --------------------------------------------------------------------------
     async def _ingest(self, sub: Any) -> None:
@@ -205,8 +220,10 @@ class GroundStation:
                 continue
             try:
                 self._on_sat_message(msg, leaf)
-            except (ProtocolError, GroundError, FlightSwError) as exc:
+            except (GroundError, FlightSwError) as exc:
                 log.warning("ground: ignored %s: %s", msg.topic, exc)
+            except Exception:
+                log.exception("ground: error handling a message on %s; going on", msg.topic)
 
     def _view(self, node: str) -> NodeView:
         v = self.nodes.get(node)
@@ -221,31 +238,32 @@ class GroundStation:
         if leaf == "result":
             self._on_result(parse(JobResult, msg.payload))
         elif leaf == "event":
-            obj = decode(msg.payload)
-            if isinstance(obj, dict) and obj.get("kind") == "job_event":
-                self._on_job_event(parse(JobEvent, obj))
-            elif isinstance(obj, dict) and obj.get("kind") == "error":
-                ev = parse(ErrorEvent, obj)
+            ev = parse_event(msg.payload)
+            if isinstance(ev, JobEvent):
+                self._on_job_event(ev)
+            elif isinstance(ev, ModelStored):
                 v = self._view(node)
-                if ev.code == "model_stored":
-                    h = ev.message.split()[1]
-                    v.models.add(h)
-                    v.models_sending.pop(h, None)
-                    self._wake.set()
-                elif ev.code == "model_missing" and ev.message.startswith("model: "):
-                    h = ev.message.split()[1]
-                    v.models.discard(h)
-                    if self.store.has(h):
-                        task = asyncio.get_running_loop().create_task(
-                            self._send_model(v, h, self.clock.now(), force=True)
-                        )
-                        task.add_done_callback(_log_failure)
+                v.models.add(ev.model)
+                v.models_sending.pop(ev.model, None)
+                self._wake.set()
+            elif isinstance(ev, ModelMissing):
+                v = self._view(node)
+                v.models.discard(ev.model)
+                if self.store.has(ev.model):
+                    self._spawn(
+                        self._send_model(v, ev.model, self.clock.now(), force=True),
+                        name=f"ground:model:{node}",
+                    )
+            elif isinstance(ev, ErrorEvent):
+                log.info("ground: %s reports %s: %s", node, ev.code, ev.message)
         elif leaf == "state":
             st = parse(NodeState, msg.payload)
             v = self._view(node)
             v.state = st
             v.last_seen = self.clock.now()
-            v.models.update(st.models)
+            if not v.models.issuperset(st.models):  # a job waiting for one may go now
+                v.models.update(st.models)
+                self._wake.set()
             for job_id in st.leases:  # now counted in its queued_work_s
                 v.sent_work.pop(job_id, None)
             if v.status in ("unknown", "offline"):
@@ -271,10 +289,9 @@ class GroundStation:
             rec.outputs = result.outputs
         else:
             rec = self.table.record(job_id, with_outputs=True)  # outputs once it has ended
-        task = asyncio.get_running_loop().create_task(
-            self.bus.publish(job_topic(job_id), dump(rec), qos=1)
+        self._spawn(
+            self.bus.publish(job_topic(job_id), dump(rec), qos=1), f"ground:record:{job_id}"
         )
-        task.add_done_callback(_log_failure)
 
     def _on_result(self, res: JobResult) -> None:
         try:
@@ -405,6 +422,8 @@ class GroundStation:
                 await self._uplink_once()
             except (GroundError, FlightSwError) as exc:
                 log.error("ground: uplink pass failed: %s", exc)
+            except Exception:
+                log.exception("ground: uplink pass failed; the next pass tries again")
 
     async def _wait_wake(self, mission_s: float) -> None:
         """Until something changed or ``mission_s`` passed (at least 50 ms host time)."""
@@ -527,8 +546,7 @@ class GroundStation:
         prev = view.uplink_tail
         if delay <= 0 and (prev is None or prev.done()):
             # nothing ahead and no link to model: straight out (publish only queues it)
-            task = asyncio.get_running_loop().create_task(self.bus.publish(topic, payload, qos=1))
-            task.add_done_callback(_log_failure)
+            self._spawn(self.bus.publish(topic, payload, qos=1), f"ground:uplink:{view.node}")
             view.uplink_tail = None
             return
 
@@ -537,10 +555,15 @@ class GroundStation:
                 await asyncio.wait({prev})
             if delay > 0:
                 await self.clock.sleep(delay)
-            await self.bus.publish(topic, payload, qos=1)
+            try:
+                await self.bus.publish(topic, payload, qos=1)
+            except FlightSwError as exc:  # the lease or the next pass sends it again
+                log.error("ground: uplink to %s failed: %s", view.node, exc)
 
         assert self._tg is not None
-        view.uplink_tail = self._tg.create_task(send(), name=f"ground:uplink:{view.node}")
+        view.uplink_tail = self._track(
+            self._tg.create_task(send(), name=f"ground:uplink:{view.node}")
+        )
 
     async def _send_job(self, row: dict[str, Any], node: str, now: float) -> None:
         job = self.table.submitted(row["job_id"])
@@ -566,11 +589,17 @@ class GroundStation:
                 log.warning("ground: bad request: %s", exc)
                 continue
             try:
-                data = self._handle(req)
-                reply = Reply(req_id=req.req_id, ok=True, data=data)
+                payload = dump(Reply(req_id=req.req_id, ok=True, data=self._handle(req)))
             except (GroundError, FlightSwError) as exc:
-                reply = Reply(req_id=req.req_id, ok=False, error=str(exc))
-            await self.bus.publish(reply_topic(req.client), dump(reply), qos=1)
+                payload = dump(Reply(req_id=req.req_id, ok=False, error=str(exc)))
+            except Exception as exc:
+                log.exception("ground: request %s (%s) failed", req.req_id, req.op)
+                error = f"internal error in {req.op}: {type(exc).__name__}: {exc}"
+                payload = dump(Reply(req_id=req.req_id, ok=False, error=error))
+            try:
+                await self.bus.publish(reply_topic(req.client), payload, qos=1)
+            except FlightSwError as exc:
+                log.error("ground: reply to %s not sent: %s", req.client, exc)
 
     def _handle(self, req: Request) -> dict[str, Any]:
         a = req.args
@@ -581,7 +610,7 @@ class GroundStation:
             done = self.store.receive_chunk(chunk.model, chunk.index, chunk.total, chunk.data)
             return {"stored": done}
         if req.op == "submit":
-            return self._submit(a)
+            return self._submit(parse(SubmitArgs, a))
         if req.op == "jobs":
             return {"jobs": [r.model_dump(mode="python") for r in self.table.all()]}
         if req.op == "job":
@@ -591,28 +620,37 @@ class GroundStation:
             return {"job": rec.model_dump(mode="python")}
         raise GroundError(f"op: unknown {req.op!r}")
 
-    def _submit(self, a: dict[str, Any]) -> dict[str, Any]:
-        body = dict(a.get("job") or {})
-        body.setdefault("job_id", uuid.uuid4().hex)
-        body["submitted_at"] = self.clock.now()
-        body["epoch"] = 0
-        if "deadline_s" in body:
-            rel = body.pop("deadline_s")
-            body["deadline"] = None if rel is None else body["submitted_at"] + float(rel)
-        job = parse(JobSubmit, body)
-        if not self.store.has(job.model):
-            raise GroundError(f"model: {job.model} is not uploaded to the ground station")
-        if self.table.exists(job.job_id):
-            return {"job_id": job.job_id, "duplicate": True}
+    def _submit(self, a: SubmitArgs) -> dict[str, Any]:
+        spec = a.job
+        if not self.store.has(spec.model):
+            raise GroundError(f"model: {spec.model} is not uploaded to the ground station")
+        if self.table.exists(spec.job_id):
+            return {"job_id": spec.job_id, "duplicate": True}
+        now = self.clock.now()
+        job = JobSubmit(
+            job_id=spec.job_id,
+            model=spec.model,
+            inputs=spec.inputs,
+            priority=spec.priority,
+            deadline=None if spec.deadline_s is None else now + spec.deadline_s,
+            value=spec.value,
+            submitted_at=now,
+        )
+        # refused here, with the reason the node would give, rather than after an uplink
         arrays = job.arrays()
-        items = int(next(iter(arrays.values())).shape[0]) if arrays else 0
-        target = a.get("node")
-        if target is not None:
-            topics.validate_node_id(str(target))
-        self.table.insert(job, None if target is None else str(target), items)
+        items = batch_items(arrays)
+        check_inputs(self._model_inputs(job.model), arrays)
+        self.table.insert(job, a.node, items)
         self._publish_record(job.job_id)
         self._wake.set()
         return {"job_id": job.job_id}
+
+    def _model_inputs(self, model: str) -> tuple[TensorSpec, ...]:
+        specs = self._input_specs.get(model)
+        if specs is None:
+            specs = read_graph_inputs(self.store.path(model), model[:12])
+            self._input_specs[model] = specs
+        return specs
 
     async def _flush_loop(self) -> None:
         while True:
@@ -631,4 +669,4 @@ class GroundStation:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("ground: publish failed: %s", task.exception())
+        log.error("ground: %s failed: %s", task.get_name(), task.exception())

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnx
 import onnxruntime as ort
 
 from flightsw.clock import Clock, WallClock
 from flightsw.exceptions import InferenceError, JobRejected
-from flightsw.models.spec import TensorSpec, format_shape, graph_inputs
+from flightsw.models.spec import TensorSpec, format_shape, read_graph_inputs
 from flightsw.models.store import ModelStore, check_model_hash
+from flightsw.protocol.batch import batch_items
 
 __all__ = ["ExecResult", "Executor", "check_inputs", "session_options"]
 
@@ -65,69 +65,69 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
 def check_inputs(specs: tuple[TensorSpec, ...], inputs: Mapping[str, Any]) -> int:
     """Check ``inputs`` against the graph's input specs; return the number of items.
 
-    Dim 0 of every input is the batch, so all inputs must agree on it; dynamic dimensions
-    that share a symbolic name must agree too. Raises :class:`JobRejected` whose reason names
-    the input and what is wrong.
+    Dim 0 of every input is the batch, counted by the one rule of
+    :func:`flightsw.protocol.batch.batch_items`; dynamic dimensions that share a symbolic
+    name must agree too. Raises :class:`JobRejected` whose reason names the input and what is
+    wrong, and whose ``field`` is ``inputs.NAME`` (``inputs`` for the batch as a whole).
     """
     if not isinstance(inputs, Mapping):
-        raise JobRejected(f"inputs must be a mapping of name to array, got {type(inputs).__name__}")
+        raise JobRejected(
+            f"inputs must be a mapping of name to array, got {type(inputs).__name__}",
+            field="inputs",
+        )
     expected = {s.name: s for s in specs}
     for name in inputs:
         if name not in expected:
             known = ", ".join(repr(n) for n in expected) or "none"
-            raise JobRejected(f"unexpected input {name!r}; the model's inputs are {known}")
+            raise JobRejected(
+                f"unexpected input {name!r}; the model's inputs are {known}",
+                field=f"inputs.{name}",
+            )
     for spec in specs:
         if spec.name not in inputs:
-            raise JobRejected(f"missing input {spec.name!r} ({spec.describe()})")
-    batch: tuple[str, int] | None = None
+            raise JobRejected(
+                f"missing input {spec.name!r} ({spec.describe()})", field=f"inputs.{spec.name}"
+            )
     named: dict[str, tuple[str, int]] = {}
     for spec in specs:
         value = inputs[spec.name]
+        field = f"inputs.{spec.name}"
         if not isinstance(value, np.ndarray):
             raise JobRejected(
-                f"input {spec.name!r}: expected a numpy array, got {type(value).__name__}"
+                f"input {spec.name!r}: expected a numpy array, got {type(value).__name__}",
+                field=field,
             )
         if value.dtype.name != spec.dtype:
             raise JobRejected(
-                f"input {spec.name!r}: dtype {value.dtype.name}, expected {spec.dtype}"
+                f"input {spec.name!r}: dtype {value.dtype.name}, expected {spec.dtype}",
+                field=field,
             )
         if spec.shape is None:
             continue
         if value.ndim != len(spec.shape):
             raise JobRejected(
                 f"input {spec.name!r}: rank {value.ndim} (shape {list(value.shape)}), expected "
-                f"rank {len(spec.shape)} {format_shape(spec.shape, spec.dim_names)}"
+                f"rank {len(spec.shape)} {format_shape(spec.shape, spec.dim_names)}",
+                field=field,
             )
         for axis, (want, got) in enumerate(zip(spec.shape, value.shape, strict=True)):
             if want is not None and want != got:
                 raise JobRejected(
                     f"input {spec.name!r}: dim {axis} is {got}, expected {want} "
                     f"(shape {list(value.shape)}, expected "
-                    f"{format_shape(spec.shape, spec.dim_names)})"
+                    f"{format_shape(spec.shape, spec.dim_names)})",
+                    field=field,
                 )
             dim_name = spec.dim_names[axis] if spec.dim_names else None
-            if want is None and dim_name and axis > 0:  # dim 0: the batch check below
+            if want is None and dim_name and axis > 0:  # dim 0: the batch, counted below
                 seen = named.setdefault(dim_name, (spec.name, got))
                 if seen[1] != got:
                     raise JobRejected(
                         f"inconsistent dim {dim_name!r}: input {seen[0]!r} has {seen[1]}, "
-                        f"input {spec.name!r} has {got}"
+                        f"input {spec.name!r} has {got}",
+                        field=field,
                     )
-        if value.ndim >= 1:
-            if batch is None:
-                batch = (spec.name, int(value.shape[0]))
-            elif batch[1] != value.shape[0]:
-                raise JobRejected(
-                    f"inconsistent batch sizes: input {batch[0]!r} has {batch[1]} items, "
-                    f"input {spec.name!r} has {value.shape[0]}"
-                )
-    if batch is None:
-        return 1
-    if batch[1] < 1:
-        raise JobRejected(
-            f"input {batch[0]!r}: batch dimension is 0; a job needs at least one item"
-        )
-    return batch[1]
+    return batch_items(inputs)
 
 
 @dataclass(frozen=True)
@@ -179,12 +179,7 @@ class Executor:
         model_hash = check_model_hash(model_hash)
         specs = self._specs.get(model_hash)
         if specs is None:
-            path = self._store.path(model_hash)
-            try:
-                model = onnx.load(str(path), load_external_data=False)
-            except Exception as exc:
-                raise InferenceError(f"model {model_hash[:12]}: cannot read graph: {exc}") from exc
-            specs = graph_inputs(model)
+            specs = read_graph_inputs(self._store.path(model_hash), model_hash[:12])
             self._specs[model_hash] = specs
         return specs
 

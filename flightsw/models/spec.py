@@ -8,11 +8,21 @@ a named dimension can be checked for agreement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
 
-__all__ = ["TensorSpec", "dtype_name", "format_shape", "graph_inputs", "graph_outputs"]
+from flightsw.exceptions import InferenceError
+
+__all__ = [
+    "TensorSpec",
+    "dtype_name",
+    "format_shape",
+    "graph_inputs",
+    "graph_outputs",
+    "read_graph_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -103,3 +113,13 @@ def graph_inputs(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
 def graph_outputs(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """Graph outputs, in order."""
     return tuple(_spec(vi) for vi in model.graph.output)
+
+
+def read_graph_inputs(path: Path, label: str) -> tuple[TensorSpec, ...]:
+    """:func:`graph_inputs` of the ONNX file at ``path`` (the graph only, no external
+    weights); :class:`InferenceError` naming ``label`` if it cannot be read."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise InferenceError(f"model {label}: cannot read graph: {exc}") from exc
+    return graph_inputs(model)

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy.typing as npt
 
-from flightsw.exceptions import JobRejected, ProtocolError
+from flightsw.exceptions import ProtocolError
 from flightsw.protocol import JobSubmit, decode, parse
+from flightsw.protocol.batch import batch_items
 
 __all__ = ["Intake", "peek_job_id", "read_job"]
 
@@ -34,14 +35,8 @@ def peek_job_id(payload: bytes) -> tuple[str | None, int]:
 
 
 def read_job(payload: bytes, max_bytes: int) -> Intake:
-    """Decode and validate a job; :class:`ProtocolError` / :class:`JobRejected` name the field."""
+    """Decode and validate a job; :class:`ProtocolError` / :class:`JobRejected` carry the
+    error's ``code`` and ``field``."""
     job = parse(JobSubmit, payload, max_bytes=max_bytes)
     arrays = job.arrays()
-    batch = {name: (a.shape[0] if a.ndim else None) for name, a in arrays.items()}
-    sizes = {b for b in batch.values() if b is not None}
-    if len(sizes) > 1:
-        raise JobRejected(f"inputs: batch sizes differ across inputs {batch}")
-    items = sizes.pop() if sizes else 1
-    if items == 0:
-        raise JobRejected("inputs: batch of zero items")
-    return Intake(job=job, arrays=arrays, items=items)
+    return Intake(job=job, arrays=arrays, items=batch_items(arrays))

@@ -13,31 +13,45 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flightsw.exceptions import ProtocolError
+from flightsw.physics.ground import Station
 from flightsw.protocol.codec import decode, decode_tensor, encode, encode_tensor
 
 __all__ = [
     "Ack",
+    "CircularOrbitInfo",
     "Command",
     "CommandName",
     "ErrorEvent",
+    "GroundStations",
     "Handover",
     "JobEvent",
+    "JobId",
     "JobResult",
     "JobState",
     "JobSubmit",
     "Message",
     "ModelChunk",
+    "ModelMissing",
+    "ModelStored",
+    "NodeEvent",
+    "NodeId",
     "NodeState",
+    "OrbitInfo",
+    "Sha256",
+    "StationInfo",
     "Status",
     "Telemetry",
     "Tensor",
+    "TleOrbitInfo",
     "dump",
     "parse",
+    "parse_event",
 ]
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 JobId = Annotated[str, Field(min_length=1, max_length=128)]
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Message(BaseModel):
@@ -147,6 +161,29 @@ class ErrorEvent(Message):
     topic: str | None = None
 
 
+class ModelStored(Message):
+    """A node holds ``model`` now: every chunk arrived and the sha256 matched (event topic)."""
+
+    kind: Literal["model_stored"] = "model_stored"
+    node: NodeId
+    t: float
+    model: Sha256
+
+
+class ModelMissing(Message):
+    """A node lacks ``model``, which job ``job_id`` needs: it holds the job for a while and
+    asks the ground to send the model (event topic)."""
+
+    kind: Literal["model_missing"] = "model_missing"
+    node: NodeId
+    t: float
+    model: Sha256
+    job_id: JobId | None = None
+
+
+NodeEvent = JobEvent | ErrorEvent | ModelStored | ModelMissing
+
+
 class Telemetry(Message):
     kind: Literal["telemetry"] = "telemetry"
     node: NodeId
@@ -179,13 +216,66 @@ class Telemetry(Message):
     silent_corruptions: int = 0
 
 
+class CircularOrbitInfo(Message):
+    """A circular orbit by its elements at ``epoch`` (mission time)."""
+
+    type: Literal["circular"] = "circular"
+    altitude_km: Annotated[float, Field(gt=100, lt=100_000)]
+    inclination_deg: Annotated[float, Field(ge=0, le=180)]
+    raan_deg: Finite
+    arg_latitude_deg: Finite
+    epoch: Finite
+
+
+class TleOrbitInfo(Message):
+    """An orbit as TLE text; ``name`` picks one satellite of several (None: the only one)."""
+
+    type: Literal["tle"] = "tle"
+    name: str | None = None
+    text: Annotated[str, Field(min_length=1)]
+
+
+# the orbit in a node's Status, so the ground can predict its contacts
+OrbitInfo = Annotated[CircularOrbitInfo | TleOrbitInfo, Field(discriminator="type")]
+
+
 class Status(Message):
     kind: Literal["status"] = "status"
     node: NodeId
     state: Literal["online", "offline", "safe"]
     t: float
     profile: str | None = None
-    orbit: dict[str, Any] | None = None  # see docs/protocol.md: circular elements or a TLE
+    orbit: OrbitInfo | None = None
+
+
+class StationInfo(Message):
+    """One ground station: WGS-84 geodetic latitude and longitude (deg), height (m)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    lat_deg: Annotated[float, Field(ge=-90, le=90)]
+    lon_deg: Annotated[float, Field(ge=-180, lt=360)]
+    alt_m: Annotated[float, Field(ge=-500, le=100_000)] = 0.0
+
+    @classmethod
+    def from_station(cls, station: Station) -> StationInfo:
+        """The station as it travels (:class:`ProtocolError` naming a bad field)."""
+        # a Station may say 360 for 0 degrees east; the wire takes [-180, 360)
+        lon = 0.0 if station.lon_deg == 360.0 else station.lon_deg
+        fields = {"name": station.name, "lat_deg": station.lat_deg, "lon_deg": lon,
+                  "alt_m": station.alt_m}
+        return parse(cls, fields)
+
+    def to_station(self) -> Station:
+        return Station(self.name, self.lat_deg, self.lon_deg, self.alt_m)
+
+
+class GroundStations(Message):
+    """The ground stations, retained on ``odc/ground/stations`` by the ground station
+    service; no station means always in contact (a relay network)."""
+
+    kind: Literal["ground_stations"] = "ground_stations"
+    stations: list[StationInfo] = Field(default_factory=list)
+    min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] = 10.0
 
 
 CommandName = Literal[
@@ -269,13 +359,14 @@ M = TypeVar("M", bound=Message)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(message)"
+    return ".".join(str(p) for p in loc)
 
 
 def parse(cls: type[M], payload: bytes | Any, *, max_bytes: int | None = None) -> M:
     """Decode msgpack bytes (or an already decoded map) into ``cls``.
 
-    Raises :class:`ProtocolError` naming the first bad field.
+    Raises :class:`ProtocolError` naming the first bad field (its ``code`` is ``oversize``,
+    ``undecodable`` or ``schema``, its ``field`` the bad field's dotted path).
     """
     obj = decode(payload, max_bytes=max_bytes) if isinstance(payload, bytes) else payload
     if not isinstance(obj, dict):
@@ -285,7 +376,28 @@ def parse(cls: type[M], payload: bytes | Any, *, max_bytes: int | None = None) -
     except ValidationError as exc:
         err = exc.errors()[0]
         path = _field_path(tuple(err["loc"]))
-        raise ProtocolError(f"{path}: {err['msg']}") from exc
+        raise ProtocolError(f"{path or '(message)'}: {err['msg']}", field=path or None) from exc
+
+
+def parse_event(payload: bytes | Any, *, max_bytes: int | None = None) -> NodeEvent:
+    """A message of a node's event topic, by its ``kind``; :class:`ProtocolError` as
+    :func:`parse` (field ``kind`` for a kind that is not an event)."""
+    obj = decode(payload, max_bytes=max_bytes) if isinstance(payload, bytes) else payload
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind == "job_event":
+        return parse(JobEvent, obj)
+    if kind == "error":
+        return parse(ErrorEvent, obj)
+    if kind == "model_stored":
+        return parse(ModelStored, obj)
+    if kind == "model_missing":
+        return parse(ModelMissing, obj)
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected a map for an event, got {type(obj).__name__}")
+    raise ProtocolError(
+        f"kind: {kind!r} is not an event (job_event, error, model_stored, model_missing)",
+        field="kind",
+    )
 
 
 def dump(message: Message) -> bytes:

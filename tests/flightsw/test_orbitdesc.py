@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from flightsw.exceptions import ConfigError, OrbitError
+from flightsw.exceptions import ConfigError, OrbitError, ProtocolError
 from flightsw.orbitdesc import OrbitSpec, build_orbits, orbit_info, orbits_from_info
 from flightsw.physics.orbit import CircularOrbits, TleOrbits
-from flightsw.protocol import Status, dump, parse
+from flightsw.protocol import CircularOrbitInfo, Status, TleOrbitInfo, decode, dump, parse
 from flightsw.timeutil import parse_iso
 
 ISS = Path(__file__).parent / "physics" / "data" / "iss_2019-12-09.tle"
@@ -85,9 +85,14 @@ def test_circular_info_round_trip_through_a_status_message() -> None:
     spec = OrbitSpec(altitude_km=700.0, inclination_deg=97.5, raan_deg=123.0,
                      arg_latitude_deg=-20.0)
     info = orbit_info(spec, T0)
-    assert info["type"] == "circular" and info["epoch"] == T0
-    sent = parse(Status, dump(Status(node="n", state="online", t=T0, orbit=info)))
-    assert sent.orbit is not None
+    assert isinstance(info, CircularOrbitInfo) and info.epoch == T0
+    wire = dump(Status(node="n", state="online", t=T0, orbit=info))
+    assert decode(wire)["orbit"] == {  # the fields as they always travelled
+        "type": "circular", "altitude_km": 700.0, "inclination_deg": 97.5, "raan_deg": 123.0,
+        "arg_latitude_deg": -20.0, "epoch": T0,
+    }
+    sent = parse(Status, wire)
+    assert sent.orbit == info
     back = orbits_from_info(sent.orbit, "n")
     assert isinstance(back, CircularOrbits) and back.names == ["n"]
     _same_track(back, build_orbits(spec, T0, "n"))
@@ -96,28 +101,38 @@ def test_circular_info_round_trip_through_a_status_message() -> None:
 def test_tle_info_round_trip(two_sat_file: Path) -> None:
     spec = OrbitSpec(tle_file=two_sat_file, tle_name="ISS COPY")
     info = orbit_info(spec, T0)
-    assert info["type"] == "tle" and info["name"] == "ISS COPY"
-    back = orbits_from_info(info, "n")
+    assert isinstance(info, TleOrbitInfo) and info.name == "ISS COPY"
+    sent = parse(Status, dump(Status(node="n", state="online", t=T0, orbit=info)))
+    assert sent.orbit == info
+    back = orbits_from_info(sent.orbit, "n")
     assert isinstance(back, TleOrbits) and back.names == ["ISS COPY"]
     _same_track(back, build_orbits(spec, T0, "n"))
-    whole = orbits_from_info({"type": "tle", "text": ISS.read_text()}, "n")
+    whole = orbits_from_info(TleOrbitInfo(text=ISS.read_text()), "n")
     assert whole.names == ["ISS (ZARYA)"]
 
 
+def _status_with(orbit: dict[str, object]) -> dict[str, object]:
+    return {"kind": "status", "node": "n", "state": "online", "t": T0, "orbit": orbit}
+
+
 def test_info_errors_name_the_field() -> None:
-    good = orbit_info(OrbitSpec(altitude_km=550.0, inclination_deg=53.0), T0)
-    with pytest.raises(ConfigError, match=r"^orbit\.type: 'keplerian' is not"):
-        orbits_from_info({**good, "type": "keplerian"}, "n")
-    with pytest.raises(ConfigError, match=r"^orbit\.type: None"):
-        orbits_from_info({}, "n")
+    good = decode(dump(orbit_info(OrbitSpec(altitude_km=550.0, inclination_deg=53.0), T0)))
+    with pytest.raises(ProtocolError, match=r"^orbit: .*'keplerian'") as err:
+        parse(Status, _status_with({**good, "type": "keplerian"}))
+    assert err.value.code == "schema" and err.value.field == "orbit"
+    with pytest.raises(ProtocolError, match=r"^orbit: "):
+        parse(Status, _status_with({}))
     without_epoch = {k: v for k, v in good.items() if k != "epoch"}
-    with pytest.raises(ConfigError, match=r"^orbit: bad orbit description \('epoch'\)"):
-        orbits_from_info(without_epoch, "n")
-    with pytest.raises(ConfigError, match=r"^orbit: bad orbit description"):
-        orbits_from_info({**good, "altitude_km": "high"}, "n")
-    with pytest.raises(ConfigError, match=r"^orbit: bad orbit description"):
-        orbits_from_info({"type": "tle", "text": ISS.read_text(), "name": "HUBBLE"}, "n")
-    with pytest.raises(ConfigError, match=r"^inclination_deg: "):
-        orbits_from_info({**good, "inclination_deg": 200.0}, "n")
-    with pytest.raises(OrbitError, match="no TLE found"):
-        orbits_from_info({"type": "tle", "text": ""}, "n")
+    with pytest.raises(ProtocolError, match=r"^orbit\.circular\.epoch: Field required"):
+        parse(Status, _status_with(without_epoch))
+    with pytest.raises(ProtocolError, match=r"^orbit\.circular\.altitude_km: "):
+        parse(Status, _status_with({**good, "altitude_km": "high"}))
+    with pytest.raises(ProtocolError, match=r"^orbit\.circular\.inclination_deg: ") as err:
+        parse(Status, _status_with({**good, "inclination_deg": 200.0}))
+    assert err.value.field == "orbit.circular.inclination_deg"
+    with pytest.raises(ProtocolError, match=r"^orbit\.tle\.text: "):
+        parse(Status, _status_with({"type": "tle", "text": ""}))
+    with pytest.raises(ConfigError, match=r"^orbit\.name: 'HUBBLE' is not in the TLE text"):
+        orbits_from_info(TleOrbitInfo(text=ISS.read_text(), name="HUBBLE"), "n")
+    with pytest.raises(OrbitError, match="has no TLE after it"):
+        orbits_from_info(TleOrbitInfo(text="not a TLE"), "n")

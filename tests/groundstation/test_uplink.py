@@ -10,13 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from node_harness import DIGITS, digits_inputs
+import pytest
+from node_harness import DIGITS, digits_inputs, model_hash
 
 from flightsw.bus import MemoryBus, Subscription
 from flightsw.clock import WallClock
 from flightsw.models.cost import analyse
-from flightsw.protocol import JobSubmit, NodeState, Status, dump, parse, topics
+from flightsw.physics.ground import Station
+from flightsw.protocol import (
+    GroundStations,
+    JobSubmit,
+    ModelChunk,
+    ModelMissing,
+    ModelStored,
+    NodeState,
+    Status,
+    Tensor,
+    dump,
+    parse,
+    topics,
+)
 from groundstation.client import GroundClient
+from groundstation.exceptions import GroundError
 from groundstation.service import GroundStation
 
 T0 = 1_790_000_000.0
@@ -95,3 +110,85 @@ async def test_a_burst_spreads_by_the_work_already_sent(tmp_path: Path) -> None:
         assert np.isclose(gs.nodes["b"].backlog_s(gs.clock.now(), gs.lease_s), 2 * per_job_s)
         nxt = await gc.submit(model, {"input": x[:16]}, job_id="j4")
         assert await uplinked(jobs, 1) == {nxt: "c"}
+
+
+async def test_a_0d_input_gets_a_clear_error_and_the_service_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    async with ground(tmp_path) as (_bus, _gs, gc):
+        model = await gc.upload_model(DIGITS)
+        with pytest.raises(GroundError, match=r"input 'input': rank 0 \(shape \[\]\), expected "
+                                              r"rank 2 \[N, 64\]"):
+            await gc.submit(model, {"input": np.array(1.0, np.float32)})
+        with pytest.raises(GroundError, match=r"^inputs: batch sizes differ"):
+            await gc.submit(model, {"a": np.zeros((2, 64), np.float32),
+                                    "b": np.zeros((3, 64), np.float32)})
+        with pytest.raises(GroundError, match=r"^inputs: input 'input' has a batch of zero"):
+            await gc.submit(model, {"input": np.zeros((0, 64), np.float32)})
+        x = Tensor.from_array(digits_inputs(1)).model_dump()
+        with pytest.raises(GroundError, match=r"^job\.priority: "):  # typed submit args
+            await gc.request("submit", {"job": {"job_id": "p", "model": model,
+                                                "inputs": {"input": x}, "priority": 11}})
+        with pytest.raises(GroundError, match=r"^job\.deadline: Extra inputs"):
+            await gc.request("submit", {"job": {"job_id": "p", "model": model,
+                                                "inputs": {"input": x}, "deadline": 5.0}})
+        job = await gc.submit(model, {"input": digits_inputs(3)})
+        assert (await gc.job(job)).items == 3
+        assert [r.job_id for r in await gc.jobs()] == [job]
+
+
+async def test_an_unexpected_error_in_a_handler_is_answered_and_survived(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with ground(tmp_path) as (_bus, gs, gc):
+        real = gs._handle
+        calls = iter([ZeroDivisionError("division by zero")])
+
+        def flaky(req: Any) -> dict[str, Any]:
+            err = next(calls, None)
+            if err is not None:
+                raise err
+            return real(req)
+
+        monkeypatch.setattr(gs, "_handle", flaky)
+        with pytest.raises(GroundError, match=r"^internal error in jobs: ZeroDivisionError"):
+            await gc.jobs()
+        assert await gc.jobs() == []  # still serving
+    assert "Traceback" in caplog.text and "request t-0 (jobs) failed" in caplog.text
+
+
+async def test_typed_model_events_and_station_announcement(tmp_path: Path) -> None:
+    station = Station("svalbard", 78.23, 15.39, 500.0)
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0, scale=1.0)
+    async with (
+        GroundStation(bus, clock, tmp_path / "archive", stations=[station],
+                      min_elevation_deg=5.0) as gs,
+        GroundClient(bus, clock, client_id="t", timeout_s=5) as gc,
+        bus.subscribe(topics.GROUND_STATIONS) as announced,
+        bus.subscribe(topics.model("n1")) as chunks,
+    ):
+        ann = parse(GroundStations, (await asyncio.wait_for(announced.get(), 1.0)).payload)
+        assert [s.to_station() for s in ann.stations] == [station]
+        assert ann.min_elevation_deg == 5.0
+        model = await gc.upload_model(DIGITS)
+        await bus.publish(topics.event("n1"), dump(ModelStored(node="n1", t=T0, model=model)))
+        await asyncio.sleep(0.05)
+        assert model in gs.nodes["n1"].models
+        # the node lost it (or never had it): it asks, and the ground sends it again
+        await bus.publish(topics.event("n1"),
+                          dump(ModelMissing(node="n1", t=T0, model=model, job_id="j")))
+        first = parse(ModelChunk, (await asyncio.wait_for(chunks.get(), 2.0)).payload)
+        assert first.model == model == model_hash(DIGITS) and first.index == 0
+        assert model not in gs.nodes["n1"].models
+
+
+async def test_exit_cancels_its_own_tasks_only(tmp_path: Path) -> None:
+    bystander = asyncio.create_task(asyncio.sleep(30), name="ground:not-the-service's")
+    async with ground(tmp_path) as (_bus, gs, _gc):
+        mine = set(gs._tasks)
+        assert {t.get_name() for t in mine} >= {"ground:ingest", "ground:requests",
+                                                "ground:uplink", "ground:flush"}
+    assert all(t.done() for t in mine)
+    assert not bystander.done()
+    bystander.cancel()

@@ -99,30 +99,41 @@ async def test_digits_labels_are_digits(executor: Executor, example_hashes: dict
 
 
 @pytest.mark.parametrize(
-    ("inputs", "reason"),
+    ("inputs", "reason", "field"),
     [
-        ({}, r"missing input 'input' \(float32 \[N, 64\]\)"),
+        ({}, r"missing input 'input' \(float32 \[N, 64\]\)", "inputs.input"),
         (
             {"input": np.zeros((2, 64), np.float32), "extra": np.zeros(1)},
             r"unexpected input 'extra'; the model's inputs are 'input'",
+            "inputs.extra",
         ),
-        ({"input": np.zeros((2, 64))}, r"input 'input': dtype float64, expected float32"),
+        ({"input": np.zeros((2, 64))}, r"input 'input': dtype float64, expected float32",
+         "inputs.input"),
         (
             {"input": np.zeros(64, np.float32)},
             r"input 'input': rank 1 \(shape \[64\]\), expected rank 2",
+            "inputs.input",
         ),
-        ({"input": np.zeros((2, 63), np.float32)}, r"input 'input': dim 1 is 63, expected 64"),
-        ({"input": [[0.0] * 64]}, r"input 'input': expected a numpy array, got list"),
-        ({"input": np.zeros((0, 64), np.float32)}, r"input 'input': batch dimension is 0"),
+        ({"input": np.zeros((2, 63), np.float32)}, r"input 'input': dim 1 is 63, expected 64",
+         "inputs.input"),
+        ({"input": [[0.0] * 64]}, r"input 'input': expected a numpy array, got list",
+         "inputs.input"),
+        ({"input": np.zeros((0, 64), np.float32)},
+         r"^inputs: input 'input' has a batch of zero items", "inputs"),
     ],
 )
 async def test_bad_inputs_are_rejected_naming_the_problem(
-    executor: Executor, example_hashes: dict[str, str], inputs: dict[str, object], reason: str
+    executor: Executor,
+    example_hashes: dict[str, str],
+    inputs: dict[str, object],
+    reason: str,
+    field: str,
 ) -> None:
     h = example_hashes["digits_classifier"]
     with pytest.raises(JobRejected, match=reason) as info:
         executor.validate_inputs(h, inputs)  # type: ignore[arg-type]
     assert info.value.reason == str(info.value)
+    assert (info.value.code, info.value.field) == ("invalid_job", field)
     with pytest.raises(JobRejected, match=reason):
         await executor.run(h, inputs)  # type: ignore[arg-type]
 
@@ -140,7 +151,7 @@ async def test_inconsistent_batch_and_named_dims(executor: Executor, store: Mode
     ones = np.ones((3, 5), np.float32)
     with pytest.raises(JobRejected, match="inconsistent dim 'T': input 'a' has 5, input 'b' has 4"):
         executor.validate_inputs(h, {"a": ones, "b": np.ones((3, 4), np.float32)})
-    with pytest.raises(JobRejected, match="inconsistent batch sizes: input 'a' has 3 items"):
+    with pytest.raises(JobRejected, match="batch sizes differ: input 'a' has 3 items"):
         executor.validate_inputs(h, {"a": ones, "b": np.ones((2, 5), np.float32)})
     result = await executor.run(h, {"a": ones, "b": ones})
     assert np.array_equal(result.outputs["y"], ones * 2)

@@ -96,8 +96,10 @@ GOOD = {"dtype": "float32", "shape": [2, 2], "data": bytes(16)}
     ],
 )
 def test_decode_tensor_errors_name_the_field(obj: Any, pattern: str) -> None:
-    with pytest.raises(ProtocolError, match=pattern):
+    with pytest.raises(ProtocolError, match=pattern) as err:
         decode_tensor(obj, field="inputs.x")
+    assert err.value.code == "schema"
+    assert err.value.field == str(err.value).split(":", 1)[0]  # the same path, set where raised
 
 
 def test_decode_tensor_default_field_name() -> None:
@@ -120,8 +122,9 @@ def test_encode_decode_plain_structures() -> None:
 
 @pytest.mark.parametrize("obj", [object(), 2**70, {"k": {1, 2}}])
 def test_encode_errors(obj: Any) -> None:
-    with pytest.raises(ProtocolError, match="cannot encode message"):
+    with pytest.raises(ProtocolError, match="cannot encode message") as err:
         encode(obj)
+    assert err.value.code == "unencodable"
 
 
 @pytest.mark.parametrize(
@@ -130,8 +133,11 @@ def test_encode_errors(obj: Any) -> None:
     ids=["empty", "reserved-byte", "truncated-array", "truncated-str", "extra-data"],
 )
 def test_undecodable_payloads(payload: bytes) -> None:
-    with pytest.raises(ProtocolError, match=rf"undecodable payload \({len(payload)} bytes\)"):
+    with pytest.raises(
+        ProtocolError, match=rf"undecodable payload \({len(payload)} bytes\)"
+    ) as err:
         decode(payload)
+    assert (err.value.code, err.value.field) == ("undecodable", None)
 
 
 def test_oversize_payload_names_both_sizes() -> None:
@@ -140,5 +146,6 @@ def test_oversize_payload_names_both_sizes() -> None:
     with pytest.raises(
         ProtocolError,
         match=rf"payload of {len(payload)} bytes exceeds the limit of {len(payload) - 1} bytes",
-    ):
+    ) as err:
         decode(payload, max_bytes=len(payload) - 1)
+    assert (err.value.code, err.value.field) == ("oversize", None)

@@ -9,23 +9,31 @@ import numpy as np
 import pytest
 
 from flightsw.exceptions import ProtocolError
+from flightsw.physics.ground import Station
 from flightsw.protocol import (
     Ack,
+    CircularOrbitInfo,
     Command,
     ErrorEvent,
+    GroundStations,
     Handover,
     JobEvent,
     JobResult,
     JobSubmit,
     ModelChunk,
+    ModelMissing,
+    ModelStored,
     NodeState,
+    StationInfo,
     Status,
     Telemetry,
     Tensor,
+    TleOrbitInfo,
     decode,
     dump,
     encode,
     parse,
+    parse_event,
 )
 from flightsw.protocol.messages import Message
 
@@ -76,7 +84,8 @@ def _examples() -> list[Message]:
             migrations_in=1, upsets_mitigated=3, silent_corruptions=1,
         ),
         Status(node="sat-1", state="safe", t=t, profile="cubesat-6u",
-               orbit={"type": "circular", "altitude_km": 550.0, "epoch": t}),
+               orbit=CircularOrbitInfo(altitude_km=550.0, inclination_deg=53.0, raan_deg=10.0,
+                                       arg_latitude_deg=-5.0, epoch=t)),
         Command(cmd_id="c-1", name="set_power_mode", args={"mode": "7W"}, counter=9, t=t,
                 hmac="ab" * 32),
         Ack(cmd_id="c-1", node="sat-1", name="set_power_mode", ok=False, t=t,
@@ -91,6 +100,12 @@ def _examples() -> list[Message]:
             isl_rate_bps=2e7, isl_max_range_km=580.0, uplink_rate_bps=2e6, alt_km=550.0,
         ),
         Handover(src="sat-1", dst="sat-2", t=t, job=_job(epoch=3, migrations=2)),
+        Status(node="sat-2", state="online", t=t, orbit=TleOrbitInfo(name="X", text="1 ...")),
+        ModelStored(node="sat-1", t=t, model=MODEL),
+        ModelMissing(node="sat-1", t=t, model=MODEL, job_id="job-1"),
+        GroundStations(stations=[StationInfo(name="svalbard", lat_deg=78.23, lon_deg=15.39,
+                                             alt_m=500.0)], min_elevation_deg=5.0),
+        GroundStations(),
     ]
 
 
@@ -190,3 +205,68 @@ def test_defaults() -> None:
     )
     cmd = Command(cmd_id="c", name="ping")
     assert (cmd.counter, cmd.args, cmd.hmac) == (0, {}, None)
+
+
+def test_parse_errors_carry_code_and_field() -> None:
+    with pytest.raises(ProtocolError) as err:
+        parse(JobSubmit, encode(_raw_job(priority=10)))
+    assert (err.value.code, err.value.field) == ("schema", "priority")
+    with pytest.raises(ProtocolError) as err:
+        parse(Handover, encode({"src": "a", "dst": "b", "t": 0.0, "job": _raw_job(inputs={})}))
+    assert (err.value.code, err.value.field) == ("schema", "job.inputs")
+    with pytest.raises(ProtocolError) as err:
+        parse(Telemetry, encode([1]))
+    assert (err.value.code, err.value.field) == ("schema", None)
+    with pytest.raises(ProtocolError) as err:
+        parse(JobSubmit, b"\xc1")
+    assert (err.value.code, err.value.field) == ("undecodable", None)
+    with pytest.raises(ProtocolError) as err:
+        parse(JobSubmit, dump(_job()), max_bytes=10)
+    assert (err.value.code, err.value.field) == ("oversize", None)
+    raw = decode(dump(_job()))
+    raw["inputs"]["image"]["data"] = b"short"
+    with pytest.raises(ProtocolError) as err:
+        parse(JobSubmit, raw).arrays()
+    assert (err.value.code, err.value.field) == ("schema", "inputs.image.data")
+
+
+def test_events_parse_by_kind() -> None:
+    t = 1.0
+    for ev in (
+        JobEvent(job_id="j", epoch=0, node="n", state="accepted", t=t),
+        ErrorEvent(node="n", t=t, code="invalid_job", message="inputs: bad", field="inputs"),
+        ModelStored(node="n", t=t, model=MODEL),
+        ModelMissing(node="n", t=t, model=MODEL, job_id="j"),
+    ):
+        assert parse_event(dump(ev)) == ev
+    with pytest.raises(ProtocolError, match=r"^kind: 'telemetry' is not an event") as err:
+        parse_event(encode({"kind": "telemetry"}))
+    assert err.value.field == "kind"
+    with pytest.raises(ProtocolError, match=r"^model: String should match pattern"):
+        parse_event(encode({"kind": "model_stored", "node": "n", "t": t, "model": "abc"}))
+    with pytest.raises(ProtocolError, match="expected a map for an event"):
+        parse_event(encode([1, 2]))
+
+
+def test_ground_stations_validation_and_the_old_form() -> None:
+    # the form the ground published before the message had a kind still parses
+    old = {"stations": [{"name": "a", "lat_deg": 1.0, "lon_deg": 2.0, "alt_m": 3.0}],
+           "min_elevation_deg": 10.0}
+    gs = parse(GroundStations, encode(old))
+    assert gs.stations[0].to_station() == Station("a", 1.0, 2.0, 3.0)
+    assert parse(GroundStations, encode({"stations": []})).min_elevation_deg == 10.0
+    for bad, field in (
+        ({"name": "a", "lat_deg": 91.0, "lon_deg": 0.0}, "stations.0.lat_deg"),
+        ({"name": "a", "lat_deg": 0.0, "lon_deg": 360.0}, "stations.0.lon_deg"),
+        ({"name": "a", "lat_deg": 0.0, "lon_deg": -181.0}, "stations.0.lon_deg"),
+        ({"name": "", "lat_deg": 0.0, "lon_deg": 0.0}, "stations.0.name"),
+        ({"name": "a", "lat_deg": 0.0}, "stations.0.lon_deg"),
+    ):
+        with pytest.raises(ProtocolError) as err:
+            parse(GroundStations, {"stations": [bad]})
+        assert err.value.field == field
+    with pytest.raises(ProtocolError) as err:
+        parse(GroundStations, {"stations": [], "min_elevation_deg": 90.0})
+    assert err.value.field == "min_elevation_deg"
+    # a Station may say 360 degrees east; the wire says 0
+    assert StationInfo.from_station(Station("b", 0.0, 360.0)).lon_deg == 0.0
