@@ -64,14 +64,16 @@ from flightsw.physics.ground import Station
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (
     ErrorEvent,
+    GroundStations,
     Handover,
     JobEvent,
     JobResult,
     ModelChunk,
+    ModelMissing,
+    ModelStored,
     NodeState,
     Status,
     Telemetry,
-    decode,
     dump,
     parse,
     topics,
@@ -339,12 +341,9 @@ class Node:
                 peek_job_id(payload) if len(payload) <= self.config.max_payload_bytes else (None, 0)
             )
             text = str(exc)
-            code = (
-                "oversize"
-                if "exceeds the limit" in text
-                else ("undecodable" if "undecodable" in text else "invalid_job")
-            )
-            field = text.split(":", 1)[0] if code == "invalid_job" else None
+            # the codes are set where the error is raised; a schema error is an invalid job
+            code = exc.code if exc.code in ("oversize", "undecodable") else "invalid_job"
+            field = exc.field if code == "invalid_job" else None
             await self.error(code, text, field=field, job_id=jid, topic=msg.topic)
             if jid is not None:
                 self.core.jobs_failed += 1
@@ -369,12 +368,11 @@ class Node:
                 (intake, self.clock.now() + self.config.model_wait_s)
             )
             if first:
-                await self.error(
-                    "model_missing",
-                    f"model: {job.model} not on this node; fetching it",
-                    field="model",
-                    job_id=job.job_id,
-                )
+                log.info("node %s: model %s missing for %s; asking for it", self.id,
+                         job.model[:12], job.job_id)
+                missing = ModelMissing(node=self.id, t=self.clock.now(), model=job.model,
+                                       job_id=job.job_id)
+                await self.bus.publish(topics.event(self.id), dump(missing), qos=1)
             return
         try:
             if not self.store.has(job.model):
@@ -383,13 +381,14 @@ class Node:
                 )
             self.executor.validate_inputs(job.model, intake.arrays)
             work = self._work(job.model, intake.items)
-        except (UnknownModelError, JobRejected, ModelStoreError, InferenceError) as exc:
-            reason = exc.reason if isinstance(exc, JobRejected) else str(exc)
-            field = reason.split(":", 1)[0] if ":" in reason else None
-            code = "unknown_model" if isinstance(exc, UnknownModelError) else "invalid_job"
-            await self.error(code, reason, field=field, job_id=job.job_id)
-            self.core.jobs_failed += 1
-            self._send_result(self._failed(job.job_id, job.epoch, f"{code}: {reason}"))
+        except JobRejected as exc:
+            await self._refuse(intake, exc.code, exc.reason, exc.field)
+            return
+        except UnknownModelError as exc:
+            await self._refuse(intake, "unknown_model", str(exc), "model")
+            return
+        except (ModelStoreError, InferenceError) as exc:
+            await self._refuse(intake, "invalid_job", str(exc), "model")
             return
         now = self.clock.now()
         q = Queued(job_id=job.job_id, epoch=job.epoch, priority=job.priority,
@@ -399,6 +398,13 @@ class Node:
         await self.event(q, "accepted")
         await self.carry(shed)
         self.wake()
+
+    async def _refuse(self, intake: Intake, code: str, reason: str, field: str | None) -> None:
+        """A job that cannot run here: an error event naming the field, a failed result."""
+        job = intake.job
+        await self.error(code, reason, field=field, job_id=job.job_id)
+        self.core.jobs_failed += 1
+        self._send_result(self._failed(job.job_id, job.epoch, f"{code}: {reason}"))
 
     # -- worker --------------------------------------------------------------------------
     async def _worker(self) -> None:
@@ -549,20 +555,16 @@ class Node:
 
     # -- ground stations, models, handovers ------------------------------------------------
     async def _on_stations(self, msg: Message) -> None:
+        if not msg.payload:  # the announcement was cleared: no stations, always in contact
+            self.downlink.announce([], self.downlink.min_elevation_deg)
+            return
         try:
-            obj = decode(msg.payload) if msg.payload else {"stations": []}
-            stations = [
-                Station(
-                    str(s["name"]),
-                    float(s["lat_deg"]),
-                    float(s["lon_deg"]),
-                    float(s.get("alt_m", 0.0)),
-                )
-                for s in obj["stations"]
-            ]
-            self.downlink.announce(stations, float(obj.get("min_elevation_deg", 10.0)))
-        except (ProtocolError, KeyError, TypeError, ValueError, FlightSwError) as exc:
-            await self.error("invalid_stations", f"ground stations: {exc}", topic=msg.topic)
+            ann = parse(GroundStations, msg.payload)
+        except ProtocolError as exc:
+            await self.error("invalid_stations", f"ground stations: {exc}", field=exc.field,
+                             topic=msg.topic)
+            return
+        self.downlink.announce([s.to_station() for s in ann.stations], ann.min_elevation_deg)
 
     async def _on_model(self, msg: Message) -> None:
         try:
@@ -578,8 +580,7 @@ class Node:
         if done is None:
             return
         log.info("node %s: model %s stored", self.id, done[:12])
-        stored = ErrorEvent(node=self.id, t=self.clock.now(), code="model_stored",
-                            message=f"model {done} stored", field=None)
+        stored = ModelStored(node=self.id, t=self.clock.now(), model=done)
         await self.bus.publish(topics.event(self.id), dump(stored), qos=1)
         # publish state now so the ground sees the model without waiting a period
         await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)

@@ -52,7 +52,7 @@ async def test_outputs_identical_to_bare_onnxruntime(
         running_node(nbus, clock, tmp_path / "n1"),
     ):
         h = await upload(gbus, "n1", DIGITS)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
         await submit(gbus, "n1", "job-1", h, {"input": x})
         msg, _ = await wait_for(sub, kind("result", job_id="job-1"))
     res = parse(JobResult, msg.payload)
@@ -96,7 +96,7 @@ async def test_low_battery_in_eclipse_defers_until_after_sunrise(
         running_node(nbus, clock, tmp_path / "n1", arg_latitude_deg=u0, initial_soc=0.33),
     ):
         h = await upload(gbus, "n1", DIGITS)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
         await submit(gbus, "n1", "late", h, {"input": digits_inputs(8)})
         _, deferred = await wait_for(sub, kind("job_event", job_id="late", state="deferred"))
         assert clock.now() < sunrise
@@ -145,7 +145,7 @@ async def test_throttle_lowers_power_mode_and_telemetry_shows_it(
     ):
         assert node.throttled is False
         h = await upload(gbus, "n1", DETECTOR)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
         cmd = Command(cmd_id="c1", name="set_power_mode", args={"mode": "25W"})
 
         await gbus.publish(topics.command("n1"), dump(cmd), qos=1)
@@ -199,7 +199,7 @@ async def test_broker_restart_loses_no_queued_job(
         running_node(nbus, clock, tmp_path / "n1"),
     ):
         h = await upload(gbus, "n1", DIGITS)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
 
         await gbus.publish(topics.command("n1"), dump(Command(cmd_id="p", name="pause")), qos=1)
         await wait_for(sub, kind("ack", cmd_id="p", ok=True))
@@ -234,7 +234,7 @@ async def test_bad_input_gets_named_errors_and_node_keeps_serving(
         running_node(nbus, clock, tmp_path / "n1", max_payload_bytes=200_000, model_wait_s=20.0),
     ):
         h = await upload(gbus, "n1", DIGITS)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
 
         await gbus.publish(topics.job("n1"), b"\xc1\xff not msgpack", qos=1)
         _, ev = await wait_for(sub, kind("error", code="undecodable"))

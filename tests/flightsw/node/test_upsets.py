@@ -68,7 +68,7 @@ async def test_upsets_during_a_job(tmp_path: Path, mitigation: str, corrupted: b
                      physics_step_s=1.0),
     ):
         h = await upload(bus, "n1", DETECTOR)
-        await wait_for(sub, kind("error", code="model_stored"))
+        await wait_for(sub, kind("model_stored"))
         await submit(bus, "n1", "j", h, {"image": img})
         msg, _ = await wait_for(sub, kind("result", job_id="j"), timeout=60)
     res = parse(JobResult, msg.payload)
