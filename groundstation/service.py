@@ -62,8 +62,10 @@ from flightsw.protocol import (
     topics,
 )
 from flightsw.protocol.jobrules import (
+    EXPIRED_AT_GROUND,
     UplinkOption,
     choose_uplink,
+    expired_at_ground,
     judge_result,
     lapses_when_offline,
     lease_lapsed,
@@ -456,6 +458,9 @@ class GroundStation:
                 if lease_lapsed(now, seen, self.lease_s):
                     self._lapse(row, f"no lease renewal for {now - seen:.0f} s")
                 continue
+            if expired_at_ground(row["deadline"], now):
+                self._fail_at_ground(row, EXPIRED_AT_GROUND, now)
+                continue
             if row["target"] is not None:
                 choice = self.nodes.get(row["target"])
                 if choice is None or choice.status != "online" or not reachable(choice):
@@ -476,6 +481,13 @@ class GroundStation:
             await self._send_job(row, choice.node, now)
             # the node's next heartbeat lists it; until then it counts in its backlog
             choice.sent_work[row["job_id"]] = (now, self._work_s(choice, row))
+
+    def _fail_at_ground(self, row: dict[str, Any], reason: str, now: float) -> None:
+        """End a job the ground never uplinked (the rulebook's ground failure)."""
+        log.warning("ground: %s failed at the ground: %s", row["job_id"], reason)
+        self.table.update(row["job_id"], state="failed", reason=reason, finished_at=now,
+                          node=None, target=None)
+        self._publish_record(row["job_id"])
 
     def _uplink_option(self, v: NodeView, model: str, now: float) -> UplinkOption:
         """A node in contact as the rulebook's uplink option (see ``UplinkOption``)."""

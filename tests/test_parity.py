@@ -13,13 +13,18 @@ minutes: queues form, DVFS picks modes, a burst overloads a node so it sheds, an
 priority work expires before it starts. A second scenario makes a loaded node hand jobs to a
 linked neighbour under the ``forecast`` policy (epoch + 1 on the neighbour).
 
-Not covered here: the ground segment (uplink in contact windows, lease lapse and re-runs
-after a crash). The ground station and the simulator's ledger share one rulebook
-(:mod:`flightsw.protocol.jobrules`), but their timing differs (see docs/architecture.md).
+A third runs ground-origin jobs through a real :class:`GroundStation` and real nodes: the
+uplink waits for contact windows of low-orbit passes, a node crashes mid-job and its job is
+re-run on the other node with epoch + 1 after the lease rule, and a job whose deadline
+passes while it waits for the next pass fails at the ground. Both grounds follow one
+rulebook (:mod:`flightsw.protocol.jobrules`); their timing still differs (the simulator
+uplinks on step boundaries and re-runs ``lease_s`` after a crash, the ground station at once
+on the node's ``offline`` status), so the scenarios leave slack around those instants.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import re
@@ -33,6 +38,7 @@ from flightsw.clock import VirtualClock
 from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.protocol import JobResult, JobSubmit, Tensor, dump, parse, topics
+from flightsw.protocol.jobrules import EXPIRED_AT_GROUND
 from flightsw.sim.engine import Simulation
 from flightsw.sim.scenario import load_scenario
 from flightsw.sim.world import build_world
@@ -324,4 +330,193 @@ async def test_a_migration_ends_the_same_in_both_drivers(tmp_path: Path) -> None
     emulated = await _emulate(sim, tmp_path / "emu", scenario.parent)
     moved = [j for j in simulated.values() if j["epoch"] > 0]
     assert moved and all(j["node"] == "orin-e" for j in moved), simulated
+    _assert_same(simulated, emulated)
+
+
+GROUND = """
+name = "parity-ground"
+seed = 9
+start = "2026-03-20T00:00:00Z"
+duration_hours = 2.2
+step_s = 10.0
+telemetry_period_s = 0
+
+[constellation]
+satellites = [
+  { name = "orin-a", altitude_km = 550.0, inclination_deg = 5.0 },
+  { name = "orin-e", altitude_km = 550.0, inclination_deg = 5.0, arg_latitude_deg = 3.0 },
+]
+
+[profiles]
+default = "slow-orin.toml"
+
+[[ground_stations]]
+name = "under"
+lat_deg = {lat}
+lon_deg = {lon}
+min_elevation_deg = 10.0
+
+[scheduler]
+policy = "local"
+lease_s = 60.0
+
+[[jobs]]
+name = "embed"
+model = "{models}/embedder.onnx"
+items = [6, 10]
+origin = "ground"
+times_s = [33.0, 1400.0, 2600.0]
+deadline_s = 7200.0
+value = 2.0
+priority = 3
+
+[[jobs]]
+name = "digits"
+model = "{models}/digits_classifier.onnx"
+items = [1, 64]
+origin = "ground"
+times_s = [47.0, 1455.0]
+deadline_s = 1200.0
+value = 1.0
+priority = 7
+
+[[faults]]
+kind = "crash"
+node = "orin-a"
+at_s = 90.0
+"""
+
+
+def _sub_point(alt_km: float, t0: float) -> tuple[float, float]:
+    """Latitude and longitude (deg) under a satellite at the ascending node at ``t0``."""
+    from flightsw.physics import frames
+    from flightsw.physics.orbit import CircularOrbits
+
+    orb = CircularOrbits(alt_km, 5.0, 0.0, 1.5, epoch=t0, names=["x"])
+    lat, lon, _ = frames.ecef_to_geodetic(frames.eci_to_ecef(orb.positions(t0), t0))
+    return float(lat[0]), float(lon[0]) % 360.0
+
+
+async def _emulate_ground(sim: Simulation, tmp: Path, profiles: Path
+                          ) -> dict[str, dict[str, Any]]:
+    """The same ground-origin jobs through a real GroundStation and real Nodes; orin-a is
+    crashed (its node service ends, its status turns offline) at the scenario's time."""
+    from flightsw.physics.ground import Station
+    from groundstation.client import GroundClient
+    from groundstation.service import GroundStation
+
+    w = sim.w
+    a = sim.arrivals
+    clock = VirtualClock(w.t0)
+    bus = MemoryBus()
+    spec = sim.sched_spec
+    st = w.stations[0]
+    crash = next(f for f in w.faults if f.kind == "crash")
+    last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
+    records: dict[str, Any] = {}
+
+    async def node(k: int, stop: asyncio.Event) -> None:
+        name = w.names[k]
+        async with running_node(
+            bus, clock, tmp / name, node_id=name, profile=str(profiles / "slow-orin.toml"),
+            physics_step_s=w.scenario.step_s, execute=False, seed=k,
+            max_payload_bytes=256 * 1024 * 1024, **_orbit_of(sim, k),
+        ):
+            for c in w.classes:
+                assert c.model_path is not None
+                await upload(bus, name, c.model_path)
+            await stop.wait()
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            gs = await stack.enter_async_context(GroundStation(
+                bus, clock, tmp / "ground", stations=[Station(st.station.name,
+                st.station.lat_deg, st.station.lon_deg, st.station.alt_m)],
+                min_elevation_deg=st.min_elevation_deg, lease_s=spec.lease_s,
+                tick_s=w.scenario.step_s))
+            gc = await stack.enter_async_context(GroundClient(bus, clock, client_id="parity"))
+            stops = [asyncio.Event() for _ in w.names]
+            async with asyncio.TaskGroup() as tg:
+                for k in range(len(w.names)):
+                    tg.create_task(node(k, stops[k]))
+                await clock.sleep(0.0)
+                models = {}
+                for c in w.classes:
+                    assert c.model_path is not None
+                    models[c.index] = await gc.upload_model(c.model_path)
+                crashed = False
+                for k in range(len(a)):
+                    t = float(a.t[k])
+                    if not crashed and t >= crash.start:
+                        await clock.sleep_until(crash.start)
+                        stops[crash.node or 0].set()
+                        crashed = True
+                    await clock.sleep_until(t)
+                    c = w.classes[int(a.cls[k])]
+                    items = int(a.items[k])
+                    inputs = _zeros(sim, c.model_key, items, tmp)
+                    await gc.submit(models[c.index], inputs, priority=c.priority,
+                                    deadline_s=c.deadline_s, value=c.value,
+                                    job_id=f"j{k + 1:07d}")
+                if not crashed:
+                    await clock.sleep_until(crash.start)
+                    stops[crash.node or 0].set()
+                while clock.now() < last_t:
+                    rows = {f"j{k + 1:07d}": gs.table.record(f"j{k + 1:07d}")
+                            for k in range(len(a))}
+                    if all(r.state in ("done", "failed") for r in rows.values()):
+                        break
+                    await clock.sleep(10.0)
+                records.update(rows)
+                for s in stops:
+                    s.set()
+
+    await clock.run(main())
+    return {
+        jid: {
+            "node": r.node or "ground",  # a job the ground failed before any uplink
+            "epoch": r.epoch,
+            "status": r.state,
+            "reason": r.reason,
+            "latency_s": r.modelled_latency_s or 0.0,
+            "energy_j": r.modelled_energy_j or 0.0,
+            "mode": r.power_mode,
+        }
+        for jid, r in records.items()
+    }
+
+
+_SPECS: dict[str, Executor] = {}
+
+
+def _zeros(sim: Simulation, model: str, items: int, tmp: Path) -> dict[str, Any]:
+    ex = _SPECS.get(str(tmp))
+    if ex is None:
+        store = ModelStore(tmp / "specs")
+        for c in sim.w.classes:
+            assert c.model_path is not None
+            store.put_file(c.model_path)
+        ex = _SPECS[str(tmp)] = Executor(store, clock=VirtualClock())
+    out = {}
+    for s in ex.input_specs(model):
+        shape = tuple(items if d == 0 else (n or 1) for d, n in enumerate(s.shape or ()))
+        out[s.name] = np.zeros(shape, dtype=s.dtype)
+    return out
+
+
+async def test_ground_jobs_through_contact_windows_and_a_crash_end_the_same(
+    tmp_path: Path,
+) -> None:
+    from flightsw.timeutil import parse_iso
+
+    t0 = parse_iso("2026-03-20T00:00:00Z")
+    lat, lon = _sub_point(550.0, t0)
+    scenario = _scenario(tmp_path, GROUND.replace("{lat}", f"{lat:.4f}").replace(
+        "{lon}", f"{lon:.4f}"))
+    sim, simulated = _simulate(scenario)
+    emulated = await _emulate_ground(sim, tmp_path / "emu", scenario.parent)
+    rerun = [j for j in simulated.values() if j["epoch"] > 0]
+    assert rerun and all(j["node"] == "orin-e" for j in rerun), simulated
+    # a job submitted after the pass waits for the next one, past its deadline
+    assert any(j["reason"] == EXPIRED_AT_GROUND for j in simulated.values()), simulated
     _assert_same(simulated, emulated)

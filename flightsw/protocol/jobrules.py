@@ -16,7 +16,9 @@ objects: no I/O, no clock (``now`` is passed in).
   an owner going offline lapses every job of its that is past the ground's queue
   (:func:`lapses_when_offline`).
 * **Uplink target**: :func:`choose_uplink`, the node in contact that could start the job
-  soonest (:func:`uplink_ready_s`).
+  soonest (:func:`uplink_ready_s`). A job still at the ground when its deadline has passed
+  is not uplinked: it fails at the ground (:func:`expired_at_ground`, reason
+  :data:`EXPIRED_AT_GROUND`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 __all__ = [
+    "EXPIRED_AT_GROUND",
     "ResultVerdict",
     "UplinkOption",
     "choose_uplink",
+    "expired_at_ground",
     "judge_result",
     "lapses_when_offline",
     "lease_lapsed",
@@ -70,6 +74,15 @@ def lapses_when_offline(job_state: str) -> bool:
     the ground was never handed to the node.
     """
     return job_state != "queued"
+
+
+EXPIRED_AT_GROUND = "deadline expired at the ground (no uplink in time)"
+
+
+def expired_at_ground(deadline: float | None, now: float) -> bool:
+    """A job waiting at the ground whose deadline has passed: it fails there, with
+    :data:`EXPIRED_AT_GROUND`, instead of taking uplink time to fail on board."""
+    return deadline is not None and deadline < now
 
 
 class UplinkOption(NamedTuple):

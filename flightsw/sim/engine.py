@@ -54,7 +54,12 @@ from flightsw.node.scheduler import Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
-from flightsw.protocol.jobrules import UplinkOption, choose_uplink
+from flightsw.protocol.jobrules import (
+    EXPIRED_AT_GROUND,
+    UplinkOption,
+    choose_uplink,
+    expired_at_ground,
+)
 from flightsw.sim.archive import SimArchive
 from flightsw.sim.kernel import EventQueue
 from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
@@ -474,9 +479,8 @@ class Simulation:
                 _, job = heapq.heappop(self.ground_queue)
                 if job.outcome:
                     continue
-                if job.deadline is not None and job.deadline < t:
-                    self._fail(job, None, GROUND,
-                               "deadline expired at the ground (no uplink in time)", t)
+                if expired_at_ground(job.deadline, t):
+                    self._fail(job, None, GROUND, EXPIRED_AT_GROUND, t)
                     continue
                 start = max(self.station_free[s], t)
                 options = [

@@ -77,3 +77,12 @@ def test_work_sent_in_a_pass_spreads_a_burst() -> None:
         backlog[opts[k].node] += 2.0
     # a and b alternate (ties by name); once both hold 6 s, c (5 s) is the soonest
     assert picks == ["a", "b", "a", "b", "a", "b", "c"]
+
+
+def test_a_job_past_its_deadline_fails_at_the_ground() -> None:
+    from flightsw.protocol.jobrules import EXPIRED_AT_GROUND, expired_at_ground
+
+    assert expired_at_ground(100.0, 100.5)
+    assert not expired_at_ground(100.0, 100.0)  # at the deadline it may still go
+    assert not expired_at_ground(None, 1e12)
+    assert "deadline" in EXPIRED_AT_GROUND
