@@ -129,7 +129,11 @@ class NodeCore:
 
     def backlog_s(self, now: float) -> float:
         """Seconds of work ahead of a new job: the running job's rest and the queue."""
-        return self.running_s(now) + self.queued_s()
+        r = self.run
+        q = self._queued_s
+        if q is None:
+            q = self.queued_s()
+        return q if r is None else max(0.0, r.end - now) + q
 
     def leases(self) -> dict[str, int]:
         """Jobs this node holds, with their epochs (its heartbeat renews them)."""
@@ -205,7 +209,7 @@ class NodeCore:
         self.deferred.pop(got.job.job_id, None)
         self._touch()
         self.token += 1
-        run = self.run = Run(got.job, got, now, self.token)
+        run = self.run = Run(got.job, got, now, now + got.latency_s, self.token)
         self.mode = got.mode.name
         if out is _NONE:
             return [Started(run)]

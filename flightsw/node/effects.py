@@ -11,17 +11,15 @@ __all__ = ["Effect", "Failed", "JobNote", "Run", "Started", "StatusChanged", "St
 
 
 class Run(NamedTuple):
-    """The job running now: its decision, when it started and the token of the start."""
+    """The job running now: its decision, when it started, when it will end and the token
+    of the start. ``end`` schedules the run's end and prices the backlog; a job's duration
+    and energy are its decision's, never ``end - start``."""
 
     q: Queued
     d: Decision
     start: float
+    end: float
     token: int
-
-    @property
-    def end(self) -> float:
-        """When it will finish (an absolute time, for scheduling only; never subtracted)."""
-        return self.start + self.d.latency_s
 
 
 class Started(NamedTuple):

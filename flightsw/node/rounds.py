@@ -7,7 +7,7 @@ the moves out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 import numpy as np
@@ -101,7 +101,7 @@ def plan_moves(
     rng: np.random.Generator,
     candidate: Callable[[Queued, float], Candidate],
     *,
-    only: Iterable[str] | None = None,
+    only: Container[str] | None = None,
 ) -> tuple[list[Move], Peer]:
     """Decide which queued jobs of ``core`` to hand to which linked peer this round.
 
@@ -117,25 +117,25 @@ def plan_moves(
         return moves, here
     should, choose = policy.should_consider, policy.choose
     limit = policy.rules.max_per_round
-    seconds = core.spec.seconds
+    fastest, bandwidth = core.spec.fastest, core.spec.bandwidth_bps
     ahead = core.running_s(now)
-    keep = None if only is None else set(only)
+    keep = only
     for q in core.sched:
         if len(moves) >= limit:
             break
         if keep is not None and q.job_id not in keep:
-            ahead += seconds(q.work)
+            ahead += q.work.latency_s(fastest, bandwidth)
             continue
         cand = candidate(q, ahead)
         if not should(cand, here, now):
-            ahead += seconds(q.work)
+            ahead += q.work.latency_s(fastest, bandwidth)
             continue
         if not peers:
             break
         dst = choose(cand, here, peers, now, rng)
         k = -1 if dst is None else next((n for n, p in enumerate(peers) if p.node == dst), -1)
         if k < 0:
-            ahead += seconds(q.work)
+            ahead += q.work.latency_s(fastest, bandwidth)
             continue
         peer = peers[k]
         run_here, run_there = run_time_s(cand, here), run_time_s(cand, peer)

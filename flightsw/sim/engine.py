@@ -359,10 +359,6 @@ class Simulation:
                     self.full[j] = True
 
     # ================================================================ onboard logic
-    def _margin_wh(self, i: int) -> float:
-        """Energy node i may spend now (its forecast margin less what this step spent)."""
-        return float(self.margins[i]) - self.load.unbooked_wh(i)
-
     def _carry(self, i: int, effects: list[Effect], t: float) -> None:
         """Carry out what node i's core decided."""
         for e in effects:
@@ -400,7 +396,8 @@ class Simulation:
         if node.run is not None or not self.alive[i]:
             return
         self.last_try[i] = t
-        got = node.dispatch(t, float(self.temp_c[i]), self._margin_wh(i))
+        got = node.dispatch(t, float(self.temp_c[i]),
+                            float(self.margins[i] - self.load.pending_j[i] / 3600.0))
         if got:
             self._carry(i, got, t)
         if node.run is None and len(node.sched):
@@ -475,6 +472,10 @@ class Simulation:
             if not sats:
                 continue
             extra = dict.fromkeys(sats, 0.0)  # work uplinked to each this round
+            # each satellite's backlog and name, once per round (only ``extra`` changes)
+            base = [(self.nodes[i].name, rates[i],
+                     self.nodes[i].backlog_s(t) + self.incoming_s[i], self.nodes[i].models)
+                    for i in sats]
             while self.ground_queue and self.station_free[s] < horizon:
                 _, job = heapq.heappop(self.ground_queue)
                 if job.outcome:
@@ -483,11 +484,10 @@ class Simulation:
                     self._fail(job, None, GROUND, EXPIRED_AT_GROUND, t)
                     continue
                 start = max(self.station_free[s], t)
+                model = job.model
                 options = [
-                    UplinkOption(self.nodes[i].name, rates[i],
-                                 self.nodes[i].backlog_s(t) + self.incoming_s[i] + extra[i],
-                                 job.model in self.nodes[i].models)
-                    for i in sats
+                    UplinkOption(name, rate, backlog + extra[i], model in held)
+                    for i, (name, rate, backlog, held) in zip(sats, base, strict=True)
                 ]
                 k = choose_uplink(options, job.input_bytes, job.model_bytes)
                 assert k is not None
