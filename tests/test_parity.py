@@ -118,21 +118,45 @@ priority = 1
 """
 
 
+def _outcome(node: str | None, epoch: int, status: str, reason: str | None,
+             latency_s: float | None, energy_j: float | None, mode: str | None
+             ) -> dict[str, Any]:
+    """How a job ended, as both drivers are compared ("ground": the ground failed it)."""
+    done = status == "done"
+    return {"node": node or "ground", "epoch": epoch, "status": status,
+            "reason": reason or None, "latency_s": (latency_s or 0.0) if done else 0.0,
+            "energy_j": (energy_j or 0.0) if done else 0.0, "mode": mode or None}
+
+
+class _Inputs:
+    """Zero-filled inputs of a job's shape and dtype, read from each model's graph."""
+
+    def __init__(self, sim: Simulation, tmp: Path) -> None:
+        store = ModelStore(tmp / "input-specs")
+        for c in sim.w.classes:
+            assert c.model_path is not None
+            store.put_file(c.model_path)
+        self.executor = Executor(store, clock=VirtualClock())
+
+    def zeros(self, model: str, items: int) -> dict[str, np.ndarray[Any, Any]]:
+        out = {}
+        for s in self.executor.input_specs(model):
+            shape = tuple(items if d == 0 else (n or 1) for d, n in enumerate(s.shape or ()))
+            out[s.name] = np.zeros(shape, dtype=s.dtype)
+        return out
+
+    def close(self) -> None:
+        self.executor.close()
+
+
 def _simulate(path: Path) -> tuple[Simulation, dict[str, dict[str, Any]]]:
     sim = Simulation(build_world(load_scenario(path)))
     sim.run()
-    out = {}
-    for jid, job in sim.ledger.jobs.items():
-        out[jid] = {
-            "node": sim.nodes[job.node].name if job.node >= 0 else "ground",
-            "epoch": job.epoch,
-            "status": job.outcome,
-            "reason": job.reason or None,
-            "latency_s": job.latency_s if job.outcome == "done" else 0.0,
-            "energy_j": job.energy_j if job.outcome == "done" else 0.0,
-            "mode": job.mode or None,
-        }
-    return sim, out
+    return sim, {
+        jid: _outcome(sim.nodes[job.node].name if job.node >= 0 else None, job.epoch,
+                      job.outcome, job.reason, job.latency_s, job.energy_j, job.mode)
+        for jid, job in sim.ledger.jobs.items()
+    }
 
 
 async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict[str, Any]]:
@@ -141,11 +165,7 @@ async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict
     clock = VirtualClock(w.t0)
     bus = MemoryBus()
     spec = sim.sched_spec
-    store = ModelStore(tmp / "ground-models")
-    for c in w.classes:
-        assert c.model_path is not None
-        store.put_file(c.model_path)
-    specs = Executor(store, clock=clock)
+    inputs = _Inputs(sim, tmp)
     results: dict[str, JobResult] = {}
     prof_path = {}  # the test's slowed profiles by path, packaged ones by name
     for n, p in zip(w.names, w.profiles, strict=True):
@@ -175,14 +195,9 @@ async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict
                 t = float(a.t[k])
                 await clock.sleep_until(t)
                 c = w.classes[int(a.cls[k])]
-                items = int(a.items[k])
-                model = c.model_key
-                inputs = {}
-                for s in specs.input_specs(model):
-                    shape = tuple(items if d == 0 else (n or 1) for d, n in
-                                  enumerate(s.shape or ()))
-                    inputs[s.name] = Tensor.from_array(np.zeros(shape, dtype=s.dtype))
-                job = JobSubmit(job_id=f"j{k + 1:07d}", model=model, inputs=inputs,
+                arrays = inputs.zeros(c.model_key, int(a.items[k]))
+                job = JobSubmit(job_id=f"j{k + 1:07d}", model=c.model_key,
+                                inputs={n: Tensor.from_array(v) for n, v in arrays.items()},
                                 priority=c.priority, value=c.value, submitted_at=t,
                                 deadline=None if c.deadline_s is None else t + c.deadline_s)
                 await bus.publish(topics.job(w.names[int(a.node[k])]), dump(job), qos=1)
@@ -194,17 +209,10 @@ async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict
                 await clock.sleep(10.0)
 
     await clock.run(main())
-    specs.close()
+    inputs.close()
     return {
-        jid: {
-            "node": r.node,
-            "epoch": r.epoch,
-            "status": r.status,
-            "reason": r.reason,
-            "latency_s": r.modelled_latency_s or 0.0,
-            "energy_j": r.modelled_energy_j or 0.0,
-            "mode": r.power_mode,
-        }
+        jid: _outcome(r.node, r.epoch, r.status, r.reason, r.modelled_latency_s,
+                      r.modelled_energy_j, r.power_mode)
         for jid, r in results.items()
     }
 
@@ -414,6 +422,7 @@ async def _emulate_ground(sim: Simulation, tmp: Path, profiles: Path
     crash = next(f for f in w.faults if f.kind == "crash")
     last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
     records: dict[str, Any] = {}
+    inputs = _Inputs(sim, tmp)
 
     async def node(k: int, stop: asyncio.Event) -> None:
         name = w.names[k]
@@ -454,8 +463,8 @@ async def _emulate_ground(sim: Simulation, tmp: Path, profiles: Path
                     await clock.sleep_until(t)
                     c = w.classes[int(a.cls[k])]
                     items = int(a.items[k])
-                    inputs = _zeros(sim, c.model_key, items, tmp)
-                    await gc.submit(models[c.index], inputs, priority=c.priority,
+                    await gc.submit(models[c.index], inputs.zeros(c.model_key, items),
+                                    priority=c.priority,
                                     deadline_s=c.deadline_s, value=c.value,
                                     job_id=f"j{k + 1:07d}")
                 if not crashed:
@@ -472,36 +481,12 @@ async def _emulate_ground(sim: Simulation, tmp: Path, profiles: Path
                     s.set()
 
     await clock.run(main())
+    inputs.close()
     return {
-        jid: {
-            "node": r.node or "ground",  # a job the ground failed before any uplink
-            "epoch": r.epoch,
-            "status": r.state,
-            "reason": r.reason,
-            "latency_s": r.modelled_latency_s or 0.0,
-            "energy_j": r.modelled_energy_j or 0.0,
-            "mode": r.power_mode,
-        }
+        jid: _outcome(r.node, r.epoch, r.state, r.reason, r.modelled_latency_s,
+                      r.modelled_energy_j, r.power_mode)
         for jid, r in records.items()
     }
-
-
-_SPECS: dict[str, Executor] = {}
-
-
-def _zeros(sim: Simulation, model: str, items: int, tmp: Path) -> dict[str, Any]:
-    ex = _SPECS.get(str(tmp))
-    if ex is None:
-        store = ModelStore(tmp / "specs")
-        for c in sim.w.classes:
-            assert c.model_path is not None
-            store.put_file(c.model_path)
-        ex = _SPECS[str(tmp)] = Executor(store, clock=VirtualClock())
-    out = {}
-    for s in ex.input_specs(model):
-        shape = tuple(items if d == 0 else (n or 1) for d, n in enumerate(s.shape or ()))
-        out[s.name] = np.zeros(shape, dtype=s.dtype)
-    return out
 
 
 async def test_ground_jobs_through_contact_windows_and_a_crash_end_the_same(
