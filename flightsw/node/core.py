@@ -324,11 +324,6 @@ class NodeCore:
         self.deferred.clear()
         self.need_wh = math.inf
 
-    def fail_queued(self, q: Queued, reason: str) -> Failed:
-        """A job that never ran here ends (cancelled, unfinished at the end of a run)."""
-        self.deferred.pop(q.job_id, None)
-        return self._fail(q, reason)
-
     def _fail(self, q: Queued, reason: str) -> Failed:
         self.jobs_failed += 1
         self.deferred.pop(q.job_id, None)
