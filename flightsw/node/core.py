@@ -101,10 +101,10 @@ class NodeCore:
         self._by_prio = None
 
     def _queue_work(self) -> None:
-        seconds = self.spec.seconds
+        fastest, bandwidth = self.spec.fastest, self.spec.bandwidth_bps
         acc = [0.0] * PRIORITIES
         for q in self.sched.values():
-            acc[q.priority] += seconds(q.work)
+            acc[q.priority] += q.work.latency_s(fastest, bandwidth)
         self._by_prio = tuple(acc)
         self._queued_s = sum(acc)
 

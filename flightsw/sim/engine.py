@@ -192,6 +192,7 @@ class Simulation:
         self.floor_soc = np.array([p.bus.dod_floor for p in profs])
         self.uplink_bps = np.array([p.links.uplink_rate_bps for p in profs])
         self.downlink_bps = np.array([p.links.downlink_rate_bps for p in profs])
+        self._uplink_rates: list[float] = self.uplink_bps.tolist()  # read per uplink option
         self.alive = np.ones(n, dtype=bool)
         self.safe = np.zeros(n, dtype=bool)  # automatic safe mode (mirrors each core)
         self.throttled = np.zeros(n, dtype=bool)
@@ -462,7 +463,7 @@ class Simulation:
         :func:`~flightsw.protocol.jobrules.choose_uplink`: uplink time, plus the model if the
         satellite lacks it, plus its backlog and the work already sent to it)."""
         horizon = t + self.step_s
-        rates: list[float] = self.uplink_bps.tolist()
+        rates = self._uplink_rates
         for s in range(len(self.stations)):
             if not self.ground_queue:
                 return
