@@ -71,6 +71,7 @@ from flightsw.protocol.jobrules import (
     lease_lapsed,
     next_epoch,
 )
+from flightsw.taskset import cancel_all
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
 from groundstation.jobtable import JobTable
@@ -185,8 +186,10 @@ class GroundStation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        alive = await cancel_all(self._tasks, self.clock)
+        if alive:
+            log.error("ground: tasks still running after repeated cancellation: %s",
+                      ", ".join(alive))
         try:
             await self._stack.__aexit__(None, None, None)
         finally:

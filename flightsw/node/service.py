@@ -79,6 +79,7 @@ from flightsw.protocol import (
     topics,
 )
 from flightsw.protocol.messages import arrays_to_tensors
+from flightsw.taskset import cancel_all
 from hardware_profiles import HardwareProfile
 
 __all__ = ["Node"]
@@ -86,8 +87,6 @@ __all__ = ["Node"]
 log = logging.getLogger("flightsw.node")
 
 _RESULT_CACHE = 256
-_CANCEL_ROUNDS = 50  # attempts to end the node's tasks on exit, _CANCEL_WAIT_S apart
-_CANCEL_WAIT_S = 0.02  # host seconds
 
 
 class Node:
@@ -235,34 +234,14 @@ class Node:
                 qos=1,
                 retain=True,
             )
-        await self._cancel_tasks()
+        alive = await cancel_all(self._tasks, self.clock)
+        if alive:
+            log.error("node %s: tasks still running after repeated cancellation: %s",
+                      self.id, ", ".join(alive))
         try:
             await self._stack.__aexit__(None, None, None)
         finally:
             self.executor.close()
-
-    async def _cancel_tasks(self) -> None:
-        """Cancel every task of this node, again for any that lived on: a library call can
-        absorb a cancellation (seen once in the demo's teardown under load: a node's state
-        and telemetry loops, marked cancelling, were back asleep on the clock), and the
-        TaskGroup would then wait for that task for ever."""
-        for _ in range(_CANCEL_ROUNDS):
-            alive = [t for t in self._tasks if not t.done()]
-            if not alive:
-                return
-            for task in alive:
-                task.cancel()
-            # until they have all ended, or a short host time has passed
-            ended: asyncio.Future[Any] = asyncio.gather(*alive, return_exceptions=True)
-            timer: asyncio.Future[Any] = asyncio.ensure_future(
-                self.clock.sleep_host(_CANCEL_WAIT_S))
-            try:
-                await asyncio.wait({ended, timer}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                timer.cancel()
-        names = sorted(t.get_name() for t in self._tasks if not t.done())
-        log.error("node %s: tasks still running after %d cancellations: %s", self.id,
-                  _CANCEL_ROUNDS, ", ".join(names))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A named task of this node's TaskGroup, remembered so exit cancels it."""
