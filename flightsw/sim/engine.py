@@ -316,7 +316,7 @@ class Simulation:
             value=job.value,
             work=self._work(i, job),
             accepted_at=t,
-            payload=Ticket(job, migrations, t),
+            payload=Ticket(job, migrations),
         )
 
     def _work(self, i: int, job: Job) -> Work:
@@ -384,7 +384,6 @@ class Simulation:
 
     def _admit(self, i: int, q: Queued, t: float) -> None:
         node = self.nodes[i]
-        ticket(q).accepted_at = t
         shed = node.accept(q, t)
         if shed:
             self._carry(i, shed, t)
@@ -419,7 +418,7 @@ class Simulation:
         tk = ticket(q)
         res = OutResult(
             job=tk.job, epoch=q.epoch, node=i, finished_at=t, started_at=run.start,
-            accepted_at=tk.accepted_at, energy_j=run.d.energy_j, latency_s=run.d.latency_s,
+            accepted_at=q.accepted_at, energy_j=run.d.energy_j, latency_s=run.d.latency_s,
             mode=run.d.mode.name, migrations=tk.migrations,
         )
         if self.execute and tk.job.cls.model_path is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from flightsw.protocol.jobrules import judge_result, next_epoch
 from flightsw.sim.world import ClassSpec
@@ -86,8 +85,6 @@ class Ticket:
 
     job: Job
     migrations: int = 0
-    accepted_at: float = 0.0
-    candidate: Any = None  # the policy's view of it, cached (rebuilt after a move)
 
 
 @dataclass(slots=True)
