@@ -347,10 +347,7 @@ class Node:
             # the codes are set where the error is raised; a schema error is an invalid job
             code = exc.code if exc.code in ("oversize", "undecodable") else "invalid_job"
             field = exc.field if code == "invalid_job" else None
-            await self.error(code, text, field=field, job_id=jid, topic=msg.topic)
-            if jid is not None:
-                self.core.jobs_failed += 1
-                self._send_result(self._failed(jid, ep, f"{code}: {text}"))
+            await self._refuse(jid, ep, code, text, field, topic=msg.topic)
             return
         await self._admit(intake)
 
@@ -385,13 +382,13 @@ class Node:
             self.executor.validate_inputs(job.model, intake.arrays)
             work = self._work(job.model, intake.items)
         except JobRejected as exc:
-            await self._refuse(intake, exc.code, exc.reason, exc.field)
+            await self._refuse(job.job_id, job.epoch, exc.code, exc.reason, exc.field)
             return
         except UnknownModelError as exc:
-            await self._refuse(intake, "unknown_model", str(exc), "model")
+            await self._refuse(job.job_id, job.epoch, "unknown_model", str(exc), "model")
             return
         except (ModelStoreError, InferenceError) as exc:
-            await self._refuse(intake, "invalid_job", str(exc), "model")
+            await self._refuse(job.job_id, job.epoch, "invalid_job", str(exc), "model")
             return
         now = self.clock.now()
         q = Queued(job_id=job.job_id, epoch=job.epoch, priority=job.priority,
@@ -402,12 +399,14 @@ class Node:
         await self.carry(shed)
         self.wake()
 
-    async def _refuse(self, intake: Intake, code: str, reason: str, field: str | None) -> None:
-        """A job that cannot run here: an error event naming the field, a failed result."""
-        job = intake.job
-        await self.error(code, reason, field=field, job_id=job.job_id)
-        self.core.jobs_failed += 1
-        self._send_result(self._failed(job.job_id, job.epoch, f"{code}: {reason}"))
+    async def _refuse(self, job_id: str | None, epoch: int, code: str, reason: str,
+                      field: str | None, *, topic: str | None = None, **extra: Any) -> None:
+        """A job that cannot run here: an error event naming the field, and (when its id
+        could be read) a failed result with the same reason."""
+        await self.error(code, reason, field=field, job_id=job_id, topic=topic)
+        if job_id is not None:
+            self.core.jobs_failed += 1
+            self._send_result(self._failed(job_id, epoch, f"{code}: {reason}", **extra))
 
     # -- worker --------------------------------------------------------------------------
     async def _worker(self) -> None:
@@ -535,11 +534,8 @@ class Node:
                         f"model: unknown model hash {model} (not received within "
                         f"{self.config.model_wait_s:.0f} s)"
                     )
-                    await self.error("unknown_model", reason, field="model", job_id=job.job_id)
-                    self.core.jobs_failed += 1
-                    self._send_result(self._failed(job.job_id, job.epoch,
-                                                   f"unknown_model: {reason}",
-                                                   submitted_at=job.submitted_at))
+                    await self._refuse(job.job_id, job.epoch, "unknown_model", reason, "model",
+                                       submitted_at=job.submitted_at)
             if keep:
                 self._parked[model] = keep
             else:
