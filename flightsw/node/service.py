@@ -55,7 +55,7 @@ from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusC
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
-from flightsw.node.scheduler import Queued, Work
+from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
 from flightsw.node.upsets import Hits, corrupt_one_bit, draw_hits
@@ -143,7 +143,7 @@ class Node:
 
     # -- what tests and the demo read ------------------------------------------------------
     @property
-    def sched(self) -> Any:
+    def sched(self) -> OnboardScheduler:
         return self.core.sched
 
     @property
