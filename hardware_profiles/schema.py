@@ -20,8 +20,10 @@ __all__ = [
     "PRECISIONS",
     "Bus",
     "Compute",
+    "Cost",
     "Design",
     "HardwareProfile",
+    "Lifetime",
     "Links",
     "Mitigation",
     "PowerMode",
@@ -228,6 +230,59 @@ class Design(_Section):
     mass_kg: Positive | None = Field(default=None, description="satellite mass, kg")
 
 
+class Lifetime(_Section):
+    """Ageing and attrition of one satellite over its life (optional; the lifetime study).
+
+    The models that use these figures are in :mod:`flightsw.node.aging`.
+    """
+
+    accelerators: Annotated[int, Field(ge=1)] = Field(
+        description="accelerators per satellite (each fails on its own)"
+    )
+    design_life_years: Positive = Field(description="planned life before deorbit, years")
+    dose_rate_rad_per_year: NonNegative = Field(
+        description="total ionising dose rate behind dose_ref_shielding_mm_al, rad(Si)/year"
+    )
+    dose_ref_shielding_mm_al: Positive = Field(
+        description="aluminium shielding the dose rate was given for, mm"
+    )
+    shielding_mm_al: Positive = Field(description="shielding of the accelerators, mm Al")
+    hard_failure_dose_rad: Positive = Field(
+        description="characteristic (Weibull 63 %) dose of a permanent failure, rad(Si)"
+    )
+    hard_failure_shape: Positive = Field(description="Weibull shape of the dose hazard")
+    random_failure_per_year: HalfOpenFraction = Field(
+        description="dose-independent permanent failure probability per accelerator-year"
+    )
+    battery_cycles_to_80pct: Positive = Field(
+        description="charge cycles until the battery keeps 80 % of its capacity, at the ref DoD"
+    )
+    battery_ref_dod: OpenFraction = Field(description="depth of discharge of that cycle life")
+    battery_dod_exponent: NonNegative = Field(
+        description="cycle life scales as (ref DoD / DoD) ** exponent"
+    )
+    array_degradation_per_year: HalfOpenFraction = Field(
+        description="fractional solar-array power loss per year"
+    )
+    radiator_absorptivity_rise_per_year: NonNegative = Field(
+        description="rise of the radiator's solar absorptivity per year (UV darkening)"
+    )
+    manoeuvres_per_year: NonNegative = Field(
+        description="debris collision-avoidance manoeuvres per satellite-year"
+    )
+    manoeuvre_pause_s: NonNegative = Field(description="compute paused per manoeuvre, s")
+    propulsion_w: NonNegative = Field(description="propulsion power while manoeuvring, W")
+
+
+class Cost(_Section):
+    """Unit costs for the economics study (optional)."""
+
+    satellite_usd: Positive = Field(
+        description="one satellite without its accelerators: bus, array, radiator, integration"
+    )
+    accelerator_usd: Positive = Field(description="one accelerator (module or chip)")
+
+
 class HardwareProfile(_Section):
     """One kind of satellite node, every figure with its source in the TOML file."""
 
@@ -239,6 +294,8 @@ class HardwareProfile(_Section):
     radiation: Radiation
     links: Links
     design: Design = Field(default_factory=Design)
+    lifetime: Lifetime | None = Field(default=None, description="ageing figures (optional)")
+    cost: Cost | None = Field(default=None, description="unit costs (optional)")
 
     @model_validator(mode="after")
     def _sustained_is_a_mode(self) -> HardwareProfile:
