@@ -1,0 +1,331 @@
+"""The console service: follows the constellation on the bus and serves the web console.
+
+Tasks of its TaskGroup:
+
+* ``console:telemetry``, ``console:status``, ``console:state``, ``console:event``,
+  ``console:ack``, ``console:jobs``, ``console:stations`` follow one topic filter each
+  (node telemetry, status, state and events, telecommand acks, the ground's job records,
+  the ground stations) and update the fleet, the alarms and the event log;
+* ``console:push`` every ``push_period_s`` sends each WebSocket client what changed
+  (never the whole state, except once on connect);
+* the HTTP server (aiohttp) answers the API, ``/metrics`` and the page.
+
+It talks to the ground station only as a client would (``GroundClient`` requests on the
+bus for submissions) and reads the ground's job table and archive from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from flightsw.bus import Bus, Subscription
+from flightsw.clock import Clock
+from flightsw.exceptions import FlightSwError
+from flightsw.orbitdesc import orbits_from_info
+from flightsw.physics.orbit import Orbits
+from flightsw.protocol import (
+    ErrorEvent,
+    GroundStations,
+    JobEvent,
+    NodeState,
+    Status,
+    Telemetry,
+    parse,
+    parse_event,
+    topics,
+)
+from flightsw.taskset import cancel_all
+from groundstation.client import GroundClient
+from groundstation.console.alarms import TELEMETRY_KINDS, AlarmBook, Condition, conditions
+from groundstation.console.api import build_app
+from groundstation.console.auth import OperatorAuth
+from groundstation.console.commands import CommandDesk, KeyRing
+from groundstation.console.fleet import Fleet
+from groundstation.console.geometry import footprint_deg, small_circle
+from groundstation.console.jobview import JobView
+from groundstation.console.metrics import ConsoleMetrics
+from groundstation.console.push import Hub
+from groundstation.exceptions import GroundError
+from groundstation.protocol import JobRecord
+
+__all__ = ["ConsoleService"]
+
+log = logging.getLogger("groundstation.console")
+
+_EVENTS = 500  # event log kept in memory
+_ISL_S = 600.0  # a handover is drawn as an ISL in use for this many mission seconds
+
+
+class ConsoleService:
+    """``async with ConsoleService(bus, clock, archive_dir, host=..., port=...) as c:``"""
+
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        archive_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        auth: OperatorAuth | None = None,
+        keys: KeyRing | None = None,
+        push_period_s: float = 0.5,
+        ground_ingested: Callable[[], int] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.dir = archive_dir
+        self.host = host
+        self.port = port
+        self.auth = auth or OperatorAuth()
+        self.push_period_s = push_period_s
+        self.fleet = Fleet()
+        self.alarms = AlarmBook()
+        self.jobs = JobView(archive_dir / "jobs.sqlite")
+        self.desk = CommandDesk(bus, clock, keys or KeyRing())
+        self.hub = Hub()
+        self.events: deque[dict[str, Any]] = deque(maxlen=_EVENTS)
+        self._new_events: list[dict[str, Any]] = []
+        self._job_updates: dict[str, dict[str, Any]] = {}
+        self.stations: GroundStations | None = None
+        self._stations_changed = False
+        self.isls: dict[tuple[str, str], float] = {}
+        self.ingested = 0
+        self.metrics = ConsoleMetrics(
+            self.fleet, self.alarms, archive_dir / "telemetry", lambda: self.ingested,
+            ground_ingested,
+        )
+        self.client: GroundClient | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        try:
+            tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+            feeds: list[tuple[str, str, Callable[[bytes, str], None]]] = [
+                ("telemetry", f"{topics.PREFIX}/+/telemetry", self._on_telemetry),
+                ("status", f"{topics.PREFIX}/+/status", self._on_status),
+                ("state", f"{topics.PREFIX}/+/state", self._on_state),
+                ("event", f"{topics.PREFIX}/+/event", self._on_event),
+                ("ack", f"{topics.PREFIX}/+/ack", self._on_ack),
+                ("jobs", "odc/ground/job/+", self._on_record),
+                ("stations", topics.GROUND_STATIONS, self._on_stations),
+            ]
+            for name, pattern, handler in feeds:
+                sub = await self._stack.enter_async_context(self.bus.subscribe(pattern, qos=0))
+                self._track(tg.create_task(self._follow(sub, handler), name=f"console:{name}"))
+            self.client = await self._stack.enter_async_context(
+                GroundClient(self.bus, self.clock, timeout_s=10.0)
+            )
+            self._track(tg.create_task(self._push_loop(), name="console:push"))
+            self._runner = web.AppRunner(build_app(self), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            port = self._bound_port(site) or self.port
+            self.url = f"http://{self.host}:{port}/"
+            self.port = port
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        log.info("console at %s (operator login: %s#token=%s)", self.url, self.url,
+                 self.auth.token if self.auth.generated else "<--operator-token>")
+        return self
+
+    @staticmethod
+    def _bound_port(site: web.TCPSite) -> int | None:
+        server = site._server  # aiohttp has no public accessor for the bound port
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            return int(sockets[0].getsockname()[1])
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.hub.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+            alive = await cancel_all(self._tasks, self.clock)
+            if alive:
+                log.error("console: tasks still running after cancellation: %s",
+                          ", ".join(alive))
+            await self._stack.__aexit__(None, None, None)
+        finally:
+            self.jobs.close()
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- feeds ---------------------------------------------------------------------------
+    async def _follow(self, sub: Subscription, handler: Callable[[bytes, str], None]) -> None:
+        while True:
+            msg = await sub.get()
+            self.ingested += 1
+            if not msg.payload:
+                continue
+            try:
+                handler(msg.payload, msg.topic)
+            except (GroundError, FlightSwError) as exc:
+                log.debug("console: ignored %s: %s", msg.topic, exc)
+            except Exception:
+                log.exception("console: error handling %s; going on", msg.topic)
+
+    def _event(self, kind: str, node: str | None, text: str, level: str = "info",
+               t: float | None = None) -> None:
+        ev = {"t": self.clock.now() if t is None else t, "kind": kind, "node": node,
+              "level": level, "text": text}
+        self.events.append(ev)
+        self._new_events.append(ev)
+
+    def _on_telemetry(self, payload: bytes, topic: str) -> None:
+        tm = parse(Telemetry, payload)
+        r = self.fleet.on_telemetry(tm, self.clock.perf_counter())
+        before = {a.kind: a.level for a in self.alarms.listed() if a.node == tm.node and a.active}
+        found = conditions(tm.node, tm.soc, tm.temperature_c, tm.safe_mode, r.limits)
+        self.alarms.judge(tm.node, TELEMETRY_KINDS, found, tm.t)
+        for c in found:
+            if before.get(c.kind) != c.level:
+                self._event("alarm", c.node, f"{c.level}: {c.message}", c.level, tm.t)
+
+    def _on_status(self, payload: bytes, topic: str) -> None:
+        st = parse(Status, payload)
+        row = self.fleet.rows.get(st.node)
+        orbits: Orbits | None = None
+        if st.orbit is not None and (row is None or row.orbits is None):
+            with contextlib.suppress(FlightSwError):
+                orbits = orbits_from_info(st.orbit, st.node)
+        old = row.status if row is not None else "unknown"
+        self.fleet.on_status(st, orbits)
+        if old != st.state:
+            level = "warning" if st.state != "online" else "info"
+            self._event("status", st.node, f"{old} -> {st.state}", level, st.t)
+
+    def _on_state(self, payload: bytes, topic: str) -> None:
+        self.fleet.on_state(parse(NodeState, payload))
+
+    def _on_event(self, payload: bytes, topic: str) -> None:
+        ev = parse_event(payload)
+        if isinstance(ev, JobEvent):
+            text = f"job {ev.job_id[:12]} {ev.state}"
+            if ev.state == "handed_over" and ev.target:
+                text += f" to {ev.target}"
+                self.isls[(ev.node, ev.target)] = ev.t
+            if ev.detail:
+                text += f": {ev.detail}"
+            level = "warning" if ev.state in ("shed", "cancelled") else "info"
+            self._event("job", ev.node, text, level, ev.t)
+        elif isinstance(ev, ErrorEvent):
+            self._event("error", ev.node, f"{ev.code}: {ev.message}", "warning", ev.t)
+        else:
+            self._event(ev.kind, ev.node, f"{ev.kind} {ev.model[:12]}", "info", ev.t)
+
+    def _on_ack(self, payload: bytes, topic: str) -> None:
+        ack = self.desk.parse_ack(payload)
+        rec = self.desk.on_ack(ack)
+        text = f"ack {ack.name} {'ok' if ack.ok else 'REJECTED'}"
+        if ack.reason:
+            text += f": {ack.reason}"
+        if rec is not None or not ack.ok:
+            self._event("command", ack.node, text, "info" if ack.ok else "warning", ack.t)
+
+    def _on_record(self, payload: bytes, topic: str) -> None:
+        rec = parse(JobRecord, payload)
+        d = rec.model_dump(mode="json", exclude={"outputs"})
+        self._job_updates[rec.job_id] = d
+        now = self.clock.now()
+        node = rec.node or "ground"
+        if rec.state == "failed":
+            reason = rec.reason or "unknown reason"
+            self._event("job", rec.node, f"job {rec.job_id[:12]} failed: {reason}", "warning")
+            c = Condition(node, "failed_job", "yellow", f"job {rec.job_id[:12]} failed: {reason}")
+            self.alarms.raise_(c, now)
+            self.alarms.clear(node, "failed_job", now)  # an event: listed until acknowledged
+        elif rec.state == "done":
+            self._event("job", rec.node, f"job {rec.job_id[:12]} done on {rec.node}")
+        if rec.detail and rec.detail.startswith("lease lapsed") and rec.state == "queued":
+            c = Condition(node, "lease_lapsed", "yellow", f"job {rec.job_id[:12]}: {rec.detail}")
+            self.alarms.raise_(c, now)
+            self.alarms.clear(node, "lease_lapsed", now)
+
+    def _on_stations(self, payload: bytes, topic: str) -> None:
+        self.stations = parse(GroundStations, payload)
+        self._stations_changed = True
+
+    # -- push ----------------------------------------------------------------------------
+    def isls_in_use(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        for k in [k for k, t in self.isls.items() if now - t > _ISL_S]:
+            del self.isls[k]
+        return [{"src": s, "dst": d, "t": t} for (s, d), t in self.isls.items()]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "snapshot",
+            "now": self.clock.now(),
+            "nodes": [r.as_dict() for r in self.fleet.rows.values()],
+            "alarms": [a.as_dict() for a in self.alarms.listed()],
+            "events": list(self.events)[-200:],
+            "stations": self.stations_view(),
+            "isls": self.isls_in_use(),
+        }
+
+    def delta(self) -> dict[str, Any] | None:
+        nodes = self.fleet.take_dirty()
+        alarms = [a.as_dict() for a in self.alarms.changed()]
+        events, self._new_events = self._new_events, []
+        jobs = list(self._job_updates.values())
+        self._job_updates.clear()
+        acks = self.desk.take_acks()
+        if not (nodes or alarms or events or jobs or acks or self._stations_changed):
+            return None
+        out: dict[str, Any] = {"type": "delta", "now": self.clock.now(), "nodes": nodes,
+                               "alarms": alarms, "events": events, "jobs": jobs,
+                               "commands": acks, "isls": self.isls_in_use()}
+        if self._stations_changed:
+            out["stations"] = self.stations_view()
+            self._stations_changed = False
+        return out
+
+    async def _push_loop(self) -> None:
+        while True:
+            await self.clock.sleep_host(self.push_period_s)
+            msg = self.delta()
+            if msg is not None and self.hub.clients:
+                await self.hub.broadcast(msg)
+            elif msg is not None:
+                pass  # nobody watching: the change is dropped, the next snapshot has it
+
+    def stations_view(self) -> dict[str, Any]:
+        if self.stations is None:
+            return {"stations": [], "min_elevation_deg": None}
+        alts = [r.telemetry.alt_km for r in self.fleet.rows.values() if r.telemetry is not None]
+        alt = sum(alts) / len(alts) if alts else 550.0
+        radius = footprint_deg(alt, self.stations.min_elevation_deg)
+        return {
+            "min_elevation_deg": self.stations.min_elevation_deg,
+            "altitude_km": round(alt, 1),
+            "stations": [
+                {"name": s.name, "lat": s.lat_deg, "lon": s.lon_deg,
+                 "circle": small_circle(s.lat_deg, s.lon_deg, radius)}
+                for s in self.stations.stations
+            ],
+        }
