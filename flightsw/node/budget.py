@@ -6,7 +6,17 @@ one ``Budget`` and advances them with one vectorised step. Compute power comes i
 
 The energy forecast answers the admission question of the onboard scheduler: how much
 energy can be spent now and still keep the battery above the depth-of-discharge floor
-through the end of the next eclipse, given the bus's baseline load.
+through the end of the next eclipse, given the bus's baseline load. The margin it gives is
+net of the forecast's own error when an eclipse is ahead (its edges sampled every 30 s,
+illumination sampled at the end of each physics step): :data:`EDGE_PAD_S` seconds of bus
+load. A cold
+node's heaters count in the baseline. :meth:`Budget.outlook` gives one row's eclipse
+timeline for a job that runs past the next eclipse (:mod:`flightsw.node.outlook`).
+
+Beside the real battery, each row keeps a *bus-only* twin: the same battery stepped with
+compute off (bus, idle module and heaters only). Seconds the twin spends below the floor are
+seconds no scheduler could have saved (``bus_floor_violation_s``); the metrics report them
+apart from the real ``floor_violation_s``.
 """
 
 from __future__ import annotations
@@ -17,12 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from flightsw.node.outlook import Outlook
 from flightsw.physics import power, radiation, sun, thermal
 from flightsw.physics.frames import ecef_to_geodetic, eci_to_ecef
 from flightsw.physics.orbit import Orbits
 from hardware_profiles import HardwareProfile
 
-__all__ = ["Budget"]
+__all__ = ["EDGE_PAD_S", "HEATER_WATCH_K", "Budget"]
 
 F = npt.NDArray[np.float64]
 _KELVIN = 273.15
@@ -31,6 +42,11 @@ _FORECAST_ORBITS = 1.5  # forecast horizon
 _SCHEDULE_ORBITS = 3.0  # span of one eclipse scan (rescanned every ~1.5 orbits)
 _FORECAST_MAX_AGE_S = 10.0
 _SCAN_BLOCK = 2_000_000  # positions per block of the eclipse scan (48 MB of float64)
+#: seconds of bus load the margin keeps aside for the forecast's own error: an eclipse edge
+#: sampled every 30 s at each end, and a physics step of up to 30 s sampled at its end
+EDGE_PAD_S = 3.0 * _FORECAST_STEP_S
+#: a node this close to its lowest operating temperature counts its heaters as bus load
+HEATER_WATCH_K = 15.0
 
 
 def _col(profiles: Sequence[HardwareProfile], get: object) -> F:
@@ -45,6 +61,7 @@ class _Forecast:
     min_delta_wh: F  # lowest battery change over the window (<= 0), baseline load
     eclipse_start: F  # NaN if none in the horizon
     eclipse_end: F
+    base_w: F  # the baseline load it assumed (:meth:`Budget.baseline_w`)
 
 
 @dataclass(slots=True)
@@ -119,10 +136,13 @@ class Budget:
         self.position = np.zeros((n, 3))
         self.heater_on = np.zeros(n, dtype=bool)
         self.floor_violation_s = np.zeros(n)
+        self.bus_battery_wh = self.battery_wh.copy()  # the twin with compute off
+        self.bus_floor_violation_s = np.zeros(n)
         self.thermal_violation_s = np.zeros(n)
         self.max_c = _col(profiles, lambda p: p.thermal.max_c)
         self._forecast: _Forecast | None = None
         self._schedule: _Schedule | None = None
+        self._consts: tuple[list[float], list[float], list[float]] | None = None
         self._observe(t0)
 
     @classmethod
@@ -171,6 +191,11 @@ class Budget:
         load = self.base_load_w + compute_w + np.where(self.heater_on, self.heater_w, 0.0)
         self.load_w = load
         self.battery_wh, _ = power.step_battery(self.battery_wh, self.solar_w, load, dt, self.power)
+        bus = load - compute_w + np.minimum(compute_w, self.idle_w)
+        self.bus_battery_wh, _ = power.step_battery(self.bus_battery_wh, self.solar_w, bus, dt,
+                                                    self.power)
+        self.bus_floor_violation_s += np.where(self.bus_battery_wh < self.floor_wh - 1e-9, dt,
+                                               0.0)
         vf = thermal.view_factor(np.linalg.norm(self.position, axis=1))
         self.temperature_k = thermal.step_temperature(
             self.temperature_k, self.thermal, self.illum, vf, load, dt
@@ -239,7 +264,7 @@ class Budget:
         rows = np.arange(self.n)
         start = np.where(has, np.maximum(sch.start[rows, idx], now), np.nan)
         end = np.where(has, np.minimum(sch.end[rows, idx], h_end), np.nan)
-        base = self.base_load_w + self.idle_w
+        base = self.baseline_w()
         eta_c = np.asarray(self.power.charge_efficiency, dtype=np.float64)
         eta_d = np.asarray(self.power.discharge_efficiency, dtype=np.float64)
         net_sun = np.asarray(power.solar_power_w(self.power, 1.0, 1.0)) - base
@@ -250,9 +275,50 @@ class Budget:
         at_start = np.minimum(e0 + rate_sun * lit_s, self.capacity_wh)
         at_end = at_start + np.where(has, rate_dark * (end - start), 0.0)
         low = np.minimum(np.minimum(e0, at_start), at_end)
-        min_delta = np.minimum(0.0, low - e0)
-        self._forecast = _Forecast(now, e0.copy(), min_delta, start, end)
+        pad = np.where(has, EDGE_PAD_S * base / eta_d / 3600.0, 0.0)  # eclipse edges
+        min_delta = np.minimum(0.0, low - e0) - pad
+        self._forecast = _Forecast(now, e0.copy(), min_delta, start, end, base)
         return self._forecast
+
+    def baseline_w(self) -> F:
+        """Bus load with compute idle, each row: bus, idle module, and the heaters of a row
+        within ``HEATER_WATCH_K`` of its lowest operating temperature."""
+        cold = self.temperature_k - _KELVIN < self.min_c + HEATER_WATCH_K
+        return np.asarray(self.base_load_w + self.idle_w + np.where(cold, self.heater_w, 0.0),
+                          dtype=np.float64)
+
+    def outlook(self, i: int, now: float) -> Outlook:
+        """Row ``i``'s battery, rates and eclipse timeline from ``now`` (what the core needs to
+        admit a job that runs past the next eclipse)."""
+        fc = self.forecast(now)
+        sch = self._schedule
+        assert sch is not None
+        eclipses = tuple((max(s, now), e) for s, e in zip(sch.start[i].tolist(),
+                                                           sch.end[i].tolist(), strict=True)
+                         if e > now)  # NaN pads compare false
+        c = self._consts
+        if c is None:
+            c = self._consts = (
+                np.asarray(power.solar_power_w(self.power, 1.0, 1.0)).tolist(),
+                np.asarray(self.power.charge_efficiency * np.ones(self.n)).tolist(),
+                np.asarray(self.power.discharge_efficiency * np.ones(self.n)).tolist(),
+            )
+        eta_d = c[2][i]
+        base = float(fc.base_w[i])
+        return Outlook(
+            now=now,
+            battery_wh=float(self.battery_wh[i]),
+            floor_wh=float(self.floor_wh[i])
+            + (EDGE_PAD_S * base / eta_d / 3600.0 if eclipses else 0.0),
+            capacity_wh=float(self.capacity_wh[i]),
+            solar_w=c[0][i],
+            base_w=base,
+            idle_w=float(self.idle_w[i]),
+            eta_c=c[1][i],
+            eta_d=eta_d,
+            eclipses=eclipses,
+            horizon=sch.t1,
+        )
 
     def margin_wh(self, i: int, now: float) -> float:
         """Energy row ``i`` may spend now and stay above the floor through next eclipse."""

@@ -11,6 +11,14 @@ Two drivers carry its effects out and decide nothing themselves:
 * :class:`flightsw.node.service.Node`, the asyncio node over MQTT with real inference;
 * :class:`flightsw.sim.engine.Simulation`, thousands of nodes on virtual time.
 
+Pre-emption (issue #12): a job of :data:`URGENT_PRIORITY` or more that would miss its
+deadline waiting for a lower-priority run suspends that run at an item boundary
+(:mod:`flightsw.node.checkpoint`); the suspended job goes back to the queue with the items it
+finished and resumes later, here or on a peer. The same suspension is the energy guard: a run
+whose remaining energy the battery can no longer pay above the floor is suspended
+(:meth:`NodeCore.guard`), so the floor holds whatever the forecast missed. Non-urgent work
+leaves a reserve for urgent work (:meth:`NodeCore.reserve_wh`).
+
 Durations are computed as durations (the decision's modelled latency and energy), never as
 differences of absolute mission times, whose float64 resolution near 1.8e9 s is ~2.4e-7 s.
 """
@@ -18,19 +26,34 @@ differences of absolute mission times, whose float64 resolution near 1.8e9 s is 
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import numpy as np
 
-from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusChanged, Stopped
+from flightsw.node.checkpoint import RESUME_S, SUSPEND_S, checkpoint
+from flightsw.node.effects import (
+    Effect,
+    Failed,
+    JobNote,
+    Run,
+    Started,
+    StatusChanged,
+    Stopped,
+    Suspended,
+)
 from flightsw.node.limits import limit_flags
-from flightsw.node.scheduler import Admission, OnboardScheduler, Queued
+from flightsw.node.outlook import Outlook
+from flightsw.node.scheduler import URGENT_PRIORITY, Admission, OnboardScheduler, Queued
 from flightsw.node.spec import NodeSpec
 
-__all__ = ["PRIORITIES", "RETRY_S", "NodeCore"]
+__all__ = ["MAX_SUSPENSIONS", "PRIORITIES", "RESERVE_WINDOW_S", "RETRY_S", "NodeCore"]
 
 RETRY_S = 60.0  # an idle node with deferred work tries again at least this often
 PRIORITIES = 10
+MAX_SUSPENSIONS = 12  # a job is pre-empted at most this often (each costs a resume)
+RESERVE_WINDOW_S = 6000.0  # urgent energy accepted over this past window sets the reserve
+RESERVE_FACTOR = 1.5  # the reserve covers this many times the urgent energy expected
 
 _EXPIRED = "deadline expired before start"
 _NONE: list[Effect] = []  # returned (never mutated) when nothing happens
@@ -42,6 +65,7 @@ class NodeCore:
     __slots__ = (
         "_by_prio",
         "_queued_s",
+        "busy_until",
         "deferred",
         "energy_used_j",
         "forced_mode",
@@ -56,6 +80,7 @@ class NodeCore:
         "need_wh",
         "overload_backlog_s",
         "paused",
+        "preemptions",
         "run",
         "safe_auto",
         "safe_manual",
@@ -63,6 +88,7 @@ class NodeCore:
         "spec",
         "throttled",
         "token",
+        "urgent_seen",
     )
 
     def __init__(self, name: str, spec: NodeSpec, *, overload_backlog_s: float = 1800.0,
@@ -90,6 +116,9 @@ class NodeCore:
         self.last_try = -math.inf  # when dispatch last looked at the queue
         self._queued_s: float | None = None
         self._by_prio: tuple[float, ...] | None = None
+        self.preemptions = 0  # runs suspended (pre-empted or stopped by the energy guard)
+        self.urgent_seen: deque[tuple[float, float]] = deque()  # (accepted at, Wh) of urgent
+        self.busy_until = -math.inf  # a suspension's checkpoint is written until then
 
     # -- state read by drivers ----------------------------------------------------------
     @property
@@ -142,7 +171,27 @@ class NodeCore:
             out[self.run.q.job_id] = self.run.q.epoch
         return out
 
-    def admission(self, temp_c: float, margin_wh: float) -> Admission:
+    def reserve_wh(self, now: float, outlook: Outlook | None) -> float:
+        """Margin non-urgent work leaves for urgent work: ``RESERVE_FACTOR`` times the urgent
+        energy this node accepted per second over the last ``RESERVE_WINDOW_S``, for the dark
+        seconds left before the end of the next eclipse (sunlight pays urgent work then),
+        and at least the largest urgent job seen. It rises as an eclipse nears its start
+        only in that it stops being paid by the sun; it falls through the eclipse."""
+        seen = self.urgent_seen
+        while seen and seen[0][0] < now - RESERVE_WINDOW_S:
+            seen.popleft()
+        if not seen or outlook is None:
+            return 0.0
+        until = outlook.covered_until()
+        dark = sum(max(0.0, min(e, until) - max(s, now)) for s, e in outlook.eclipses
+                   if s < until)
+        total = sum(wh for _, wh in seen)
+        rate = total / RESERVE_WINDOW_S
+        biggest = max(wh for _, wh in seen)
+        return max(biggest, RESERVE_FACTOR * rate * dark) / outlook.eta_d
+
+    def admission(self, temp_c: float, margin_wh: float, now: float = 0.0,
+                  outlook: Outlook | None = None) -> Admission:
         th = self.spec.profile.thermal
         cap = self.spec.modes[0].watts if self.throttled else self.spec.modes[-1].watts
         allowed, reason = True, None
@@ -153,7 +202,8 @@ class NodeCore:
         elif temp_c >= th.max_c:
             allowed, reason = False, f"thermal: {temp_c:.1f} C at or above max {th.max_c:.1f} C"
         return Admission(margin_wh, temp_c, th.max_c, th.heat_capacity_j_per_k, cap,
-                         self.forced_mode, allowed, reason)
+                         self.forced_mode, allowed, reason, outlook,
+                         self.reserve_wh(now, outlook), self.spec.profile.compute.idle_w)
 
     # -- events -------------------------------------------------------------------------
     def accept(self, q: Queued, now: float) -> list[Effect]:
@@ -161,9 +211,16 @@ class NodeCore:
         q.accepted_at = now
         self.sched.push(q)
         self._touch()
+        pre: list[Effect] = _NONE
+        if q.priority >= URGENT_PRIORITY:
+            f = self.spec.fastest
+            self.urgent_seen.append((now, f.watts * q.work.latency_s(f, self.spec.bandwidth_bps)
+                                     / 3600.0))
+            if self.should_preempt(q, now):
+                pre = self.suspend(now, f"pre-empted by {q.job_id} (priority {q.priority})")
         if self.queued_s() <= self.overload_backlog_s and len(self.sched) <= self.max_queue:
-            return _NONE
-        out: list[Effect] = []
+            return pre
+        out: list[Effect] = list(pre)
         for victim in self.sched.shed(self.overload_backlog_s, self.max_queue):
             out.append(JobNote(victim, "shed", "overload"))
             out.append(self._fail(victim, "shed: overload (queued work above "
@@ -172,8 +229,12 @@ class NodeCore:
         self._touch()
         return out
 
-    def dispatch(self, now: float, temp_c: float, margin_wh: float) -> list[Effect]:
-        """If idle, start the next job the budget allows; fail what expired meanwhile."""
+    def dispatch(self, now: float, temp_c: float, margin_wh: float,
+                 outlook: Outlook | None = None) -> list[Effect]:
+        """If idle, start the next job the budget allows; fail what expired meanwhile.
+        ``outlook``: the node's eclipse timeline (admits jobs that run past the next
+        eclipse, sets the urgent reserve and the wait for sunlight); without it jobs past
+        the next eclipse are admitted on the margin alone."""
         if self.run is not None:
             return _NONE
         self.last_try = now
@@ -189,7 +250,7 @@ class NodeCore:
         if not len(sched):
             self.need_wh = math.inf
             return out
-        adm = self.admission(temp_c, margin_wh)
+        adm = self.admission(temp_c, margin_wh, now, outlook)
         got = sched.next(now, adm)
         if isinstance(got, list):
             self.need_wh = (
@@ -209,7 +270,10 @@ class NodeCore:
         self.deferred.pop(got.job.job_id, None)
         self._touch()
         self.token += 1
-        run = self.run = Run(got.job, got, now, now + got.latency_s, self.token)
+        start = max(now, self.busy_until)
+        run = self.run = Run(got.job, got, start, start + got.latency_s, self.token)
+        if got.job.first_start is None:
+            got.job.first_start = start
         self.mode = got.mode.name
         if out is _NONE:
             return [Started(run)]
@@ -243,6 +307,67 @@ class NodeCore:
             self.jobs_done -= 1
             self.jobs_failed += 1
         return r
+
+    def should_preempt(self, q: Queued, now: float) -> bool:
+        """Suspend the running job for urgent ``q``: ``q`` outranks it, would miss its
+        deadline waiting for it, can still make it after the suspension, and the run has an
+        item boundary left (and has not been suspended too often already)."""
+        r = self.run
+        if r is None or q.deadline is None or q.priority <= r.q.priority:
+            return False
+        if r.q.suspensions >= MAX_SUSPENSIONS or r.q.items - r.q.done <= 1:
+            return False
+        lat = q.work.latency_s(self.spec.fastest, self.spec.bandwidth_bps) + q.overhead_s
+        ahead = sum(self.work_by_priority()[q.priority:]) - lat  # same or higher, queued
+        wait = max(0.0, r.end - now) + max(0.0, ahead)
+        if now + wait + lat <= q.deadline:
+            return False
+        return now + SUSPEND_S + max(0.0, ahead) + lat <= q.deadline
+
+    def suspend(self, now: float, reason: str) -> list[Effect]:
+        """Suspend the running job at an item boundary (``[]`` if it has none left): it goes
+        back to the queue with its items done, and pays ``RESUME_S`` when it runs again."""
+        r = self.run
+        if r is None:
+            return _NONE
+        cp = checkpoint(r, now)
+        if cp is None:
+            return _NONE
+        self.run = None
+        self.token += 1
+        self.preemptions += 1
+        self.busy_until = now + SUSPEND_S
+        self.energy_used_j += cp.spent_j
+        q = r.q
+        q.done = cp.done
+        q.work = q.work.share(cp.left_frac)
+        q.overhead_s = RESUME_S
+        q.spent_j += cp.spent_j
+        q.suspensions += 1
+        self.sched.push(q)
+        self._touch()
+        return [Suspended(r, reason, cp.done, cp.spent_j),
+                JobNote(q, "suspended", f"{reason}; {cp.done}/{q.items} items done")]
+
+    def guard(self, now: float, margin_wh: float, outlook: Outlook | None = None
+              ) -> list[Effect]:
+        """The energy guard: suspend the running job if the battery can no longer pay its
+        rest above the floor. ``margin_wh`` is the node's margin now (its run's energy so far
+        already paid); the rest is charged at once, as admission did, or walked through the
+        eclipse timeline when ``outlook`` is given and the run ends past the next eclipse."""
+        r = self.run
+        if r is None:
+            return _NONE
+        rest = max(0.0, r.end - max(now, r.start))
+        eta_d = self.spec.profile.bus.discharge_efficiency
+        need = r.d.mode.watts * rest / 3600.0 / eta_d
+        if need <= margin_wh:
+            return _NONE
+        if (outlook is not None and now + rest > outlook.covered_until()
+                and outlook.lowest_wh(r.d.mode.watts, rest) >= 0.0):
+            return _NONE
+        return self.suspend(now, "energy guard: the battery cannot pay the rest of the run "
+                                 "above the floor")
 
     def stop(self, now: float, reason: str, *, requeue: bool) -> list[Effect]:
         """Stop the running job (safe mode, throttle, command, crash)."""
@@ -323,6 +448,8 @@ class NodeCore:
         self.forced_mode = None
         self.deferred.clear()
         self.need_wh = math.inf
+        self.urgent_seen.clear()
+        self.busy_until = -math.inf
 
     def _fail(self, q: Queued, reason: str) -> Failed:
         self.jobs_failed += 1

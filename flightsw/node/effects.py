@@ -7,7 +7,16 @@ from typing import Literal, NamedTuple
 
 from flightsw.node.scheduler import Decision, Queued
 
-__all__ = ["Effect", "Failed", "JobNote", "Run", "Started", "StatusChanged", "Stopped"]
+__all__ = [
+    "Effect",
+    "Failed",
+    "JobNote",
+    "Run",
+    "Started",
+    "StatusChanged",
+    "Stopped",
+    "Suspended",
+]
 
 
 class Run(NamedTuple):
@@ -37,11 +46,22 @@ class Stopped(NamedTuple):
     spent_j: float
 
 
+class Suspended(NamedTuple):
+    """The running job was suspended at an item boundary and queued again with ``done``
+    items finished (pre-emption, energy guard): stop its execution; ``spent_j`` (its run so
+    far and the checkpoint's write) was paid for it. The job itself is not lost."""
+
+    run: Run
+    reason: str
+    done: int
+    spent_j: float
+
+
 class JobNote(NamedTuple):
     """A job changed state on this node (the job event the ground follows)."""
 
     q: Queued
-    state: str  # queued, deferred, shed, cancelled, handed_over
+    state: str  # queued, deferred, shed, cancelled, handed_over, suspended
     detail: str | None = None
     target: str | None = None
 
@@ -57,4 +77,4 @@ class StatusChanged(NamedTuple):
     state: Literal["online", "safe"]
 
 
-Effect = Started | Stopped | JobNote | Failed | StatusChanged
+Effect = Started | Stopped | Suspended | JobNote | Failed | StatusChanged

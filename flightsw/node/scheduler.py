@@ -4,21 +4,44 @@ Pure logic with no I/O and no clock: every method takes ``now`` (mission seconds
 same code serves the emulated node and the simulator.
 
 Order: higher ``priority`` first, then earlier deadline (EDF), then arrival order.
-Admission: a job runs only if, after paying its modelled energy, the battery stays above
-the depth-of-discharge floor through the end of the next eclipse (``Budget.min_margin_wh``)
-and the temperature stays under the maximum. The power mode is the one that spends the
-least energy while meeting the deadline, capped by the thermal throttle.
+Admission: a job runs only if, after paying its modelled energy (drawn from the battery at
+its discharge efficiency), the battery stays above the depth-of-discharge floor through the
+end of the next eclipse (``Budget.margin_wh``); a job that runs past that eclipse is walked
+through the eclipse timeline (:class:`~flightsw.node.outlook.Outlook`) until the first
+eclipse that ends after it. Work below :data:`URGENT_PRIORITY` also leaves the node's
+reserve for urgent work untouched, and, in eclipse, waits for sunlight when it has the slack
+and the battery is below its comfort level. The temperature must stay under the maximum.
+The power mode is the one that spends the least energy above idle while meeting the
+deadline (the fastest when others wait), capped by the thermal throttle.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["Admission", "Decision", "ModeSpec", "OnboardScheduler", "Queued", "Work"]
+from flightsw.node.outlook import Outlook
+
+__all__ = [
+    "COMFORT_SHARE",
+    "URGENT_PRIORITY",
+    "Admission",
+    "Decision",
+    "ModeSpec",
+    "OnboardScheduler",
+    "Queued",
+    "Work",
+]
+
+#: jobs of this priority or more are urgent: they may spend the reserve and pre-empt
+URGENT_PRIORITY = 7
+#: in eclipse, deferrable work waits for sunlight while the battery after it would be below
+#: the floor plus this share of the usable capacity
+COMFORT_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +64,10 @@ class Work:
         """Roofline: max(compute time, memory time)."""
         return max(self.flops / mode.ops_per_s, self.bytes / bandwidth_bps)
 
+    def share(self, frac: float) -> Work:
+        """This work scaled by ``frac`` (what is left of it after a checkpoint)."""
+        return Work(self.flops * frac, self.bytes * frac)
+
 
 @dataclass(slots=True)
 class Queued:
@@ -54,6 +81,12 @@ class Queued:
     payload: Any = None  # whatever the caller needs to run it (decoded inputs, message)
     seq: int = 0
     deferred: str | None = None
+    items: int = 1  # items (batch rows) the job has in all; a checkpoint falls between two
+    done: int = 0  # items finished by earlier runs (kept across suspensions and moves)
+    overhead_s: float = 0.0  # resume cost its next run pays first (restore the checkpoint)
+    spent_j: float = 0.0  # energy of its earlier runs (suspend costs included)
+    suspensions: int = 0
+    first_start: float | None = None  # when its first run started
 
     def sort_key(self) -> tuple[float, float, int]:
         dl = self.deadline if self.deadline is not None else float("inf")
@@ -71,6 +104,9 @@ class Admission(NamedTuple):
     forced_mode: str | None = None
     compute_allowed: bool = True
     reason: str | None = None
+    outlook: Outlook | None = None  # the eclipse timeline, for jobs past the next eclipse
+    reserve_wh: float = 0.0  # margin kept for urgent work (non-urgent jobs leave it)
+    idle_w: float = 0.0  # compute idle watts (paid anyway: DVFS weighs watts above it)
 
 
 class Decision(NamedTuple):
@@ -185,10 +221,17 @@ class OnboardScheduler:
                 candidates = [self.modes[0]]
         feasible: list[tuple[ModeSpec, float, float]] = []
         refused: tuple[str, ModeSpec, float] | None = None  # the first mode refused, and why
+        ol = adm.outlook
+        eta_d = ol.eta_d if ol is not None else 1.0
+        reserve = 0.0 if q.priority >= URGENT_PRIORITY else adm.reserve_wh
+        covered = ol.covered_until() if ol is not None else math.inf
         for m in candidates:
-            lat = q.work.latency_s(m, self.bandwidth_bps)
+            lat = q.work.latency_s(m, self.bandwidth_bps) + q.overhead_s
             energy = m.watts * lat
-            if energy / 3600.0 > adm.margin_wh:
+            if energy / 3600.0 / eta_d + reserve > adm.margin_wh:
+                refused = refused or ("energy", m, energy)
+                continue
+            if ol is not None and now + lat > covered and ol.lowest_wh(m.watts, lat) < reserve:
                 refused = refused or ("energy", m, energy)
                 continue
             rise = energy / adm.heat_capacity_j_per_k
@@ -204,11 +247,35 @@ class OnboardScheduler:
                 # others wait behind this job: finish it fast to keep the queue moving
                 m, lat, e = min(on_time, key=lambda f: (f[1], f[2]))
             else:
-                # alone: the least energy that still meets the deadline (DVFS)
-                m, lat, e = min(on_time, key=lambda f: (f[2], f[1]))
+                # alone: the least energy above idle that still meets the deadline (DVFS:
+                # the idle draw is paid whatever the mode)
+                idle = adm.idle_w
+                m, lat, e = min(on_time, key=lambda f: ((f[0].watts - idle) * f[1], f[1]))
+            wait = self._sunlight(q, now, adm, lat, e)
+            if wait is not None:
+                return wait
             return (m, lat, e, False)
         m, lat, e = min(feasible, key=lambda f: f[1])
         return (m, lat, e, True)
+
+    @staticmethod
+    def _sunlight(q: Queued, now: float, adm: Admission, lat: float,
+                  energy_j: float) -> str | None:
+        """Why deferrable work waits for sunlight now, or ``None``: in eclipse, below the
+        urgent class, on time if started when the eclipse ends, and the battery after it
+        would sit below its comfort level (energy-aware timing)."""
+        ol = adm.outlook
+        if ol is None or q.priority >= URGENT_PRIORITY or not ol.eclipses:
+            return None
+        start, end = ol.eclipses[0]
+        if start > now:
+            return None
+        if q.deadline is not None and end + 1.2 * lat > q.deadline:
+            return None
+        comfort = ol.floor_wh + COMFORT_SHARE * (ol.capacity_wh - ol.floor_wh)
+        if ol.battery_wh - energy_j / 3600.0 / ol.eta_d >= comfort:
+            return None
+        return f"energy: waiting for sunlight (eclipse ends in {end - now:.0f} s)"
 
     @staticmethod
     def _refusal(refused: tuple[str, ModeSpec, float] | None, adm: Admission) -> str:

@@ -45,8 +45,17 @@ from flightsw.exceptions import FlightSwError
 from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
+from flightsw.node.checkpoint import SUSPEND_S
 from flightsw.node.core import RETRY_S
-from flightsw.node.effects import Effect, Failed, JobNote, Started, StatusChanged, Stopped
+from flightsw.node.effects import (
+    Effect,
+    Failed,
+    JobNote,
+    Started,
+    StatusChanged,
+    Stopped,
+    Suspended,
+)
 from flightsw.node.limits import limit_flags
 from flightsw.node.load import ComputeLoad
 from flightsw.node.rounds import LazyPeers, plan_moves, with_queue
@@ -75,6 +84,7 @@ _KELVIN = 273.15
 _DRAIN_STEP_S = 30.0
 _DRAIN_MAX_S = 86_400.0
 _UNFINISHED = "unfinished at end of run"
+_EXPIRED = "deadline expired before start"  # the core's reason
 _NO_DEADLINE_TAIL_S = 3600.0  # run-on after the last arrival when a class has no deadline
 _TOPOLOGY_REFRESH_S = 300.0  # neighbour lists are rebuilt this often (links re-checked at use)
 _RELAY_PERIOD_S = 60.0  # results held on board look for a one-hop relay this often
@@ -261,6 +271,8 @@ class Simulation:
             world.classes) else max([*deadlines, _NO_DEADLINE_TAIL_S])
         self.t_stop = world.t_end
         self.min_soc = float(np.min(self.budget.battery_wh / self.budget.capacity_wh))
+        self.preemptions = 0  # runs suspended (pre-emption or the energy guard)
+        self._eta_d = np.array([p.bus.discharge_efficiency for p in profs])
         self.max_temp_c = float(np.max(self.temp_c))
 
     # ================================================================ small helpers
@@ -276,6 +288,8 @@ class Simulation:
                target: str | None = None) -> None:
         if self.archive is None:
             return
+        if state == "suspended":  # not yet a wire state: it is queued again, said so
+            state, detail = "queued", f"suspended: {detail}"
         self.archive.event(
             JobEvent(job_id=q.job_id, epoch=q.epoch, node=self.nodes[i].name,
                      state=state, t=t, detail=detail, target=target)  # type: ignore[arg-type]
@@ -317,6 +331,7 @@ class Simulation:
             work=self._work(i, job),
             accepted_at=t,
             payload=Ticket(job, migrations),
+            items=job.items,
         )
 
     def _work(self, i: int, job: Job) -> Work:
@@ -365,13 +380,21 @@ class Simulation:
         for e in effects:
             if type(e) is Started:
                 run = e.run
-                self.load.begin(i, t, run.d.latency_s, run.d.mode.watts)
+                self.load.begin(i, run.start, run.d.latency_s, run.d.mode.watts)
                 self.q.push(run.end, self._finish, i, run.token)
+            elif type(e) is Suspended:
+                load = self.load
+                extra_w = float(load.extra_w[i])
+                load.close(i, t, complete=False)
+                load.pending_j[i] += SUSPEND_S * extra_w  # writing the checkpoint
+                self.stats.compute_energy_j += e.spent_j
+                self.preemptions += 1
+                self.full[i] = True
             elif type(e) is Failed:
                 self._fail(ticket(e.q).job, e.q.epoch, i, e.reason, t)
             elif type(e) is JobNote:
                 self._event(i, e.q, e.state, t, e.detail, e.target)
-                if e.state == "queued":
+                if e.state in ("queued", "suspended"):
                     self._mark(i, job=e.q.job_id)
             elif type(e) is Stopped:
                 self.load.close(i, t, complete=False)
@@ -396,8 +419,12 @@ class Simulation:
         if node.run is not None or not self.alive[i]:
             return
         self.last_try[i] = t
-        got = node.dispatch(t, float(self.temp_c[i]),
-                            float(self.margins[i] - self.load.pending_j[i] / 3600.0))
+        unbooked = self.load.pending_j[i] / 3600.0
+        ol = None
+        if len(node.sched):
+            ol = self.budget.outlook(i, t)
+            ol = ol._replace(battery_wh=ol.battery_wh - unbooked)
+        got = node.dispatch(t, float(self.temp_c[i]), float(self.margins[i] - unbooked), ol)
         if got:
             self._carry(i, got, t)
         if node.run is None and len(node.sched):
@@ -416,10 +443,11 @@ class Simulation:
         self.stats.compute_energy_j += run.d.energy_j
         q = run.q
         tk = ticket(q)
+        first = run.start if q.first_start is None else q.first_start
         res = OutResult(
-            job=tk.job, epoch=q.epoch, node=i, finished_at=t, started_at=run.start,
-            accepted_at=q.accepted_at, energy_j=run.d.energy_j, latency_s=run.d.latency_s,
-            mode=run.d.mode.name, migrations=tk.migrations,
+            job=tk.job, epoch=q.epoch, node=i, finished_at=t, started_at=first,
+            accepted_at=q.accepted_at, energy_j=run.d.energy_j + q.spent_j,
+            latency_s=run.d.latency_s, mode=run.d.mode.name, migrations=tk.migrations,
         )
         if self.execute and tk.job.cls.model_path is not None:
             self._run_model(tk.job)
@@ -737,7 +765,8 @@ class Simulation:
             dst.add_model(job.model)
             dst.migrations_in += 1
             self.ledger.set_owner(job, tr.dst, tr.epoch)
-            q.work = self._work(tr.dst, job)  # the target's rule (its mitigation)
+            # the target's rule (its mitigation), for the items a checkpoint left
+            q.work = self._work(tr.dst, job).share((q.items - q.done) / q.items)
             self._event(tr.dst, q, "accepted", t, f"from {self.nodes[tr.src].name}")
             self._admit(tr.dst, q, t)
             return
@@ -832,6 +861,33 @@ class Simulation:
             self.full[i] = True
             self._mark(i, freed=bool(f.safe_off[i] or f.throttle_off[i]))
             self._dispatch(i, t)
+
+    def _guard(self, t: float) -> None:
+        """The cores' energy guard for running nodes whose margin no longer covers the rest
+        of their run charged at once (the few that fail this cheap test walk the eclipse
+        timeline in :meth:`NodeCore.guard`)."""
+        load = self.load
+        busy = load.busy & self.alive
+        if not np.any(busy):
+            return
+        margin = self.margins - load.pending_j / 3600.0
+        rest = np.clip(load.start + load.latency_s - t, 0.0, None)
+        watts = load.extra_w + load.idle_w
+        need = watts * rest / 3600.0 / self._eta_d
+        for i in np.nonzero(busy & (need > margin))[0].tolist():
+            node = self.nodes[i]
+            ol = self.budget.outlook(i, t)
+            ol = ol._replace(battery_wh=ol.battery_wh - float(load.pending_j[i]) / 3600.0)
+            got = node.guard(t, float(margin[i]), ol)
+            if got:
+                self._carry(i, got, t)
+                self._dispatch(i, t)
+
+    @property
+    def bus_only_floor_violation_s(self) -> float:
+        """Node-seconds below the floor of the bus-only twins (compute off): what no
+        scheduler could have saved (:class:`~flightsw.node.budget.Budget`)."""
+        return float(np.sum(self.budget.bus_floor_violation_s))
 
     def _wake(self, t: float) -> None:
         if not self.waiting:
@@ -963,6 +1019,7 @@ class Simulation:
             self._physics(t, t - self.tick_start)
             self.tick_start = t
             self._limits(t)
+            self._guard(t)
             self._wake(t)
             c2 = clock()
             pos = self.budget.position
@@ -1018,7 +1075,9 @@ class Simulation:
                 self._fail(ticket(run.q).job, run.q.epoch, i, _UNFINISHED + " (running)", t)
             for q in list(node.sched):
                 node.sched.remove(q.job_id)
-                self._fail(ticket(q).job, q.epoch, i, _UNFINISHED + " (queued)", t)
+                late = q.deadline is not None and q.deadline < t
+                self._fail(ticket(q).job, q.epoch, i,
+                           _EXPIRED if late else _UNFINISHED + " (queued)", t)
         for tr in list(self.transfers.values()):
             self._fail(ticket(tr.q).job, tr.epoch, tr.src, _UNFINISHED + " (migrating)", t)
         self.transfers.clear()

@@ -127,6 +127,9 @@ def test_handovers_use_only_links_in_range_and_clear_of_the_earth(tmp_path: Path
     data = small(duration_hours=2.0)
     data["faults"] = [{"kind": "isl_outage", "node": "P00S00", "start_s": 0.0,
                        "end_s": 7200.0}]
+    # more urgent work than pre-emption alone can place on time: some of it must move
+    data["bursts"] = [{"start_s": 600.0, "duration_s": 3000.0, "multiplier": 4.0,
+                       "classes": ["quick"]}]
     out = tmp_path / "run"
     m = run_scenario(scenario(data), out_dir=out)
     assert m["migrations"] > 0
@@ -194,7 +197,8 @@ def test_no_migration_when_the_transfer_makes_the_job_late(tmp_path: Path) -> No
     data["jobs"][1]["weight_bytes"] = 200e9  # 160 s over the ISL: past the 120 s deadline
     m = run_scenario(scenario(data), out_dir=tmp_path / "run")
     assert m["migrations"] == 0
-    assert m["failed_by_reason"] == {"deadline_expired_before_start": 1}
+    assert m["per_class"]["urgent"]["deadline_miss_rate"] == 1.0
+    assert m["failed_by_reason"]["deadline_expired_before_start"] == 1
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
@@ -223,8 +227,9 @@ def test_every_policy_runs_with_nothing_lost_or_doubled(policy: str) -> None:
 
 def test_energy_admission_keeps_the_battery_above_the_floor() -> None:
     data = small(duration_hours=4.0, ground_stations=[])
+    # twice what a node can run; due soon after, so none of it can wait for sunlight
     data["jobs"] = [{"name": "hog", "flops_per_item": 600.0 * H100_OPS, "items": 1,
-                     "rate_per_node_per_hour": 12.0}]  # twice what a node can run
+                     "rate_per_node_per_hour": 12.0, "deadline_s": 1200.0}]
     sim = Simulation(build_world(scenario(data), policy="local"))
     sim.run()
     m = collect_metrics(sim)

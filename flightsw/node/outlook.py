@@ -1,0 +1,77 @@
+"""One node's energy outlook: its battery, rates and eclipse timeline from now.
+
+The budget's margin (:meth:`~flightsw.node.budget.Budget.margin_wh`) answers "how much may be
+spent now and keep the floor through the end of the *next* eclipse". That is enough for a
+job that ends before that eclipse does: spending its energy at once is the worst case
+(issue #12). A job that runs past it is not covered: the battery may refill in the sunlight
+between, while the job still draws through the eclipse after. For such a job the core walks
+the timeline itself: the battery with the job's extra power over its run, the bus baseline
+after it, through the end of the first eclipse that ends after the job does, and admits the
+job only if the lowest point stays at or above the floor.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+__all__ = ["Outlook"]
+
+
+class Outlook(NamedTuple):
+    """One row's energy state and eclipse timeline (made by ``Budget.outlook``)."""
+
+    now: float
+    battery_wh: float
+    floor_wh: float  # the depth-of-discharge floor plus the forecast's own error pad
+    capacity_wh: float
+    solar_w: float  # array output in full sunlight
+    base_w: float  # bus load with compute idle (heaters included when cold)
+    idle_w: float  # idle compute, part of ``base_w``
+    eta_c: float
+    eta_d: float
+    eclipses: tuple[tuple[float, float], ...]  # (start, end) from now, in time order
+    horizon: float  # end of the scan the eclipses come from
+
+    def covered_until(self) -> float:
+        """End of the window the budget's margin covers: the next eclipse's end."""
+        for _, end in self.eclipses:
+            if end > self.now:
+                return end
+        return self.now
+
+    def lowest_wh(self, watts: float, duration_s: float) -> float:
+        """Lowest battery above the floor (Wh, negative: below) if a run of ``watts`` (its
+        mode's compute watts) starts now for ``duration_s``, through the end of the first
+        eclipse that ends after it (or the run's end if none does within the scan)."""
+        now = self.now
+        job_end = now + max(0.0, duration_s)
+        stop = job_end
+        for _, end in self.eclipses:
+            if end >= job_end:
+                stop = end
+                break
+        else:
+            if job_end > self.horizon:  # beyond what was scanned: assume the worst
+                return -float("inf")
+        cuts = {now, job_end, stop}
+        for s, e in self.eclipses:
+            if s < stop:
+                cuts.add(max(s, now))
+                cuts.add(min(e, stop))
+        points = sorted(c for c in cuts if now <= c <= stop)
+        extra = max(0.0, watts - self.idle_w)
+        e = self.battery_wh
+        low = e
+        for a, b in itertools.pairwise(points):
+            dt = b - a
+            if dt <= 0:
+                continue
+            mid = 0.5 * (a + b)
+            dark = any(s <= mid < en for s, en in self.eclipses)
+            load = self.base_w + (extra if mid < job_end else 0.0)
+            net = (0.0 if dark else self.solar_w) - load
+            rate = net * self.eta_c if net >= 0 else net / self.eta_d
+            e = min(self.capacity_wh, e + rate * dt / 3600.0)
+            low = min(low, e)
+        return low - self.floor_wh
