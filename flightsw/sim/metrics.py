@@ -13,7 +13,13 @@ Definitions (see ``docs/scenarios.md``):
   submission to the ground receiving the result);
 * ``energy_per_job_j`` is all modelled compute energy spent on jobs (including runs that
   were stopped or whose result was discarded) over jobs done;
-* ``migrations_per_job`` is completed handovers over jobs submitted.
+* ``migrations_per_job`` is completed handovers over jobs submitted;
+* ``preemptions`` counts runs suspended to let another job run (0 where the engine does not
+  pre-empt);
+* ``battery_reserve_mean`` (only for a :class:`MeteredSimulation`) is the battery above the
+  depth-of-discharge floor as a share of capacity, averaged over live nodes and physics
+  steps (negative below the floor); ``battery_soc_mean`` the state of charge alike. This is
+  the figure Equinox compares ("mean battery reserve").
 
 Everything but ``wall_s`` (and ``host_inference_s`` when models are executed) is a pure
 function of the scenario and the seed; :func:`dumps_metrics` writes sorted keys and floats
@@ -34,7 +40,7 @@ from flightsw.node.spec import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
 
-__all__ = ["HOST_KEYS", "collect_metrics", "dumps_metrics", "without_wall"]
+__all__ = ["HOST_KEYS", "MeteredSimulation", "collect_metrics", "dumps_metrics", "without_wall"]
 
 #: Keys measured on the host (not reproducible run to run).
 HOST_KEYS = ("wall_s", "host_inference_s")
@@ -103,6 +109,27 @@ def offered_load(sim: Simulation) -> float:
     return total / (w.n * w.mission_s)
 
 
+class MeteredSimulation(Simulation):
+    """A :class:`Simulation` that also integrates every live node's battery over time (the
+    engine keeps only extremes); :func:`collect_metrics` then reports the means."""
+
+    reserve_s: float = 0.0  # sum over steps of dt x mean over live nodes of (soc - floor)
+    soc_s: float = 0.0  # the same for the state of charge
+    metered_s: float = 0.0  # sum of dt over steps with a live node
+
+    def _physics(self, t: float, dt: float) -> None:
+        super()._physics(t, dt)
+        live = self.alive
+        if dt <= 0 or not np.any(live):
+            return
+        b = self.budget
+        soc = b.battery_wh[live] / b.capacity_wh[live]
+        floor = b.floor_wh[live] / b.capacity_wh[live]
+        self.reserve_s += dt * float(np.mean(soc - floor))
+        self.soc_s += dt * float(np.mean(soc))
+        self.metered_s += dt
+
+
 def collect_metrics(sim: Simulation) -> dict[str, Any]:
     """Every metric of a finished :class:`Simulation` (see the module docstring)."""
     if not sim.finished:
@@ -156,8 +183,12 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
             "min_soc": sim.min_soc,
             "max_temperature_c": sim.max_temp_c,
             "offered_load": offered_load(sim),
+            "preemptions": int(getattr(sim, "preemptions", 0)),
         }
     )
+    if isinstance(sim, MeteredSimulation) and sim.metered_s > 0:
+        out["battery_reserve_mean"] = sim.reserve_s / sim.metered_s
+        out["battery_soc_mean"] = sim.soc_s / sim.metered_s
     if sim.execute:
         out["executed"] = st.executed
         out["host_inference_s"] = st.host_inference_s
