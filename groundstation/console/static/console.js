@@ -22,7 +22,7 @@
 
   // -- auth -----------------------------------------------------------------------------
   const frag = new URLSearchParams(location.hash.slice(1));
-  if (frag.get("token")) { S.token = frag.get("token"); sessionStorage.setItem("odc-token", S.token); history.replaceState(null, "", location.pathname); }
+  if (frag.get("token")) { S.token = frag.get("token"); sessionStorage.setItem("odc-token", S.token); window.history.replaceState(null, "", location.pathname); }
   const authHeaders = () => S.token ? { Authorization: "Bearer " + S.token } : {};
   async function api(path, opts = {}) {
     const r = await fetch(path, { ...opts, headers: { "Content-Type": "application/json", ...authHeaders(), ...(opts.headers || {}) } });
@@ -159,7 +159,7 @@
   $("#next").onclick = () => { S.page++; renderFleet(); };
 
   // -- node detail: plots with limits, eclipses shaded, contact marked ---------------------
-  let history = null;
+  let hist = null;
   async function select(node) {
     S.selected = node;
     $("#node-name").textContent = node;
@@ -168,22 +168,22 @@
     const modes = (n && n.limits && n.limits.modes) || (n && n.power_mode ? [n.power_mode] : []);
     $("#mode-select").innerHTML = modes.map((m) => `<option>${esc(m)}</option>`).join("");
     if (!S.tracks.has(node)) await loadTrack(node);
-    try { history = await api(`/api/nodes/${encodeURIComponent(node)}/history`); } catch (e) { history = null; }
+    try { hist = await api(`/api/nodes/${encodeURIComponent(node)}/history`); } catch (e) { hist = null; }
     renderFleet(); drawPlots(); drawMap();
   }
   function plot(id, title, series, limits, unit) {
     const cv = $(id), c = cv.getContext("2d"), w = cv.width, h = cv.height, pad = 30;
     c.fillStyle = "#0b1620"; c.fillRect(0, 0, w, h);
     c.fillStyle = "#8093a6"; c.font = "11px sans-serif"; c.fillText(title, pad, 12);
-    if (!history || history.t.length < 2) return;
-    const t = history.t, t0 = t[0], t1 = t[t.length - 1];
+    if (!hist || hist.t.length < 2) return;
+    const t = hist.t, t0 = t[0], t1 = t[t.length - 1];
     const vals = series.flatMap((s) => s.v).concat(limits.map((l) => l.v)).filter((v) => isFinite(v));
     let lo = Math.min(...vals), hi = Math.max(...vals); if (hi - lo < 1e-9) { hi += 1; lo -= 1; }
     const px = (x) => pad + (x - t0) / (t1 - t0 || 1) * (w - pad - 5), py = (v) => h - 14 - (v - lo) / (hi - lo) * (h - 30);
     // eclipses shaded, contact marked along the bottom
     for (let i = 1; i < t.length; i++) {
-      if (history.sunlit[i] < 0.5) { c.fillStyle = "rgba(120,120,160,0.18)"; c.fillRect(px(t[i - 1]), 16, px(t[i]) - px(t[i - 1]) + 0.5, h - 30); }
-      if (history.in_contact[i] > 0.5) { c.fillStyle = "#a371f7"; c.fillRect(px(t[i - 1]), h - 12, px(t[i]) - px(t[i - 1]) + 0.5, 3); }
+      if (hist.sunlit[i] < 0.5) { c.fillStyle = "rgba(120,120,160,0.18)"; c.fillRect(px(t[i - 1]), 16, px(t[i]) - px(t[i - 1]) + 0.5, h - 30); }
+      if (hist.in_contact[i] > 0.5) { c.fillStyle = "#a371f7"; c.fillRect(px(t[i - 1]), h - 12, px(t[i]) - px(t[i - 1]) + 0.5, 3); }
     }
     for (const l of limits) { if (!isFinite(l.v)) continue; c.strokeStyle = l.c; c.setLineDash([5, 3]); c.beginPath(); c.moveTo(pad, py(l.v)); c.lineTo(w - 5, py(l.v)); c.stroke(); c.setLineDash([]); c.fillStyle = l.c; c.fillText(l.name, w - 60, py(l.v) - 2); }
     for (const s of series) { c.strokeStyle = s.c; c.lineWidth = 1.5; c.beginPath(); s.v.forEach((v, i) => i ? c.lineTo(px(t[i]), py(v)) : c.moveTo(px(t[i]), py(v))); c.stroke(); }
@@ -191,12 +191,12 @@
     c.fillText(fmtT(t0), pad, h - 1); c.fillText(fmtT(t1), w - 55, h - 1);
   }
   function drawPlots() {
-    const n = S.nodes.get(S.selected); if (!n || !history) return;
+    const n = S.nodes.get(S.selected); if (!n || !hist) return;
     const L = n.limits || {};
-    plot("#plot-soc", "state of charge (floor red, yellow band)", [{ v: history.soc, c: "#3fb950" }], [{ v: L.soc_floor, c: "#f85149", name: "floor" }, { v: L.soc_yellow, c: "#e3b341", name: "yellow" }], "");
-    plot("#plot-temp", "temperature °C", [{ v: history.temperature_c, c: "#ffa657" }], [{ v: L.throttle_c, c: "#e3b341", name: "throttle" }, { v: L.max_c, c: "#f85149", name: "max" }], "");
-    plot("#plot-power", "power W (load orange, solar yellow)", [{ v: history.load_w, c: "#ffa657" }, { v: history.solar_w, c: "#e3b341" }], [], "");
-    const tp = history.jobs_done.map((v, i) => i ? Math.max(0, (v - history.jobs_done[i - 1]) / Math.max(1e-9, history.t[i] - history.t[i - 1]) * 3600) : 0);
+    plot("#plot-soc", "state of charge (floor red, yellow band)", [{ v: hist.soc, c: "#3fb950" }], [{ v: L.soc_floor, c: "#f85149", name: "floor" }, { v: L.soc_yellow, c: "#e3b341", name: "yellow" }], "");
+    plot("#plot-temp", "temperature °C", [{ v: hist.temperature_c, c: "#ffa657" }], [{ v: L.throttle_c, c: "#e3b341", name: "throttle" }, { v: L.max_c, c: "#f85149", name: "max" }], "");
+    plot("#plot-power", "power W (load orange, solar yellow)", [{ v: hist.load_w, c: "#ffa657" }, { v: hist.solar_w, c: "#e3b341" }], [], "");
+    const tp = hist.jobs_done.map((v, i) => i ? Math.max(0, (v - hist.jobs_done[i - 1]) / Math.max(1e-9, hist.t[i] - hist.t[i - 1]) * 3600) : 0);
     plot("#plot-tput", "throughput, jobs/h", [{ v: tp, c: "#58a6ff" }], [], "");
   }
 
@@ -315,9 +315,9 @@
       const isNew = !S.nodes.has(n.node);
       S.nodes.set(n.node, { ...(S.nodes.get(n.node) || {}), ...n });
       if (isNew) { $("#submit-node").insertAdjacentHTML("beforeend", `<option>${esc(n.node)}</option>`); if (S.nodes.size <= 12) loadTrack(n.node); }
-      if (n.node === S.selected && history && n.t && n.t > history.t[history.t.length - 1]) {
-        history.t.push(n.t); history.soc.push(n.soc); history.temperature_c.push(n.temperature_c); history.load_w.push(n.load_w);
-        history.solar_w.push(n.solar_w); history.jobs_done.push(n.jobs_done); history.sunlit.push(n.sunlit); history.in_contact.push(n.in_contact ? 1 : 0);
+      if (n.node === S.selected && hist && n.t && n.t > hist.t[hist.t.length - 1]) {
+        hist.t.push(n.t); hist.soc.push(n.soc); hist.temperature_c.push(n.temperature_c); hist.load_w.push(n.load_w);
+        hist.solar_w.push(n.solar_w); hist.jobs_done.push(n.jobs_done); hist.sunlit.push(n.sunlit); hist.in_contact.push(n.in_contact ? 1 : 0);
       }
     }
     for (const a of m.alarms || []) upsertAlarm(a);

@@ -1,0 +1,191 @@
+"""The console in a real browser (Debian's chromium, headless, driven by selenium) on a
+running constellation: a real mosquitto, ``groundstation serve --http`` and three
+``flightsw node`` processes, one of them started with a low state of charge.
+
+It sees the satellites move on the map, sees the battery alarm and acknowledges it,
+submits a job from the page and sees its result, and sends a signed ``pause`` that the
+node acknowledges. Screenshots go to ``$ODC_ARTIFACTS/console`` (CI keeps them), else to
+the test's temporary directory. Skips, naming what is missing, without chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from mosquitto import MosquittoProcess
+from node_harness import DIGITS
+from procs import Procs
+
+from flightsw.broker import free_port
+from flightsw.bus.mqtt import MqttBus
+from flightsw.clock import WallClock
+from groundstation.client import GroundClient
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+EPOCH = "2026-03-20T00:00:00Z"
+TOKEN = "browser-test-operator"
+T = TypeVar("T")
+
+
+def _chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
+                               if p is None)
+        pytest.skip(f"{missing} not installed (run .ci/browser.sh: Debian chromium, "
+                    "chromium-driver)")
+    return browser, driver
+
+
+def artifacts(tmp_path: Path) -> Path:
+    root = os.environ.get("ODC_ARTIFACTS")
+    out = Path(root) / "console" if root else tmp_path / "artifacts"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path / "procs", epoch=EPOCH, scale=10.0)
+    yield p
+    p.close()
+
+
+def wait(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: float = 0.2) -> T:
+    end = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < end:
+        try:
+            got = fn()
+        except Exception as exc:  # the page may be mid-update: try again
+            last = exc
+        else:
+            if got:
+                return got
+            last = got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
+
+
+def api(url: str, path: str) -> Any:
+    with urllib.request.urlopen(url + path, timeout=5) as r:
+        return json.loads(r.read())
+
+
+async def test_console_in_chromium(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    shots = artifacts(tmp_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    procs.ground(mosquitto.url, tmp_path / "archive", extra=[
+        "--http", f"127.0.0.1:{port}", "--operator-token", TOKEN,
+        "--command-key-pattern", "{node}-cmd-dev",  # no --station: always in contact
+    ])
+    fast = ["--telemetry-period", "5", "--physics-step", "5"]
+    for i, (node, extra) in enumerate((
+        ("sat-a", fast),
+        ("sat-b", fast),
+        ("sat-low", [*fast, "--initial-soc", "0.32"]),  # floor 0.30: a yellow battery alarm
+    )):
+        monkeypatch.setenv("ODC_COMMAND_KEY", f"{node}-cmd-dev")
+        procs.node(mosquitto.url, node, "jetson-orin-nano-super", arg_latitude=120.0 * i,
+                   extra=extra)
+    # the ground and its console up (slow to import on a loaded machine)
+    await asyncio.to_thread(wait, "the console's HTTP server", lambda: api(url, "/api/session"), 90)
+    async with (
+        MqttBus(mosquitto.url, client_id="browser-test", clean_start=True) as bus,
+        GroundClient(bus, WallClock(), client_id="browser-test", timeout_s=30) as gc,
+    ):
+        await gc.upload_model(DIGITS)  # the page's submit form offers what the ground holds
+
+    opts = Options()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1600,1500", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    try:
+        drv.get(f"{url}/#token={TOKEN}")
+
+        def js(script: str) -> Any:
+            return drv.execute_script(script)
+
+        # satellites on the map, moving
+        first = wait("three satellites on the map",
+                     lambda: (d := js("return window.odc.drawn")) and len(d) == 3 and d, 40)
+        before = {d["node"]: (d["x"], d["y"]) for d in first}
+
+        def moved() -> bool:
+            now = {d["node"]: (d["x"], d["y"]) for d in js("return window.odc.drawn")}
+            return all(abs(now[n][0] - before[n][0]) + abs(now[n][1] - before[n][1]) > 2
+                       for n in before)
+
+        wait("every satellite to move on the map", moved, 30)
+        assert drv.find_element(By.ID, "map").get_attribute("data-sats") == "3"
+        drv.save_screenshot(str(shots / "map.png"))
+
+        # the battery alarm of the low node, acknowledged by the operator
+        row = wait("the battery alarm of sat-low", lambda: drv.find_element(
+            By.CSS_SELECTOR, "#alarms tr[data-id^='sat-low:battery']"), 40)
+        assert "battery" in row.text and "SoC" in row.text
+        drv.save_screenshot(str(shots / "alarm.png"))
+        row.find_element(By.CSS_SELECTOR, "button.ack").click()
+
+        def acked() -> bool:
+            listed = [a for a in api(url, "/api/alarms")["alarms"] if a["node"] == "sat-low"]
+            events = api(url, "/api/events")["events"]
+            return (all(a["acked"] for a in listed)
+                    and any("acknowledged battery" in e["text"] for e in events))
+
+        wait("the alarm acknowledged", acked, 15)
+
+        # a job submitted from the page, and its result shown
+        wait("the digits model in the submit form", lambda: drv.find_element(
+            By.CSS_SELECTOR, "#submit-model option"), 15)
+        drv.find_element(By.ID, "submit-fill").click()
+        drv.find_element(By.ID, "submit-go").click()
+        result = drv.find_element(By.ID, "submit-result")
+        wait("the job's result on the page",
+             lambda: result.get_attribute("data-state") == "done" and "argmax" in result.text,
+             60)
+        job_id = result.get_attribute("data-job")
+        assert api(url, f"/api/jobs/{job_id}")["state"] == "done"
+        drv.save_screenshot(str(shots / "job.png"))
+
+        # a signed pause, acknowledged by the node, and the node paused
+        drv.find_element(By.CSS_SELECTOR, "#fleet tbody tr[data-node='sat-a']").click()
+        wait("the command panel", lambda: drv.find_element(By.ID, "commands").is_displayed())
+        drv.find_element(By.CSS_SELECTOR, "#commands button[data-cmd='pause']").click()
+        log = wait("the pause acknowledged", lambda: (
+            li := drv.find_element(By.CSS_SELECTOR, "#cmd-log li")) and "ack ok" in li.text
+            and li, 30)
+        assert "signed" in log.text and "UNSIGNED" not in log.text
+        wait("sat-a reported paused",
+             lambda: api(url, "/api/nodes/sat-a")["telemetry"]["paused"], 30)
+        drv.save_screenshot(str(shots / "console.png"))
+    except BaseException:
+        drv.save_screenshot(str(shots / "failure.png"))
+        for entry in drv.get_log("browser"):
+            print("browser:", entry)
+        print("ground log:", procs.log("ground")[-3000:])
+        raise
+    finally:
+        drv.quit()
