@@ -62,7 +62,7 @@ __all__ = ["Bound", "Fluid", "fluid_of_world", "solve_fluid", "value_bound"]
 
 F = npt.NDArray[np.float64]
 I = npt.NDArray[np.int64]  # noqa: E741 (the usual name of an index array)
-_METHOD = "highs"  # HiGHS chooses (dual simplex or interior point)
+_METHOD = "highs-ipm"  # interior point: 1.5 x faster than dual simplex on the benchmark LP
 
 
 @dataclass(frozen=True)

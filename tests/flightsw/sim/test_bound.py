@@ -132,17 +132,19 @@ def _busy(**over: Any) -> dict[str, Any]:
     """The small scenario with its load raised well past capacity (the bound binds)."""
     data = small(**over)
     data["jobs"][0]["rate_per_node_per_hour"] = 60.0
-    data["jobs"][1]["rate_per_hour"] = 60.0
+    data["jobs"][1]["rate_per_hour"] = 200.0
     return data
 
 
 def _energy_bound() -> dict[str, Any]:
-    data = _busy(duration_hours=2.0)
+    """Six small-array Orin Nano CubeSats for 6 hours at ~1.2 x their full-speed capacity,
+    which their arrays pay for about half of."""
+    data = _busy(duration_hours=6.0)
     data["profiles"] = {"default": "profiles/orin-nano-12u-small-array.toml"}
     data["jobs"][0].update(flops_per_item=20e9, items=[4000, 8000], deadline_s=120.0,
-                           rate_per_node_per_hour=30.0)
+                           rate_per_node_per_hour=60.0)
     data["jobs"][1].update(flops_per_item=2e12, weight_bytes=2e9, items=[600, 1200],
-                           rate_per_hour=40.0)
+                           rate_per_hour=60.0)
     return data
 
 
