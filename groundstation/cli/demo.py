@@ -52,6 +52,12 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the job stream")
     p.add_argument("--epoch", default=None,
                    help="mission start time, ISO 8601 UTC (default: now)")
+    web = p.add_mutually_exclusive_group()
+    web.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT",
+                     help="serve the operations console there (default 127.0.0.1:8080; "
+                          "a free port if that one is taken)")
+    web.add_argument("--no-http", dest="http", action="store_const", const=None,
+                     help="no web console")
     view = p.add_mutually_exclusive_group()
     view.add_argument("--plain", dest="plain", action="store_const", const=True, default=None,
                       help="print plain lines even on a terminal")
@@ -72,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         epoch=parse_iso(args.epoch, field="--epoch") if args.epoch else None,
         plain=args.plain,
         policy=args.policy,
+        http=args.http,
     )
     try:
         result = asyncio.run(run_demo(opts))

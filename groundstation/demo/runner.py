@@ -40,7 +40,9 @@ from flightsw.node.config import NodeConfig
 from flightsw.node.service import Node
 from flightsw.physics import CircularOrbits
 from flightsw.protocol import JobEvent, Status, Telemetry, decode, dump, parse, topics
+from groundstation.cli.serve import parse_http
 from groundstation.client import GroundClient
+from groundstation.console import ConsoleService, KeyRing, OperatorAuth
 from groundstation.demo.plan import DemoPlan, plan_demo
 from groundstation.demo.state import DemoState, JobTrack
 from groundstation.demo.summary import DemoResult, archive_facts
@@ -59,6 +61,8 @@ _MARKER = ".flightsw-demo"
 _FEED_UNTIL = 0.85  # stop submitting at this fraction of the run so late jobs can finish
 _TEARDOWN_S = 45.0  # host seconds from the end of the run to everything closed
 _COLLECT_S = 20.0  # host seconds for the final queries to the ground station
+# the demo's telecommand keys (one per node, for the console to sign with): a demo secret
+_COMMAND_KEY = "{node}-demo-cmd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class DemoOptions:
     epoch: float | None = None
     plain: bool | None = None  # None: redraw in place when stdout is a terminal
     policy: str = "forecast"
+    http: str | None = "127.0.0.1:8080"  # the operations console; None: none
 
     def check(self) -> None:
         if not 1 <= self.nodes <= 60:
@@ -86,6 +91,8 @@ class DemoOptions:
         if self.broker is not None:
             parse_broker_url(self.broker)
         make_policy(self.policy)  # ConfigError lists the valid names
+        if self.http is not None:
+            parse_http(self.http)
 
     @property
     def mission_s(self) -> float:
@@ -208,10 +215,34 @@ class _Run:
                           min_elevation_deg=plan.min_elevation_deg, lease_s=self.lease_s)
         )
         self.console_bus = await stack.enter_async_context(self._bus(url, "console"))
+        if opts.http is not None:
+            await self.start_web_console(stack, url, opts.http)
         return await stack.enter_async_context(
             GroundClient(self.console_bus, self.clock, client_id=f"demo-{self.run_id}-client",
                          timeout_s=30)
         )
+
+    async def start_web_console(
+        self, stack: contextlib.AsyncExitStack, url: str, http: str
+    ) -> None:
+        """The operations console on ``http`` (on a free port if that one is taken)."""
+        host, port = parse_http(http)
+        wbus = await stack.enter_async_context(self._bus(url, "web"))
+        auth = OperatorAuth()
+        keys = KeyRing(pattern=_COMMAND_KEY)
+        ground = self.ground
+        for p in (port, 0):
+            try:
+                web = await stack.enter_async_context(ConsoleService(
+                    wbus, self.clock, self.archive, host=host, port=p, auth=auth, keys=keys,
+                    ground_ingested=lambda: ground.ingested))
+                break
+            except OSError as exc:
+                if p == 0:
+                    raise
+                log.warning("demo: console port %d not free (%s); taking a free one", p, exc)
+        print(f"console: {web.url}#token={auth.token}  (open it in a browser)",
+              file=self.out, flush=True)
 
     async def start_nodes(self, stack: contextlib.AsyncExitStack, tmp: Path) -> None:
         """One MQTT connection and one :class:`Node` per planned node."""
@@ -231,6 +262,7 @@ class _Run:
                 policy=opts.policy,
                 lease_s=self.lease_s,
                 model_wait_s=self.model_wait_s,
+                command_key=_COMMAND_KEY.replace("{node}", n.node_id),
             )
             config.data_dir.mkdir(parents=True)
             orbit = n.orbit
