@@ -7,6 +7,14 @@ count is one setting::
     NODE_COUNT=12 python3 docker/gen_compose.py -o docker/.generated/compose.yaml
     docker-compose -f docker/.generated/compose.yaml up -d
 
+Writing a file (``-o``) also makes the deployment's TLS material if it is missing
+(``docker/make_secrets.py``, in ``--secrets``, default ``docker/.generated/secrets``).
+
+Broker accounts have roles (``docker/mosquitto/roles/``): one per node (user = node id), the
+ground station service, operators and viewers (``--operators``, ``--viewers``). Every
+service reaches the broker over TLS (``mqtts://``, trusting the local CA through
+``ODC_CA_FILE``); the broker persists its database to a volume.
+
 The committed ``docker/compose.yaml`` (6 nodes, one per hardware profile, development
 passwords, bridge network) and ``docker/compose.hostnet.yaml`` (the same on the host
 network; a full file, not an override, because compose cannot drop the broker's published
@@ -26,13 +34,20 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROFILES", "NodeSpec", "Settings", "compose", "main", "node_specs", "to_yaml"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_secrets  # a sibling script, not a package
+
+__all__ = [
+    "PROFILES", "NodeSpec", "Settings", "check_station", "compose", "main", "node_specs",
+    "render", "settings_from_args", "to_yaml",
+]
 
 # (profile, altitude km, inclination deg): the orbit class each hardware would fly.
 PROFILES: tuple[tuple[str, float, float], ...] = (
@@ -44,10 +59,12 @@ PROFILES: tuple[tuple[str, float, float], ...] = (
     ("cubesat-6u", 500.0, 97.4),  # SSO rideshare, the common cubesat orbit
 )
 GROUND_USER = "ground"
-OPERATOR_USER = "operator"
-RESERVED_USERS = frozenset({GROUND_USER, OPERATOR_USER, "odc-probe"})
+PROBE_USER = "odc-probe"  # the broker's own health check (made inside the container)
 MOSQUITTO_DIR = Path(__file__).resolve().parent / "mosquitto"
 HERE = Path(__file__).resolve().parent
+TLS_MOUNT = "/etc/odc-tls"  # broker: broker.crt, broker.key, ca.crt; clients: ca.crt
+BROKER_DATA = "/var/lib/odc-mosquitto"  # the broker's persistence volume
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 Yaml = dict[str, "Yaml"] | list["Yaml"] | str | int | float | bool | None
 
@@ -70,14 +87,20 @@ class Settings:
 
     nodes: int = 6
     network: str = "bridge"  # "bridge" (service DNS names) or "host" (all on 127.0.0.1)
-    port: int = 1883
+    port: int = 8883  # the broker's TLS listener
     passwords: str = "dev"  # "dev" = <user>-dev (documented), "random" = fresh secrets
     mosquitto_dir: str = "./mosquitto"  # as the compose file will see it (relative to it)
+    secrets_dir: str = "./.generated/secrets"  # make_secrets.py output, as compose sees it
+    operators: tuple[str, ...] = ("operator",)  # broker accounts of the operator role
+    viewers: tuple[str, ...] = ("viewer",)  # broker accounts of the read-only viewer role
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
     telemetry_period_s: float | None = None  # None = the node's default
     max_payload_bytes: int | None = None  # largest job a node accepts; None = its default
     profiles: tuple[str, ...] = ()  # profiles to cycle through; () = all of PROFILES
+
+
+_DEFAULT = Settings()
 
 
 def node_specs(count: int, profiles: Sequence[str] = ()) -> list[NodeSpec]:
@@ -107,6 +130,55 @@ def node_specs(count: int, profiles: Sequence[str] = ()) -> list[NodeSpec]:
     return specs
 
 
+def check_station(text: str) -> str:
+    """``text`` if ``groundstation serve --station`` accepts it, else :class:`ValueError`
+    naming what is wrong: ``NAME=LAT,LON[,ALT_M]`` (or ``LAT,LON[,ALT_M]``), a name of 1-128
+    characters, finite numbers, latitude in [-90, 90], longitude in [-180, 360], height in
+    [-500, 100000] m. (The ground's own rules: ``groundstation/cli/serve.py`` and
+    ``flightsw/physics/ground.py``; ``tests/docker/test_gen_compose.py`` ties the two.)
+    Checked here so a bad station fails at generation, not in the ground's restart loop."""
+    name, sep, rest = text.partition("=")
+    if not sep:
+        name, rest = "station", text
+    where = f"station {text!r}"
+    if not name.strip():
+        raise ValueError(f"{where}: empty name")
+    if len(name.strip()) > 128:
+        raise ValueError(f"{where}: name longer than 128 characters")
+    parts = [p.strip() for p in rest.split(",")]
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{where}: expected NAME=LAT,LON[,ALT_M], got {len(parts)} number(s)")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{where}: {rest!r} has a non-numeric field") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: {rest!r} has a non-finite field")
+    lat, lon, alt = values[0], values[1], values[2] if len(values) == 3 else 0.0
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"{where}: latitude {lat:g} not in [-90, 90]")
+    if not -180.0 <= lon <= 360.0:
+        raise ValueError(f"{where}: longitude {lon:g} not in [-180, 360]")
+    if not -500.0 <= alt <= 100_000.0:
+        raise ValueError(f"{where}: height {alt:g} m not in [-500, 100000]")
+    return text
+
+
+def _accounts(settings: Settings, nodes: Sequence[str]) -> dict[str, str]:
+    """Every broker account and its role, checked: names the broker takes, none twice."""
+    roles: dict[str, str] = {}
+    for role, names in (("node", nodes), ("ground", [GROUND_USER]),
+                        ("operator", settings.operators), ("viewer", settings.viewers)):
+        for name in names:
+            if not _ACCOUNT.fullmatch(name):
+                raise ValueError(f"{role}s: account {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+            if name in roles or name == PROBE_USER:
+                raise ValueError(f"{role}s: account {name!r} is taken "
+                                 f"({roles.get(name, 'the broker health probe')})")
+            roles[name] = role
+    return roles
+
+
 def _password(user: str, mode: str) -> str:
     if mode == "dev":
         return f"{user}-dev"
@@ -126,8 +198,10 @@ def compose(settings: Settings) -> dict[str, Yaml]:
     if not 1 <= settings.port <= 65535:
         raise ValueError(f"port: need 1..65535, got {settings.port}")
     specs = node_specs(settings.nodes, settings.profiles)
-    users = [GROUND_USER, OPERATOR_USER, *(s.node_id for s in specs)]
-    pw = {u: _password(u, settings.passwords) for u in users}
+    for station in settings.stations:
+        check_station(station)
+    roles = _accounts(settings, [s.node_id for s in specs])
+    pw = {u: _password(u, settings.passwords) for u in roles}
     host = "127.0.0.1" if settings.network == "host" else "broker"
 
     def command_key(node: str) -> str:
@@ -135,7 +209,14 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         return f"{node}-cmd-dev" if settings.passwords == "dev" else secrets.token_hex(16)
 
     def url(user: str) -> str:
-        return f"mqtt://{user}:{pw[user]}@{host}:{settings.port}"
+        return f"mqtts://{user}:{pw[user]}@{host}:{settings.port}"
+
+    def accounts(role: str) -> str:
+        return " ".join(f"{u}:{pw[u]}" for u, r in roles.items() if r == role)
+
+    # clients get the CA certificate only (never a key): ODC_CA_FILE points at it
+    client_tls: Yaml = f"{settings.secrets_dir}/clients:{TLS_MOUNT}:ro"
+    client_env: list[Yaml] = [f"ODC_CA_FILE={TLS_MOUNT}/ca.crt"]
 
     def common(service: dict[str, Yaml]) -> dict[str, Yaml]:
         if settings.network == "host":
@@ -146,7 +227,12 @@ def compose(settings: Settings) -> dict[str, Yaml]:
     clock_env: list[Yaml] = ["ODC_TIME_SCALE", "ODC_EPOCH", "ODC_CLOCK_ANCHOR"]
     broker_env: dict[str, Yaml] = {
         "ODC_MQTT_PORT": str(settings.port),
-        "ODC_MQTT_USERS": " ".join(f"{u}:{pw[u]}" for u in users),
+        "ODC_MQTT_NODES": accounts("node"),
+        "ODC_MQTT_GROUND": accounts("ground"),
+        "ODC_MQTT_OPERATORS": accounts("operator"),
+        "ODC_MQTT_VIEWERS": accounts("viewer"),
+        "ODC_MQTT_TLS_DIR": TLS_MOUNT,
+        "ODC_MQTT_DATA_DIR": BROKER_DATA,
     }
     if settings.network == "host":
         broker_env["ODC_MQTT_BIND"] = "127.0.0.1"
@@ -154,7 +240,11 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         "image": "${ODC_BROKER_IMAGE:-odc-mosquitto:latest}",
         "entrypoint": ["/bin/sh", "/etc/odc-mosquitto/entrypoint.sh"],
         "environment": broker_env,
-        "volumes": [f"{settings.mosquitto_dir}:/etc/odc-mosquitto:ro"],
+        "volumes": [
+            f"{settings.mosquitto_dir}:/etc/odc-mosquitto:ro",
+            f"{settings.secrets_dir}/broker:{TLS_MOUNT}:ro",
+            f"broker-data:{BROKER_DATA}",
+        ],
         "healthcheck": {
             "test": ["CMD", "/bin/sh", "/etc/odc-mosquitto/healthcheck.sh"],
             "interval": "5s",
@@ -181,8 +271,8 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         "ground": common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": serve,
-            "environment": [f"ODC_BROKER={url(GROUND_USER)}", *clock_env],
-            "volumes": ["archive:/var/lib/odc/archive"],
+            "environment": [f"ODC_BROKER={url(GROUND_USER)}", *client_env, *clock_env],
+            "volumes": ["archive:/var/lib/odc/archive", client_tls],
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
@@ -207,13 +297,16 @@ def compose(settings: Settings) -> dict[str, Yaml]:
             "environment": [
                 f"ODC_BROKER={url(s.node_id)}",
                 f"ODC_COMMAND_KEY={command_key(s.node_id)}",
+                *client_env,
                 *clock_env,
             ],
+            "volumes": [client_tls],
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
         })
-    return {"version": "2.4", "services": services, "volumes": {"archive": {}}}
+    return {"version": "2.4", "services": services,
+            "volumes": {"archive": {}, "broker-data": {}}}
 
 
 def _scalar(value: Yaml) -> str:
@@ -291,8 +384,12 @@ def _describe(settings: Settings) -> str:
     words = [f"--nodes {settings.nodes}", f"--passwords {settings.passwords}"]
     if settings.network != "bridge":
         words.append(f"--network {settings.network}")
-    if settings.port != 1883:
+    if settings.port != _DEFAULT.port:
         words.append(f"--port {settings.port}")
+    if settings.operators != _DEFAULT.operators:
+        words.append(f"--operators {','.join(settings.operators)}")
+    if settings.viewers != _DEFAULT.viewers:
+        words.append(f"--viewers {','.join(settings.viewers)}")
     words += [f"--station {st}" for st in settings.stations]
     if settings.lease_s is not None:
         words.append(f"--lease {_fmt(settings.lease_s)}")
@@ -311,7 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of node services (env NODE_COUNT, default 6)")
     p.add_argument("--network", choices=("bridge", "host"), default="bridge",
                    help="bridge: services reach the broker by name; host: all on 127.0.0.1")
-    p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    p.add_argument("--port", type=int, default=_DEFAULT.port,
+                   help=f"broker TLS port (default {_DEFAULT.port})")
     p.add_argument("--passwords", choices=("dev", "random"), default="random",
                    help="random (default) or the documented development passwords")
     p.add_argument("--station", action="append", default=[], metavar="NAME=LAT,LON[,ALT_M]",
@@ -321,21 +419,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-payload", type=int, default=None, help="largest job a node takes, bytes")
     p.add_argument("--profiles", default="", metavar="A,B,...",
                    help="hardware profiles to cycle through (default: all six)")
+    p.add_argument("--operators", default=",".join(_DEFAULT.operators), metavar="A,B,...",
+                   help="broker accounts with the operator role (default: operator)")
+    p.add_argument("--viewers", default=",".join(_DEFAULT.viewers), metavar="A,B,...",
+                   help="broker accounts with the read-only viewer role (default: viewer; "
+                        "'' for none)")
+    p.add_argument("--secrets", type=Path, default=make_secrets.DEFAULT_DIR, metavar="DIR",
+                   help="TLS material (docker/make_secrets.py; default docker/.generated/secrets)")
+    p.add_argument("--no-secrets", action="store_true",
+                   help="with -o: do not make missing TLS material")
     p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out_dir = (args.out.parent if args.out else Path.cwd()).resolve()
-    mosquitto = os.path.relpath(MOSQUITTO_DIR, out_dir)
-    settings = Settings(
+def _relative(path: Path, out_dir: Path) -> str:
+    """``path`` as a compose file in ``out_dir`` sees it (``./...`` or ``../...``)."""
+    rel = os.path.relpath(path.resolve(), out_dir)
+    return rel if rel == ".." or rel.startswith("../") else f"./{rel}"
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def settings_from_args(args: argparse.Namespace, out_dir: Path) -> Settings:
+    """The settings of parsed arguments for a compose file written in ``out_dir``."""
+    return Settings(
         nodes=args.nodes, network=args.network, port=args.port, passwords=args.passwords,
-        mosquitto_dir=mosquitto if mosquitto.startswith(".") else f"./{mosquitto}",
+        mosquitto_dir=_relative(MOSQUITTO_DIR, out_dir.resolve()),
+        secrets_dir=_relative(args.secrets, out_dir.resolve()),
+        operators=_names(args.operators), viewers=_names(args.viewers),
         stations=tuple(args.station), lease_s=args.lease,
         telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
         profiles=tuple(p for p in args.profiles.split(",") if p),
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args, args.out.parent if args.out else Path.cwd())
     try:
         doc = compose(settings)
     except ValueError as exc:
@@ -345,6 +467,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
+        if not args.no_secrets:
+            try:
+                made = make_secrets.ensure(args.secrets)
+            except make_secrets.SecretsError as exc:
+                print(f"gen_compose.py: error: {exc}", file=sys.stderr)
+                return 2
+            if made:
+                print(f"gen_compose.py: made {', '.join(made)} in {args.secrets}",
+                      file=sys.stderr)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         if args.passwords == "random":

@@ -45,7 +45,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from flightsw.bus.base import Bus, Message, Subscription, check_topic
-from flightsw.bus.url import BrokerUrl, parse_broker_url
+from flightsw.bus.url import CA_FILE_ENV_VAR, BrokerUrl, default_ca_file, parse_broker_url
 from flightsw.exceptions import BusError, ConfigError
 
 __all__ = ["MqttBus", "Will"]
@@ -139,6 +139,20 @@ def _retrieve_disconnect_error(client: aiomqtt.Client) -> None:
         fut.exception()
 
 
+def _default_tls_context() -> ssl.SSLContext:
+    """Verifying TLS context for ``mqtts://``: the system CA store, or only the CA in
+    ``$ODC_CA_FILE`` when that is set (:class:`ConfigError` naming it if unusable)."""
+    cafile = default_ca_file()
+    if cafile is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{CA_FILE_ENV_VAR}={cafile!r}: cannot load a PEM CA certificate from it ({exc})"
+        ) from exc
+
+
 def _positive(name: str, value: float) -> float:
     if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
@@ -216,7 +230,7 @@ class MqttBus(Bus):
         self._username = username if username is not None else self.url.username
         self._password = password if password is not None else self.url.password
         if tls_context is None and self.url.tls:
-            tls_context = ssl.create_default_context()
+            tls_context = _default_tls_context()
         self._tls_context = tls_context
         if max_payload_bytes is not None and (
             not isinstance(max_payload_bytes, int) or max_payload_bytes < 0

@@ -1,7 +1,9 @@
 """Broker URLs: ``mqtt://[user:pass@]host[:port]`` and ``mqtts://`` (TLS).
 
 The CLIs take ``--broker URL`` and default to the ``ODC_BROKER`` environment variable
-(:func:`default_broker_url`).
+(:func:`default_broker_url`). An ``mqtts://`` broker whose certificate is signed by a private
+CA (the Docker deployment's, docs/docker.md) is trusted through ``ODC_CA_FILE``
+(:func:`default_ca_file`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from flightsw.exceptions import ConfigError
 
 __all__ = [
     "BROKER_ENV_VAR",
+    "CA_FILE_ENV_VAR",
     "DEFAULT_BROKER_URL",
     "BrokerUrl",
     "default_broker_url",
+    "default_ca_file",
     "parse_broker_url",
 ]
 
 BROKER_ENV_VAR = "ODC_BROKER"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+CA_FILE_ENV_VAR = "ODC_CA_FILE"
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -126,3 +131,9 @@ def default_broker_url() -> str:
     """The broker URL the CLIs use when ``--broker`` is not given: ``$ODC_BROKER`` or
     ``mqtt://127.0.0.1:1883``."""
     return os.environ.get(BROKER_ENV_VAR) or DEFAULT_BROKER_URL
+
+
+def default_ca_file() -> str | None:
+    """The CA certificate file (PEM) that ``mqtts://`` connections trust instead of the
+    system's CA store: ``$ODC_CA_FILE``, or ``None`` (system store) when unset or empty."""
+    return os.environ.get(CA_FILE_ENV_VAR) or None

@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,11 @@ from flightsw.broker import free_port
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
 
 StartBroker = Callable[..., int]
+
+
+def pairs(accounts: Mapping[str, str]) -> str:
+    """``{"u": "pw"}`` as the entrypoint's ``user:password`` list."""
+    return ", ".join(f"{u}:{p}" for u, p in accounts.items())
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -31,46 +36,77 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None
     pytest.fail(f"broker not listening on {port}: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture
-def start_broker(tmp_path: Path) -> Iterator[StartBroker]:
-    """``start_broker(users, conf_dir=..., **env) -> port``: the broker container's
-    entrypoint run with the host's mosquitto on a free 127.0.0.1 port; stopped after the
-    test. Skips (fails under ``CI``) without mosquitto and mosquitto_passwd."""
-    procs: list[subprocess.Popen[bytes]] = []
+class Brokers:
+    """Brokers run by the entrypoint, each in its own directory under ``root``."""
 
-    def start(users: dict[str, str], conf_dir: Path = MOSQUITTO_DIR, **extra: str) -> int:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, port: int | None = None, **env: str) -> int:
+        """Run the entrypoint with ``env`` (``ODC_MQTT_*`` variables) on a free (or the
+        given) 127.0.0.1 port; returns the port. Its run and data directories are
+        ``root/broker-N``: a second ``start`` with ``ODC_MQTT_DATA_DIR`` of a first one
+        reuses its database."""
         if find_mosquitto() is None or shutil.which("mosquitto_passwd") is None:
             reason = "mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)"
             if os.environ.get("CI"):
                 pytest.fail(reason + " and CI is set", pytrace=False)
             pytest.skip(reason)
-        port = free_port()
-        run_dir = tmp_path / f"broker-{len(procs)}"
-        env = {
+        port = port or free_port()
+        n = len(self.procs)
+        full = {
             **os.environ,
             "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin",
-            "ODC_MQTT_USERS": ", ".join(f"{u}:{p}" for u, p in users.items()),
             "ODC_MQTT_PORT": str(port),
             "ODC_MQTT_BIND": "127.0.0.1",
-            "ODC_MQTT_CONF_DIR": str(conf_dir),
-            "ODC_MQTT_RUN_DIR": str(run_dir),
-            # tmp_path is private to this user: do not drop to the mosquitto user
+            "ODC_MQTT_RUN_DIR": str(self.root / f"broker-{n}" / "run"),
+            "ODC_MQTT_DATA_DIR": str(self.root / f"broker-{n}" / "data"),
+            # the test's directories are private to this user: do not drop to mosquitto
             "ODC_MQTT_RUN_AS": "root",
-            **extra,
+            **env,
         }
-        log_path = tmp_path / f"broker-{len(procs)}.log"
+        log_path = self.root / f"broker-{n}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                ["/bin/sh", str(MOSQUITTO_DIR / "entrypoint.sh")], env=env,
+                ["/bin/sh", str(MOSQUITTO_DIR / "entrypoint.sh")], env=full,
                 stdout=log, stderr=subprocess.STDOUT,
             )
-        procs.append(proc)
+        self.procs.append(proc)
         _wait_listening(proc, port, log_path)
         return port
 
+    def log(self, n: int) -> str:
+        return (self.root / f"broker-{n}.log").read_text()
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def brokers(tmp_path: Path) -> Iterator[Brokers]:
+    """Entrypoint-run brokers for one test, stopped after it."""
+    b = Brokers(tmp_path)
     try:
-        yield start
+        yield b
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+        b.stop_all()
+
+
+@pytest.fixture
+def start_broker(brokers: Brokers) -> StartBroker:
+    """``start_broker(**env) -> port`` (see :meth:`Brokers.start`)."""
+    return brokers.start
+
+
+@pytest.fixture(scope="module")
+def module_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
+    """Entrypoint-run brokers shared by one test module."""
+    b = Brokers(tmp_path_factory.mktemp("brokers"))
+    try:
+        yield b
+    finally:
+        b.stop_all()

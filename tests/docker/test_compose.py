@@ -2,13 +2,17 @@
 
 Builds the images without any registry (docker/build-offline.sh: cached after the first
 build), brings up a compose project generated for this run on the host network (all traffic
-on 127.0.0.1, a free port), and drives it from the host like a user does:
+on 127.0.0.1, a free port) with the deployment's TLS, role ACL and broker persistence
+(certificates made for this run in its own directory), and drives it from the host like a
+user does, as the ``operator`` account over ``mqtts://``:
 
-* every service comes up healthy;
+* every service comes up healthy (every node and the ground reach the broker over TLS);
 * ``groundstation submit ... --wait -o out.npz`` returns exactly what bare onnxruntime
   computes on the host for the same model and input;
 * the ground station's archive holds telemetry from all three nodes;
 * ``docker kill`` of a node while it runs a job: the job completes on another node;
+* ``docker kill`` of the broker (SIGKILL) and a restart: the retained ground-station list
+  is still there (the broker persists to its volume) and a new job completes;
 * ``docker-compose down -v`` leaves no container or volume of the project behind.
 
 Skipped with the reason when no docker engine is reachable, unless ``CI`` is set: then it
@@ -21,6 +25,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import uuid
@@ -91,7 +96,18 @@ class Stack:
         return cid
 
     def url(self, user: str) -> str:
-        return f"mqtt://{user}:{user}-dev@127.0.0.1:{self.port}"
+        return f"mqtts://{user}:{user}-dev@127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "secrets" / "clients" / "ca.crt"
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def client_env(self) -> dict[str, str]:
+        """The environment of a CLI run from the host: it trusts the run's CA."""
+        return {**os.environ, "ODC_CA_FILE": str(self.ca_file)}
 
     def project_objects(self) -> dict[str, list[str]]:
         label = f"label=com.docker.compose.project={self.project}"
@@ -120,7 +136,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run(sys.executable, str(REPO / "docker" / "gen_compose.py"), "--nodes", str(len(NODES)),
         "--network", "host", "--port", str(port), "--passwords", PASSWORDS,
         "--lease", "20", "--telemetry-period", "2", "--max-payload", str(64 << 20),
-        "-o", str(compose_file))
+        "--secrets", str(workdir / "secrets"), "-o", str(compose_file))
     st = Stack(f"odctest{uuid.uuid4().hex[:8]}", compose_file, port, workdir)
     try:
         st.compose("up", "-d", timeout=300)
@@ -146,11 +162,12 @@ async def arun(*args: str, timeout: float = 120) -> str:
     return out.decode()
 
 
-async def wait_healthy(st: Stack, timeout_s: float = 180.0) -> None:
+async def wait_healthy(st: Stack, timeout_s: float = 180.0,
+                       services: tuple[str, ...] = SERVICES) -> None:
     """Poll ``docker inspect`` until every service's container reports healthy."""
     clock = WallClock()
     deadline = clock.perf_counter() + timeout_s
-    ids = {svc: st.container(svc) for svc in SERVICES}
+    ids = {svc: st.container(svc) for svc in services}
     status: dict[str, str] = {}
     while clock.perf_counter() < deadline:
         for svc, cid in ids.items():
@@ -182,7 +199,7 @@ async def test_submit_from_host_matches_onnxruntime(stack: Stack) -> None:
     model = MODELS / "digits_classifier.onnx"
     proc = await asyncio.create_subprocess_exec(
         str(VENV_BIN / "groundstation"), "submit", str(model), str(inp), "--wait", "-o", str(out),
-        "--broker", stack.url("operator"),
+        "--broker", stack.url("operator"), env=stack.client_env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     job_id, err = await asyncio.wait_for(proc.communicate(), 180)
@@ -225,14 +242,15 @@ async def test_killed_node_job_completes_on_another_node(stack: Stack) -> None:
     await wait_healthy(stack)
     model = MODELS / "embedder.onnx"
     rng = np.random.default_rng(7)
-    # 400 items x 128 kB = 52 MB per job: seconds of real onnxruntime work per job
-    batches = [rng.standard_normal((400, 256, 128)).astype(np.float32) for _ in range(2)]
+    # 120 items x 128 kB = 15.7 MB per job (under the ground's request limit and the node's
+    # default payload limit): seconds of real onnxruntime work per job
+    batches = [rng.standard_normal((120, 256, 128)).astype(np.float32) for _ in range(2)]
     clock = WallClock()
     victim_id = stack.container(victim)  # resolved now: the kill must not wait for it
     running_on_victim: set[str] = set()
     async with (
         MqttBus(stack.url("operator"), f"test-{uuid.uuid4().hex[:8]}", clean_start=True,
-                persistent_session=False) as bus,
+                persistent_session=False, tls_context=stack.tls()) as bus,
         GroundClient(bus, clock, timeout_s=60) as gc,
         bus.subscribe(f"odc/sat/{victim}/event") as events,
     ):
@@ -268,6 +286,30 @@ async def test_killed_node_job_completes_on_another_node(stack: Stack) -> None:
             assert np.array_equal(got[name], array), (job_id, name)
     state = await arun("docker", "inspect", "-f", "{{.State.Status}}", victim_id)
     assert state.strip() == "exited"  # a killed node stays down (no restart)
+
+
+async def test_broker_kill_keeps_its_retained_state_and_jobs_still_run(stack: Stack) -> None:
+    """The ground retains odc/ground/stations once, at its start: without persistence a
+    broker crash loses it for every node (re)connecting later (issue 13, finding 8)."""
+    broker_id = stack.container("broker")
+    await WallClock().sleep(6)  # past the broker's 5 s autosave since the stack came up
+    await arun("docker", "kill", broker_id)  # SIGKILL: no save at exit
+    await arun("docker", "start", broker_id)
+    await wait_healthy(stack, services=("broker",))
+    async with (
+        MqttBus(stack.url("operator"), f"test-{uuid.uuid4().hex[:8]}", clean_start=True,
+                persistent_session=False, tls_context=stack.tls()) as bus,
+        bus.subscribe("odc/ground/stations") as stations,
+    ):
+        msg = await asyncio.wait_for(stations.get(), 10)
+        assert msg.retain
+        gc = GroundClient(bus, WallClock(), timeout_s=60)
+        async with gc:
+            digits = load_digits().data[:8].astype(np.float32)
+            sha = await gc.upload_model(MODELS / "digits_classifier.onnx")
+            job_id = await gc.submit(sha, {"input": digits}, job_id=f"after-{uuid.uuid4().hex}")
+            rec = await gc.wait(job_id, timeout_s=120)
+    assert rec.state == "done", rec
 
 
 def test_down_leaves_nothing_behind(stack: Stack) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -35,15 +36,11 @@ gen = _load()
         ("compose.hostnet.yaml", ["--passwords", "dev", "--network", "host"]),
     ],
 )
-def test_committed_files_are_the_generator_output(
-    tmp_path: Path, committed: str, argv: list[str]
-) -> None:
-    out = tmp_path / committed
-    assert gen.main([*argv, "-o", str(out)]) == 0
-    # the committed file lives in docker/, where it sees the broker config as ./mosquitto
-    expected = out.read_text().replace(
-        gen.os.path.relpath(DOCKER / "mosquitto", tmp_path), "./mosquitto"
-    )
+def test_committed_files_are_the_generator_output(committed: str, argv: list[str]) -> None:
+    # as written into docker/: it sees the broker config as ./mosquitto and the secrets as
+    # ./.generated/secrets
+    settings = gen.settings_from_args(gen.build_parser().parse_args(argv), DOCKER)
+    expected = gen.render(gen.compose(settings), gen._describe(settings), settings.passwords)
     assert (DOCKER / committed).read_text() == expected, (
         f"docker/{committed} is stale: run python3 docker/gen_compose.py {' '.join(argv)} "
         f"-o docker/{committed}"
@@ -69,19 +66,58 @@ def test_walker_like_phasing_spreads_planes_and_slots() -> None:
     assert len({s.node_id for s in specs}) == 16
 
 
-def test_every_node_is_a_broker_user_with_its_own_url() -> None:
-    doc = gen.compose(gen.Settings(nodes=4, network="host", port=2883, passwords="random"))
-    users = dict(
-        pair.split(":", 1)
-        for pair in doc["services"]["broker"]["environment"]["ODC_MQTT_USERS"].split()
-    )
-    assert set(users) == {"ground", "operator", "sat-001", "sat-002", "sat-003", "sat-004"}
-    assert len(set(users.values())) == len(users)  # random: no two alike
-    for node in ("sat-001", "sat-004"):
-        svc = doc["services"][node]
+ROLE_VARS = {"node": "ODC_MQTT_NODES", "ground": "ODC_MQTT_GROUND",
+             "operator": "ODC_MQTT_OPERATORS", "viewer": "ODC_MQTT_VIEWERS"}
+
+
+def accounts(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """role -> {user: password} from the broker's environment."""
+    env = doc["services"]["broker"]["environment"]
+    return {role: dict(p.split(":", 1) for p in env[var].split())
+            for role, var in ROLE_VARS.items()}
+
+
+def test_every_account_has_its_role_and_every_service_speaks_tls() -> None:
+    doc = gen.compose(gen.Settings(nodes=4, network="host", port=2883, passwords="random",
+                                   operators=("operator", "alice"), viewers=("wall",)))
+    roles = accounts(doc)
+    assert set(roles["node"]) == {"sat-001", "sat-002", "sat-003", "sat-004"}
+    assert set(roles["ground"]) == {"ground"}
+    assert set(roles["operator"]) == {"operator", "alice"}
+    assert set(roles["viewer"]) == {"wall"}
+    users = {u: pw for r in roles.values() for u, pw in r.items()}
+    assert len(set(users.values())) == len(users) == 8  # random: no two alike
+    broker = doc["services"]["broker"]
+    assert broker["environment"]["ODC_MQTT_TLS_DIR"] == "/etc/odc-tls"
+    assert "./.generated/secrets/broker:/etc/odc-tls:ro" in broker["volumes"]
+    assert "broker-data:/var/lib/odc-mosquitto" in broker["volumes"]  # persistence
+    assert "broker-data" in doc["volumes"]
+    for svc_name in ("sat-001", "sat-004", "ground"):
+        svc = doc["services"][svc_name]
+        user = svc_name
         assert svc["network_mode"] == "host"
-        assert f"ODC_BROKER=mqtt://{node}:{users[node]}@127.0.0.1:2883" in svc["environment"]
-        assert svc["command"][svc["command"].index("--id") + 1] == node
+        assert f"ODC_BROKER=mqtts://{user}:{users[user]}@127.0.0.1:2883" in svc["environment"]
+        assert "ODC_CA_FILE=/etc/odc-tls/ca.crt" in svc["environment"]
+        # a client container gets the CA certificate only, never the broker's key
+        assert "./.generated/secrets/clients:/etc/odc-tls:ro" in svc["volumes"]
+        assert not any("secrets/broker" in v or "secrets/ca" in v for v in svc["volumes"])
+    assert doc["services"]["sat-004"]["command"][
+        doc["services"]["sat-004"]["command"].index("--id") + 1] == "sat-004"
+
+
+def test_writing_a_file_makes_the_tls_material_once(tmp_path: Path) -> None:
+    out, secrets = tmp_path / "c.yaml", tmp_path / "s"
+    assert gen.main(["--nodes", "2", "--secrets", str(secrets), "-o", str(out)]) == 0
+    ca = (secrets / "clients" / "ca.crt").read_bytes()
+    assert (secrets / "broker" / "broker.key").stat().st_mode & 0o077 == 0
+    assert (secrets / "ca" / "ca.key").stat().st_mode & 0o077 == 0
+    assert "./s/broker:/etc/odc-tls:ro" in out.read_text()
+    done = subprocess.run(["openssl", "verify", "-CAfile", str(secrets / "ca" / "ca.crt"),
+                           str(secrets / "broker" / "broker.crt")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert gen.main(["--nodes", "3", "--secrets", str(secrets), "-o", str(out)]) == 0
+    assert (secrets / "clients" / "ca.crt").read_bytes() == ca  # kept, not remade
 
 
 @pytest.mark.parametrize(
@@ -89,6 +125,15 @@ def test_every_node_is_a_broker_user_with_its_own_url() -> None:
     [
         (["--nodes", "0"], "nodes: need 1..999, got 0"),
         (["--port", "70000"], "port: need 1..65535, got 70000"),
+        # issue 14: this one used to exit 0 and leave the ground in a restart loop
+        (["--station", "svalbard=78.23"],
+         "station 'svalbard=78.23': expected NAME=LAT,LON[,ALT_M], got 1 number(s)"),
+        (["--station", "x=91,0"], "latitude 91 not in [-90, 90]"),
+        (["--station", "x=1,2,nan"], "non-finite"),
+        (["--station", "=1,2"], "empty name"),
+        (["--operators", "sat-001"], "operators: account 'sat-001' is taken (node)"),
+        (["--viewers", "odc-probe"], "account 'odc-probe' is taken"),
+        (["--viewers", "a b"], "viewers: account 'a b'"),
     ],
 )
 def test_bad_settings_name_the_field(
@@ -98,9 +143,39 @@ def test_bad_settings_name_the_field(
     assert message in capsys.readouterr().err
 
 
+STATIONS = [
+    "svalbard=78.23,15.41,500", "awarua=-46.53,168.38", "-46.53,168.38,10", "e=0,360",
+    "w=0,-180", "top=90,0,100000", "low=0,0,-500", " spaced = 1 , 2 ",
+    "svalbard=78.23", "x=1,2,3,4", "x=91,0", "x=0,361", "x=0,-181", "x=0,0,-501",
+    "x=0,0,100001", "x=a,b", "x=inf,0", "x=0,nan", "=1,2", " =1,2", "x=", "x",
+    "n" * 128 + "=1,2", "n" * 129 + "=1,2",
+]
+
+
+@pytest.mark.parametrize("spec", STATIONS)
+def test_station_check_agrees_with_the_ground_station(spec: str) -> None:
+    """gen_compose.py (standard library only) accepts exactly what `groundstation serve
+    --station` and the retained GroundStations announcement accept."""
+    from flightsw.exceptions import ConfigError, ProtocolError
+    from flightsw.protocol.messages import StationInfo
+    from groundstation.cli.serve import parse_station
+
+    try:
+        StationInfo.from_station(parse_station(spec))
+        ground_ok = True
+    except (ConfigError, ProtocolError):
+        ground_ok = False
+    try:
+        gen.check_station(spec)
+        ours = True
+    except ValueError:
+        ours = False
+    assert ours == ground_ok
+
+
 def test_random_passwords_file_is_private(tmp_path: Path) -> None:
     out = tmp_path / "c.yaml"
-    assert gen.main(["--nodes", "2", "-o", str(out)]) == 0
+    assert gen.main(["--nodes", "2", "--secrets", str(tmp_path / "s"), "-o", str(out)]) == 0
     assert out.stat().st_mode & 0o077 == 0
 
 
@@ -114,6 +189,6 @@ def test_docker_compose_accepts_the_files(committed: str) -> None:
     assert done.returncode == 0, done.stderr
     host = committed == "compose.hostnet.yaml"
     assert ("network_mode: host" in done.stdout) == host
-    assert ("published: 1883" in done.stdout or "127.0.0.1:1883:1883" in done.stdout) != host
+    assert ("published: 8883" in done.stdout or "127.0.0.1:8883:8883" in done.stdout) != host
     broker_host = "127.0.0.1" if host else "broker"
-    assert f"mqtt://sat-006:sat-006-dev@{broker_host}:1883" in done.stdout
+    assert f"mqtts://sat-006:sat-006-dev@{broker_host}:8883" in done.stdout
