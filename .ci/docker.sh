@@ -3,7 +3,8 @@
 # everything is already there). Called by .ci/run before the test suite, whose docker tests
 # (tests/docker/test_compose.py) then run instead of skipping.
 #
-#   1. apt-get install docker.io docker-compose debootstrap (only what is missing);
+#   1. apt-get install docker.io docker-compose debootstrap openssl (only what is missing;
+#      openssl makes the deployment's TLS certificates: docker/make_secrets.py);
 #   2. start dockerd in the background unless `docker info` already answers;
 #   3. docker/build-offline.sh (debootstrap base image once, then cached image builds).
 set -euo pipefail
@@ -16,6 +17,7 @@ command -v docker > /dev/null || need+=(docker.io)
 command -v dockerd > /dev/null || need+=(docker.io)
 command -v docker-compose > /dev/null || need+=(docker-compose)
 command -v debootstrap > /dev/null || need+=(debootstrap)
+command -v openssl > /dev/null || need+=(openssl)
 if ((${#need[@]})); then
     log "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
