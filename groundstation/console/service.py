@@ -78,7 +78,7 @@ class ConsoleService:
         port: int = 8080,
         auth: OperatorAuth | None = None,
         keys: KeyRing | None = None,
-        push_period_s: float = 0.5,
+        push_period_s: float = 0.25,
         ground_ingested: Callable[[], int] | None = None,
     ) -> None:
         self.bus = bus

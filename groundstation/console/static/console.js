@@ -327,6 +327,7 @@
     for (const c of m.commands || []) onCommand(c);
     if ((m.jobs || []).length) { jobsSoon(); if (watching && m.jobs.some((j) => j.job_id === watching && (j.state === "done" || j.state === "failed"))) { showJob(watching); watching = null; } }
     if (m.alarms && m.alarms.length) renderAlarms();
+    if (!S.selected && S.nodes.size) select([...S.nodes.keys()].sort()[0]);  // plots from the start
     dirty = true;
   }
   function frame() {

@@ -78,6 +78,18 @@ def wait(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: fl
     raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
 
 
+def click(drv: Any, css: str) -> None:
+    """Find and click, again if the page re-rendered the element in between (the tables
+    are redrawn as updates arrive)."""
+    from selenium.webdriver.common.by import By
+
+    def once() -> bool:
+        drv.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(f"a click on {css}", once, 15)
+
+
 def api(url: str, path: str) -> Any:
     with urllib.request.urlopen(url + path, timeout=5) as r:
         return json.loads(r.read())
@@ -147,7 +159,7 @@ async def test_console_in_chromium(
             By.CSS_SELECTOR, "#alarms tr[data-id^='sat-low:battery']"), 40)
         assert "battery" in row.text and "SoC" in row.text
         drv.save_screenshot(str(shots / "alarm.png"))
-        row.find_element(By.CSS_SELECTOR, "button.ack").click()
+        click(drv, "#alarms tr[data-id^='sat-low:battery'] button.ack")
 
         def acked() -> bool:
             listed = [a for a in api(url, "/api/alarms")["alarms"] if a["node"] == "sat-low"]
@@ -160,8 +172,8 @@ async def test_console_in_chromium(
         # a job submitted from the page, and its result shown
         wait("the digits model in the submit form", lambda: drv.find_element(
             By.CSS_SELECTOR, "#submit-model option"), 15)
-        drv.find_element(By.ID, "submit-fill").click()
-        drv.find_element(By.ID, "submit-go").click()
+        click(drv, "#submit-fill")
+        click(drv, "#submit-go")
         result = drv.find_element(By.ID, "submit-result")
         wait("the job's result on the page",
              lambda: result.get_attribute("data-state") == "done" and "argmax" in result.text,
@@ -171,15 +183,18 @@ async def test_console_in_chromium(
         drv.save_screenshot(str(shots / "job.png"))
 
         # a signed pause, acknowledged by the node, and the node paused
-        drv.find_element(By.CSS_SELECTOR, "#fleet tbody tr[data-node='sat-a']").click()
+        click(drv, "#fleet tbody tr[data-node='sat-a'] td")
         wait("the command panel", lambda: drv.find_element(By.ID, "commands").is_displayed())
-        drv.find_element(By.CSS_SELECTOR, "#commands button[data-cmd='pause']").click()
+        wait("sat-a selected", lambda: js("return window.odc.selected") == "sat-a")
+        click(drv, "#commands button[data-cmd='pause']")
         log = wait("the pause acknowledged", lambda: (
             li := drv.find_element(By.CSS_SELECTOR, "#cmd-log li")) and "ack ok" in li.text
             and li, 30)
         assert "signed" in log.text and "UNSIGNED" not in log.text
         wait("sat-a reported paused",
              lambda: api(url, "/api/nodes/sat-a")["telemetry"]["paused"], 30)
+        drv.execute_script("window.scrollTo(0, 0)")
+        await asyncio.sleep(0.5)  # one more push drawn
         drv.save_screenshot(str(shots / "console.png"))
     except BaseException:
         drv.save_screenshot(str(shots / "failure.png"))
