@@ -26,13 +26,15 @@ import numpy.typing as npt
 
 from flightsw.exceptions import ConfigError
 from flightsw.physics.frames import FloatArray
-from hardware_profiles.schema import Lifetime
+from flightsw.physics.orbit import circular_period_s
+from hardware_profiles.schema import HardwareProfile, Lifetime
 
 __all__ = [
     "DOSE_DEPTH_EXPONENT",
     "SECONDS_PER_YEAR",
     "AgeState",
     "age_state",
+    "aged_profile",
     "array_power_fraction",
     "battery_capacity_fraction",
     "cycle_life",
@@ -189,3 +191,39 @@ def age_state(
         accelerator_survival=survival(life, years, dose_rad),
         radiator_absorptivity=radiator_absorptivity(life, initial_absorptivity, years),
     )
+
+
+def aged_profile(
+    profile: HardwareProfile,
+    years: float,
+    *,
+    cycles_per_year: float | None = None,
+    dod: float | None = None,
+) -> HardwareProfile:
+    """``profile`` as its bus is after ``years`` in orbit: the hook for the node core.
+
+    The array's ``degradation``, the battery's capacity and the radiator's absorptivity
+    are aged with the profile's ``[lifetime]`` figures; the node core, the per-job
+    simulator and the emulator then run the aged bus unchanged. ``cycles_per_year``
+    defaults to one cycle per orbit at ``design.altitude_km``; ``dod`` to the ageing
+    reference depth. Accelerator failures are events, not figures: see :func:`survival`.
+    """
+    life = profile.lifetime
+    if life is None:
+        raise ConfigError(f"profile {profile.name!r} has no [lifetime] section")
+    if not years >= 0:
+        raise ConfigError(f"years: must be >= 0, got {years!r}")
+    if cycles_per_year is None:
+        cycles_per_year = SECONDS_PER_YEAR / float(circular_period_s(profile.design.altitude_km))
+    depth = life.battery_ref_dod if dod is None else dod
+    array = float(array_power_fraction(life, years))
+    battery = float(battery_capacity_fraction(life, cycles_per_year * years, depth))
+    if battery <= 0.0:
+        raise ConfigError(f"years: the battery of {profile.name!r} is worn out after {years} y")
+    alpha = float(radiator_absorptivity(life, profile.thermal.absorptivity, years))
+    bus = profile.bus.model_copy(update={
+        "degradation": 1.0 - (1.0 - profile.bus.degradation) * array,
+        "battery_wh": profile.bus.battery_wh * battery,
+    })
+    thermal = profile.thermal.model_copy(update={"absorptivity": alpha})
+    return profile.model_copy(update={"bus": bus, "thermal": thermal})

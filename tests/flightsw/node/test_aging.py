@@ -97,3 +97,27 @@ def test_age_state_bundles_the_factors(tpu: Lifetime) -> None:
     assert st.battery_fraction[1] < st.battery_fraction[0] == 1.0
     assert st.accelerator_survival[1] < 1.0
     assert st.radiator_absorptivity[1] > 0.2
+
+
+def test_aged_profile_is_the_bus_after_years() -> None:
+    p = load_profile("starcloud-h100")
+    life = p.lifetime
+    assert life is not None
+    same = aging.aged_profile(p, 0.0)
+    assert same.bus.battery_wh == p.bus.battery_wh
+    assert same.bus.degradation == pytest.approx(p.bus.degradation)
+    assert same.thermal == p.thermal
+    old = aging.aged_profile(p, 4.0, cycles_per_year=5500.0, dod=0.25)
+    kept = (1 - life.array_degradation_per_year) ** 4
+    assert 1 - old.bus.degradation == pytest.approx((1 - p.bus.degradation) * kept)
+    assert old.bus.battery_wh == pytest.approx(
+        p.bus.battery_wh * (1 - 0.2 * 22_000 / life.battery_cycles_to_80pct)
+    )
+    assert old.thermal.absorptivity == pytest.approx(
+        p.thermal.absorptivity + 4 * life.radiator_absorptivity_rise_per_year
+    )
+    assert old.compute == p.compute  # accelerator failures are events, not figures
+    with pytest.raises(ConfigError, match="years"):
+        aging.aged_profile(p, -1.0)
+    with pytest.raises(ConfigError, match="worn out"):
+        aging.aged_profile(p, 100.0)
