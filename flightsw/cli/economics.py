@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.economics.charts import draw_break_even, draw_lifetime, draw_tornado
-from flightsw.economics.report import format_reproductions, format_verdict, verdict_dict
+from flightsw.economics.report import (
+    format_lifetime,
+    format_reproductions,
+    format_verdict,
+    verdict_dict,
+)
 from flightsw.economics.reproductions import reproduce_all
 from flightsw.economics.run import run_study
 from flightsw.economics.study import load_study
@@ -62,10 +67,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _lifetime(args: argparse.Namespace) -> int:
     result = run_lifetime(load_lifetime_scenario(args.lifetime))
-    s = result.summary
-    print(f"{result.scenario.name}: {s.satellites} x {result.profile.name}, {s.years:.2f} years")
-    for key, value in s.as_dict().items():
-        print(f"  {key:<32} {value:.6g}" if isinstance(value, float) else f"  {key:<32} {value}")
+    print(format_lifetime(result))
     _write_json(args.json, result.as_dict())
     if args.chart is not None:
         print(f"wrote {draw_lifetime(result, args.chart)}")

@@ -7,8 +7,9 @@ from typing import Any
 from flightsw.economics.model import Side, Verdict
 from flightsw.economics.reproductions import Figure
 from flightsw.economics.sensitivity import Bar, CurvePoint
+from flightsw.sim.lifetime import LifetimeResult
 
-__all__ = ["format_reproductions", "format_verdict", "verdict_dict"]
+__all__ = ["format_lifetime", "format_reproductions", "format_verdict", "verdict_dict"]
 
 
 def _money(x: float) -> str:
@@ -101,4 +102,33 @@ def format_reproductions(figures: list[Figure]) -> str:
                      f"{f.error:>8.1%}")
     worst = max(f.error for f in figures)
     lines.append(f"{len(figures)} figures, worst error {worst:.1%}")
+    return "\n".join(lines)
+
+
+def format_lifetime(result: LifetimeResult) -> str:
+    """The run's summary and, year by year, capacity, energy and inferences delivered."""
+    s, summ = result.series, result.summary
+    lines = [f"{result.scenario.name}: {summ.satellites} x {result.profile.name}, "
+             f"{summ.years:.2f} years"]
+    for key, value in summ.as_dict().items():
+        lines.append(f"  {key:<32} {value:.6g}" if isinstance(value, float)
+                     else f"  {key:<32} {value}")
+    lines.append(f"{'year':>5}{'capacity':>10}{'sats':>7}{'accel.':>8}{'battery':>9}"
+                 f"{'array':>7}{'manoeuvres':>12}{'failures':>10}{'launches':>10}"
+                 f"{'compute MWh':>13}{'inferences':>12}")
+    years = int(max(s.t_years)) + 1 if s.t_years else 0
+    for y in range(years):
+        idx = [i for i, t in enumerate(s.t_years) if y <= t < y + 1]
+        if not idx:
+            continue
+        cap = sum(s.capacity_ops[i] for i in idx) / len(idx) / summ.initial_capacity_ops
+        last = idx[-1]
+        lines.append(
+            f"{y + 1:>5}{cap:>10.1%}{s.satellites_alive[last]:>7}{s.accelerators_alive[last]:>8}"
+            f"{s.battery_fraction[last]:>9.1%}{s.array_fraction[last]:>7.1%}"
+            f"{sum(s.manoeuvres[i] for i in idx):>12}{sum(s.failures[i] for i in idx):>10}"
+            f"{sum(s.launches[i] for i in idx):>10}"
+            f"{sum(s.compute_kwh[i] for i in idx) / 1e3:>13.4g}"
+            f"{sum(s.inferences[i] for i in idx):>12.4g}"
+        )
     return "\n".join(lines)
