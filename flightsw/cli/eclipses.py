@@ -12,9 +12,26 @@ from flightsw.cli._orbit_args import (
     orbits_from_args,
     window_from_args,
 )
+from flightsw.exceptions import ConfigError
+from flightsw.orbitdesc import OrbitSpec
 from flightsw.physics.eclipse import eclipse_intervals
 
-__all__ = ["register", "run"]
+__all__ = ["check_altitude", "register", "run"]
+
+
+def check_altitude(args: argparse.Namespace) -> None:
+    """Refuse a circular orbit the scenario loader and the node refuse too (inside the
+    atmosphere, or beyond any use), with the same bounds (:class:`OrbitSpec`)."""
+    if getattr(args, "altitude", None) is None:
+        return
+    field = OrbitSpec.model_fields["altitude_km"]
+    lo = next(m.gt for m in field.metadata if hasattr(m, "gt"))
+    hi = next(m.lt for m in field.metadata if hasattr(m, "lt"))
+    if not lo < args.altitude < hi:
+        raise ConfigError(
+            f"--altitude: {args.altitude:g} km is not above {lo} km and below {hi} km "
+            "(an orbit there is inside the atmosphere or not an Earth orbit)"
+        )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    check_altitude(args)
     start, end = window_from_args(args)
     orbits = orbits_from_args(args, start)
     intervals = eclipse_intervals(orbits, start, end, step_s=args.step, model=args.model)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+import numpy as np
 
 from flightsw.cli._orbit_args import (
     add_orbit_arguments,
@@ -12,17 +15,32 @@ from flightsw.cli._orbit_args import (
     orbits_from_args,
     window_from_args,
 )
+from flightsw.cli.eclipses import check_altitude
 from flightsw.exceptions import ConfigError
+from flightsw.physics.frames import gmst_rad, rotate_z
 from flightsw.physics.ground import Station, contact_windows
+from flightsw.physics.orbit import Orbits
 
-__all__ = ["register", "run"]
+__all__ = ["azimuth_deg", "register", "run"]
+
+
+def azimuth_deg(orbits: Orbits, index: int, t: float, station: Station) -> float:
+    """Azimuth (deg from north, clockwise) of satellite ``index`` seen from ``station``."""
+    r = orbits.positions_at(np.array([t]), np.array([index]))[0]
+    rho = rotate_z(r, gmst_rad(t)) - station.ecef_km
+    lat, lon = math.radians(station.lat_deg), math.radians(station.lon_deg)
+    east = np.array([-math.sin(lon), math.cos(lon), 0.0])
+    north = np.array([-math.sin(lat) * math.cos(lon), -math.sin(lat) * math.sin(lon),
+                      math.cos(lat)])
+    return math.degrees(math.atan2(float(rho @ east), float(rho @ north))) % 360.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "passes",
         help="list ground-station passes",
-        description="Passes (AOS, LOS, peak elevation; UTC) of a circular orbit or of the "
+        description="Passes (AOS and LOS with their azimuths, time and elevation of the peak; "
+        "UTC) of a circular orbit or of the "
         "satellites in a TLE file over a ground station.",
     )
     add_orbit_arguments(parser)
@@ -44,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    check_altitude(args)
     start, end = window_from_args(args)
     try:
         station = Station.parse(args.station)
@@ -55,31 +74,41 @@ def run(args: argparse.Namespace) -> int:
     passes = contact_windows(
         orbits, station, start, end, min_elevation_deg=args.min_elevation, step_s=args.step
     )
+    az = [
+        [(azimuth_deg(orbits, i, p.aos, station), azimuth_deg(orbits, i, p.los, station))
+         for p in sat]
+        for i, sat in enumerate(passes)
+    ]
     rows = [
         [
             {
                 "aos": format_time(p.aos),
+                "aos_azimuth_deg": round(a[0], 1),
                 "los": format_time(p.los),
+                "los_azimuth_deg": round(a[1], 1),
+                "max_elevation_at": format_time(p.tca),
                 "max_elevation_deg": round(p.max_elevation_deg, 2),
             }
-            for p in sat
+            for p, a in zip(sat, sat_az, strict=True)
         ]
-        for sat in passes
+        for sat, sat_az in zip(passes, az, strict=True)
     ]
     if args.json:
         print(emit_json(orbits, rows))
         return 0
     where = f"{station.lat_deg:g},{station.lon_deg:g},{station.alt_m:g} m"
-    for name, sat in zip(orbits.names, passes, strict=True):
+    for name, sat, sat_az in zip(orbits.names, passes, az, strict=True):
         print(
             f"{name}: {len(sat)} passes over {where} above {args.min_elevation:g} deg, "
             f"{format_time(start)} .. {format_time(end)}"
         )
         if sat:
-            print(f"  {'AOS':<22}{'LOS':<22}{'duration':>10}{'max el':>10}")
-        for p in sat:
+            print(f"  {'AOS':<22}{'az':>6}  {'max elevation at':<22}{'max el':>9}  "
+                  f"{'LOS':<22}{'az':>6}{'duration':>11}")
+        for p, (az_a, az_l) in zip(sat, sat_az, strict=True):
             print(
-                f"  {format_time(p.aos):<22}{format_time(p.los):<22}"
-                f"{p.duration_s / 60:>6.1f} min{p.max_elevation_deg:>8.1f} deg"
+                f"  {format_time(p.aos):<22}{az_a:>5.0f}°  {format_time(p.tca):<22}"
+                f"{p.max_elevation_deg:>5.1f} deg  {format_time(p.los):<22}{az_l:>5.0f}°"
+                f"{p.duration_s / 60:>7.1f} min"
             )
     return 0

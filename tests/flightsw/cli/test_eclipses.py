@@ -108,3 +108,13 @@ def test_unparseable_tle_names_the_line(tmp_path: Path, capsys: pytest.CaptureFi
     code, _, err = run(capsys, "--tle", str(bad), "--start", START, "--hours", "1")
     assert code == 2
     assert f"{bad}:3:" in err
+
+
+def test_orbit_inside_the_atmosphere_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """As the scenario loader and the node refuse it (50 km is inside the atmosphere)."""
+    assert main(["eclipses", "--altitude", "50", "--inclination", "53",
+                 "--start", "2026-03-20T00:00:00Z", "--hours", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--altitude" in err and "100 km" in err
+    assert main(["eclipses", "--altitude", "101", "--inclination", "53",
+                 "--start", "2026-03-20T00:00:00Z", "--hours", "3"]) == 0

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from flightsw.cli import main
+from flightsw.physics.frames import ecef_to_geodetic, eci_to_ecef
 from flightsw.physics.ground import Station, contact_windows
-from flightsw.physics.orbit import TleOrbits
+from flightsw.physics.orbit import CircularOrbits, TleOrbits
 from flightsw.timeutil import parse_iso
 
 ISS_TLE = Path(__file__).parents[1] / "physics" / "data" / "iss_2019-12-09.tle"
@@ -33,7 +35,10 @@ def test_tle_passes_json(capsys: pytest.CaptureFixture[str]) -> None:
     )[0]
     assert len(rows) == len(ref) == 6
     for row, p in zip(rows, ref, strict=True):
-        assert set(row) == {"aos", "los", "max_elevation_deg"}
+        assert set(row) == {"aos", "aos_azimuth_deg", "los", "los_azimuth_deg",
+                            "max_elevation_at", "max_elevation_deg"}
+        assert abs(parse_iso(row["max_elevation_at"]) - p.tca) <= 0.5
+        assert parse_iso(row["aos"]) < parse_iso(row["max_elevation_at"]) < parse_iso(row["los"])
         assert abs(parse_iso(row["aos"]) - p.aos) <= 0.5
         assert abs(parse_iso(row["los"]) - p.los) <= 0.5
         assert row["max_elevation_deg"] == pytest.approx(p.max_elevation_deg, abs=0.01)
@@ -79,3 +84,39 @@ def test_negative_hours_and_bad_start(capsys: pytest.CaptureFixture[str]) -> Non
                        "--hours", "2")  # fmt: skip
     assert code == 2
     assert "--start" in err
+
+
+def _bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial great-circle bearing from point 1 to point 2 (an independent oracle)."""
+    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
+def test_azimuths_point_at_the_sub_satellite_point(capsys: pytest.CaptureFixture[str]) -> None:
+    """The azimuth of a satellite is the bearing of its sub-satellite point (within the
+    ellipsoid's fraction of a degree); an SSO pass over Svalbard rises in the north half
+    and sets in the south half or the other way round."""
+    code, out, _ = run(capsys, "--altitude", "550", "--inclination", "97.6",
+                       "--station", "78.23,15.41", "--start", "2026-03-20T00:00:00Z",
+                       "--hours", "6", "--json")  # fmt: skip
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) >= 3
+    orbits = CircularOrbits(550.0, 97.6, 0.0, 0.0, parse_iso("2026-03-20T00:00:00Z"))
+    for row in rows:
+        for edge in ("aos", "los"):
+            t = parse_iso(row[edge])
+            r = orbits.positions(t)[0]
+            lat, lon, _ = ecef_to_geodetic(eci_to_ecef(r, t))
+            want = _bearing_deg(78.23, 15.41, float(lat), float(lon))
+            diff = (row[f"{edge}_azimuth_deg"] - want + 180.0) % 360.0 - 180.0
+            assert abs(diff) < 1.5, (edge, row, want)
+
+
+def test_orbit_inside_the_atmosphere_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--altitude", "50", "--inclination", "53",
+                         "--station", "0,0", "--start", START, "--hours", "1")
+    assert code == 2 and out == ""
+    assert "--altitude" in err and "atmosphere" in err
