@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArchiveError",
+    "AuthError",
     "BrokerError",
     "BusError",
     "ClockError",
@@ -71,6 +72,14 @@ class ProtocolError(FlightSwError):
         super().__init__(message)
         self.code = code
         self.field = field
+
+
+class AuthError(ProtocolError):
+    """A sealed message or a key did not check out: no key, no seal, a MAC that does not
+    verify, a replayed sequence number, or an unreadable key file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unauthenticated", field="auth")
 
 
 class ModelStoreError(FlightSwError):

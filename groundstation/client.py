@@ -84,7 +84,7 @@ class GroundClient:
                 rep = parse(Reply, msg.payload)
             except ProtocolError:
                 continue
-            fut = self._pending.pop(rep.req_id, None)
+            fut = self._pending.pop(str(rep.req_id), None)
             if fut is not None and not fut.done():
                 fut.set_result(rep)
 

@@ -12,6 +12,7 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "ReplayError",
+    "RequestError",
 ]
 
 
@@ -34,3 +35,11 @@ class JobFailed(GroundError):
 
 class ReplayError(GroundError):
     """Replay or export was asked for something impossible (bad range, format, ...)."""
+
+
+class RequestError(GroundError):
+    """A client's request was refused; ``field`` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

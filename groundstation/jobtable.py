@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_blob BLOB
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS node_auth (node TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 
 
@@ -171,6 +172,18 @@ class JobTable:
             d.pop("lease_seen", None)
             out.append(JobRecord(**d))
         return out
+
+    # -- sealed node messages: the highest sequence number accepted per node ---------------
+    def auth_floors(self) -> dict[str, int]:
+        """Per node, the highest sequence number accepted before (kept across restarts)."""
+        return {str(n): int(q) for n, q in self._db.execute("SELECT node, seq FROM node_auth")}
+
+    def save_auth(self, highs: dict[str, int]) -> None:
+        self._db.executemany(
+            "INSERT INTO node_auth (node, seq) VALUES (?, ?) "
+            "ON CONFLICT(node) DO UPDATE SET seq = max(seq, excluded.seq)",
+            list(highs.items()),
+        )
 
     def counts(self) -> dict[str, int]:
         cur = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")

@@ -72,7 +72,7 @@ class SubmitJob(Message):
     inputs: dict[str, Tensor] = Field(min_length=1)
     priority: Annotated[int, Field(ge=0, le=9)] = 5
     deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    value: Annotated[float, Field(ge=0)] = 1.0
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
 
 
 class SubmitArgs(Message):
@@ -84,10 +84,14 @@ class SubmitArgs(Message):
 
 
 class Reply(Message):
+    """The answer to one request; ``req_id`` as the request gave it (string or integer),
+    ``field`` the offending field of a refused request when one is to blame."""
+
     kind: Literal["ground_reply"] = "ground_reply"
-    req_id: str
+    req_id: str | int
     ok: bool
     error: str | None = None
+    field: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 

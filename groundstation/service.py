@@ -35,10 +35,14 @@ from typing import Any, Self
 
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
-from flightsw.exceptions import CostModelError, FlightSwError, ModelStoreError, ProtocolError
+from flightsw.exceptions import (
+    AuthError,
+    CostModelError,
+    FlightSwError,
+    ModelStoreError,
+    ProtocolError,
+)
 from flightsw.models.cost import analyse
-from flightsw.models.executor import check_inputs
-from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.models.store import ModelStore, chunk_model
 from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.ground import Station, in_contact
@@ -48,19 +52,18 @@ from flightsw.protocol import (
     GroundStations,
     JobEvent,
     JobResult,
-    JobSubmit,
     ModelChunk,
     ModelMissing,
     ModelStored,
     NodeState,
     StationInfo,
     Status,
-    batch_items,
     dump,
     parse,
     parse_event,
     topics,
 )
+from flightsw.protocol.codec import decode
 from flightsw.protocol.jobrules import (
     EXPIRED_AT_GROUND,
     UplinkOption,
@@ -71,6 +74,7 @@ from flightsw.protocol.jobrules import (
     lease_lapsed,
     next_epoch,
 )
+from flightsw.protocol.sign import Verifier
 from flightsw.taskset import cancel_all
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
@@ -78,18 +82,18 @@ from groundstation.jobtable import JobTable
 from groundstation.protocol import (
     REQUEST_TOPIC,
     TERMINAL,
-    Reply,
-    Request,
-    SubmitArgs,
     job_topic,
     reply_topic,
 )
+from groundstation.requests import RequestDesk
 
 __all__ = ["GroundStation", "NodeView"]
 
 log = logging.getLogger("groundstation")
 
 CHUNK_BYTES = 256 * 1024
+MAX_JOB_BYTES = 16 * 1024 * 1024  # a node's default payload limit (NodeConfig)
+MAX_ATTEMPTS = 5  # uplinks of one job whose lease lapsed before it ends failed
 
 
 @dataclass(slots=True)
@@ -130,6 +134,9 @@ class GroundStation:
         lease_s: float = 60.0,
         tick_s: float = 2.0,
         segment_bytes: int = 64 * 1024 * 1024,
+        node_keys: dict[str, bytes] | None = None,
+        max_job_bytes: int = MAX_JOB_BYTES,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -146,14 +153,22 @@ class GroundStation:
         )
         self.lease_s = lease_s
         self.tick_s = tick_s
+        self.max_job_bytes = max_job_bytes
+        self.max_attempts = max_attempts
         archive_dir.mkdir(parents=True, exist_ok=True)
         self.table = JobTable(archive_dir / "jobs.sqlite")
+        # with node keys, a node message counts only sealed by that node's key (and fresh);
+        # without, the ground trusts the broker's ACL alone (docs/security.md)
+        self.verifier = (
+            None if node_keys is None else Verifier(node_keys, self.table.auth_floors())
+        )
+        self.desk = RequestDesk(self)
+        self.rejected = 0  # node messages refused: unsealed, forged, replayed, not the holder
         self.store = ModelStore(archive_dir / "models")
         self.archive = ArchiveWriter(archive_dir / "telemetry", segment_bytes=segment_bytes)
         self.nodes: dict[str, NodeView] = {}
         self._flops_per_item: dict[str, float] = {}  # per model, for the work of a job
         self._model_bytes: dict[str, int] = {}
-        self._input_specs: dict[str, tuple[TensorSpec, ...]] = {}
         self.ingested = 0
         self.duplicates = 0
         self.stale = 0
@@ -194,6 +209,7 @@ class GroundStation:
             await self._stack.__aexit__(None, None, None)
         finally:
             self.archive.close()
+            self._save_auth()
             self.table.close()
 
     def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
@@ -225,6 +241,9 @@ class GroundStation:
                 continue
             try:
                 self._on_sat_message(msg, leaf)
+            except AuthError as exc:
+                self.rejected += 1
+                log.warning("ground: refused %s: %s", msg.topic, exc)
             except (GroundError, FlightSwError) as exc:
                 log.warning("ground: ignored %s: %s", msg.topic, exc)
             except Exception:
@@ -238,14 +257,23 @@ class GroundStation:
 
     def _on_sat_message(self, msg: Message, leaf: str) -> None:
         node = topics.node_from_topic(msg.topic)
-        if node is None:
+        if node is None or leaf not in ("result", "event", "state", "status"):
             return
+        if not msg.payload:
+            return  # a cleared retained status
+        obj = decode(msg.payload)
+        if not isinstance(obj, dict):
+            raise ProtocolError(f"expected a map, got {type(obj).__name__}")
+        if obj.get("node") != node:  # a node speaks for itself only, on its own topics
+            raise AuthError(f"node: {obj.get('node')!r} does not match the topic's {node!r}")
+        if self.verifier is not None:
+            self.verifier.check(node, msg.topic, obj)
         if leaf == "result":
-            self._on_result(parse(JobResult, msg.payload))
+            self._on_result(node, parse(JobResult, obj))
         elif leaf == "event":
-            ev = parse_event(msg.payload)
+            ev = parse_event(obj)
             if isinstance(ev, JobEvent):
-                self._on_job_event(ev)
+                self._on_job_event(node, ev)
             elif isinstance(ev, ModelStored):
                 v = self._view(node)
                 v.models.add(ev.model)
@@ -262,7 +290,7 @@ class GroundStation:
             elif isinstance(ev, ErrorEvent):
                 log.info("ground: %s reports %s: %s", node, ev.code, ev.message)
         elif leaf == "state":
-            st = parse(NodeState, msg.payload)
+            st = parse(NodeState, obj)
             v = self._view(node)
             v.state = st
             v.last_seen = self.clock.now()
@@ -274,17 +302,18 @@ class GroundStation:
             if v.status in ("unknown", "offline"):
                 v.status = "safe" if st.safe_mode else "online"
             self._renew_leases(node, st)
-        elif leaf == "status":
-            if not msg.payload:
-                return
-            s = parse(Status, msg.payload)
+        else:
+            s = parse(Status, obj)
             v = self._view(node)
             v.status = s.state
             v.profile = s.profile
+            if self.verifier is not None and s.state != "offline":
+                self.verifier.expect_will(node, s.will_seq)
             if s.orbit is not None and v.orbits is None:
                 with contextlib.suppress(FlightSwError):
                     v.orbits = orbits_from_info(s.orbit, node)
             if s.state == "offline":
+                v.state = None  # not a target again before its next heartbeat
                 self._lapse_node(node, "node went offline")
             self._wake.set()
 
@@ -298,12 +327,19 @@ class GroundStation:
             self.bus.publish(job_topic(job_id), dump(rec), qos=1), f"ground:record:{job_id}"
         )
 
-    def _on_result(self, res: JobResult) -> None:
+    def _on_result(self, node: str, res: JobResult) -> None:
         try:
             row = self.table.row(res.job_id)
         except GroundError:
             log.warning("ground: result for unknown job %s from %s", res.job_id, res.node)
             return
+        if row["node"] != node and row["state"] not in TERMINAL:
+            # only the node holding the job's lease may end it (a copy after the end is a
+            # duplicate, whoever sends it)
+            raise AuthError(
+                f"result for {res.job_id} from {node}, which does not hold its lease "
+                f"({row['node'] or 'nobody'} does)"
+            )
         verdict = judge_result(row["state"] in TERMINAL, row["epoch"], res.epoch)
         if verdict == "duplicate":
             self.duplicates += 1
@@ -337,11 +373,18 @@ class GroundStation:
         self._forget_sent(res.job_id)
         self._publish_record(res.job_id, res)
 
-    def _on_job_event(self, ev: JobEvent) -> None:
+    def _on_job_event(self, node: str, ev: JobEvent) -> None:
         try:
             row = self.table.row(ev.job_id)
         except GroundError:
             return
+        if row["node"] != node:
+            if row["state"] in TERMINAL:
+                return
+            raise AuthError(
+                f"event of {ev.job_id} from {node}, which does not hold its lease "
+                f"({row['node'] or 'nobody'} does)"
+            )
         if judge_result(row["state"] in TERMINAL, row["epoch"], ev.epoch) != "record":
             return
         now = self.clock.now()
@@ -374,8 +417,10 @@ class GroundStation:
                 continue
             if judge_result(row["state"] in TERMINAL, row["epoch"], epoch) != "record":
                 continue
-            if row["node"] != node or epoch > row["epoch"]:
-                self.table.update(job_id, node=node, epoch=epoch, lease_seen=now)
+            if row["node"] != node:
+                continue  # only the holder renews a lease (a handover names the next one)
+            if epoch > row["epoch"]:
+                self.table.update(job_id, epoch=epoch, lease_seen=now)
             else:
                 self.table.update(job_id, lease_seen=now)
 
@@ -386,6 +431,15 @@ class GroundStation:
 
     def _lapse(self, row: dict[str, Any], why: str) -> None:
         job_id = row["job_id"]
+        if row["attempts"] >= self.max_attempts:
+            # every job ends: one that no node keeps (refused, lost, never acknowledged)
+            # fails with the reason rather than going round for ever
+            self._forget_sent(job_id)
+            self._fail_at_ground(
+                row, f"undeliverable: lease lapsed after {row['attempts']} uplinks (last: {why})",
+                self.clock.now(),
+            )
+            return
         epoch = next_epoch(row["epoch"])
         log.warning(
             "ground: lease of %s on %s lapsed: %s; re-queued with epoch %d",
@@ -411,6 +465,16 @@ class GroundStation:
             v.sent_work.pop(job_id, None)
 
     # -- uplink --------------------------------------------------------------------------
+    def placeable(self, view: NodeView, now: float) -> bool:
+        """A node jobs may go to: online, and heard from (a heartbeat, sealed when the
+        ground holds keys) within the lease time, so a name that only announced itself,
+        or went silent, draws no work."""
+        return (
+            view.status == "online"
+            and view.state is not None
+            and now - view.last_seen <= self.lease_s
+        )
+
     def in_contact(self, view: NodeView, now: float) -> bool:
         if not self.stations:
             return True
@@ -466,10 +530,11 @@ class GroundStation:
                 continue
             if row["target"] is not None:
                 choice = self.nodes.get(row["target"])
-                if choice is None or choice.status != "online" or not reachable(choice):
+                if choice is None or not self.placeable(choice, now) or not reachable(choice):
                     continue
             else:
-                reach = [v for v in self.nodes.values() if v.status == "online" and reachable(v)]
+                reach = [v for v in self.nodes.values()
+                         if self.placeable(v, now) and reachable(v)]
                 k = choose_uplink(
                     [self._uplink_option(v, row["model"], now) for v in reach],
                     input_bytes=self.table.submit_bytes(row["job_id"]),
@@ -598,85 +663,46 @@ class GroundStation:
     # -- client requests -----------------------------------------------------------------
     async def _requests(self, sub: Any) -> None:
         async for msg in sub:
-            try:
-                req = parse(Request, msg.payload)
-            except ProtocolError as exc:
-                log.warning("ground: bad request: %s", exc)
+            answer = self.desk.answer(msg.payload)
+            if answer is None:
                 continue
+            client, payload = answer
             try:
-                payload = dump(Reply(req_id=req.req_id, ok=True, data=self._handle(req)))
-            except (GroundError, FlightSwError) as exc:
-                payload = dump(Reply(req_id=req.req_id, ok=False, error=str(exc)))
-            except Exception as exc:
-                log.exception("ground: request %s (%s) failed", req.req_id, req.op)
-                error = f"internal error in {req.op}: {type(exc).__name__}: {exc}"
-                payload = dump(Reply(req_id=req.req_id, ok=False, error=error))
-            try:
-                await self.bus.publish(reply_topic(req.client), payload, qos=1)
+                await self.bus.publish(reply_topic(client), payload, qos=1)
             except FlightSwError as exc:
-                log.error("ground: reply to %s not sent: %s", req.client, exc)
+                log.error("ground: reply to %s not sent: %s", client, exc)
 
-    def _handle(self, req: Request) -> dict[str, Any]:
-        a = req.args
-        if req.op == "has_model":
-            return {"has": self.store.has(str(a.get("model")))}
-        if req.op == "model_chunk":
-            chunk = parse(ModelChunk, a)
-            done = self.store.receive_chunk(chunk.model, chunk.index, chunk.total, chunk.data)
-            return {"stored": done}
-        if req.op == "submit":
-            return self._submit(parse(SubmitArgs, a))
-        if req.op == "jobs":
-            return {"jobs": [r.model_dump(mode="python") for r in self.table.all()]}
-        if req.op == "job":
-            return {"job": self.table.record(str(a.get("job_id"))).model_dump(mode="python")}
-        if req.op == "result":
-            rec = self.table.record(str(a.get("job_id")), with_outputs=True)
-            return {"job": rec.model_dump(mode="python")}
-        raise GroundError(f"op: unknown {req.op!r}")
+    def knows(self, node: str) -> bool:
+        """A node the ground can place work on some day: one it holds a key of, or
+        (without keys) one it has heard from."""
+        if self.verifier is not None:
+            return self.verifier.knows(node)
+        return node in self.nodes
 
-    def _submit(self, a: SubmitArgs) -> dict[str, Any]:
-        spec = a.job
-        if not self.store.has(spec.model):
-            raise GroundError(f"model: {spec.model} is not uploaded to the ground station")
-        if self.table.exists(spec.job_id):
-            return {"job_id": spec.job_id, "duplicate": True}
-        now = self.clock.now()
-        job = JobSubmit(
-            job_id=spec.job_id,
-            model=spec.model,
-            inputs=spec.inputs,
-            priority=spec.priority,
-            deadline=None if spec.deadline_s is None else now + spec.deadline_s,
-            value=spec.value,
-            submitted_at=now,
-        )
-        # refused here, with the reason the node would give, rather than after an uplink
-        arrays = job.arrays()
-        items = batch_items(arrays)
-        check_inputs(self._model_inputs(job.model), arrays)
-        self.table.insert(job, a.node, items)
-        self._publish_record(job.job_id)
+    def job_submitted(self, job_id: str) -> None:
+        self._publish_record(job_id)
         self._wake.set()
-        return {"job_id": job.job_id}
-
-    def _model_inputs(self, model: str) -> tuple[TensorSpec, ...]:
-        specs = self._input_specs.get(model)
-        if specs is None:
-            specs = read_graph_inputs(self.store.path(model), model[:12])
-            self._input_specs[model] = specs
-        return specs
 
     async def _flush_loop(self) -> None:
         while True:
             await self.clock.sleep_host(0.5)
             self.archive.flush()
+            self._save_auth()
+
+    def _save_auth(self) -> None:
+        """Keep each node's highest accepted sequence number (replays stay refused after a
+        restart; numbers accepted within the last flush period are the exposure)."""
+        v = self.verifier
+        if v is not None and v.changed:
+            self.table.save_auth(v.highs(v.changed))
+            v.changed.clear()
 
     def summary(self) -> dict[str, Any]:
         return {
             "ingested": self.ingested,
             "duplicates": self.duplicates,
             "stale": self.stale,
+            "rejected": self.rejected,
             "jobs": self.table.counts(),
             "nodes": {k: v.status for k, v in self.nodes.items()},
         }

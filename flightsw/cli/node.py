@@ -41,6 +41,11 @@ def register(sub: Any) -> None:
     p.add_argument("--no-execute", action="store_true", help="model inference cost only")
     p.add_argument("--policy", default="local", help="constellation migration policy")
     p.add_argument("--lease", type=float, default=60.0, help="lease, mission seconds")
+    p.add_argument(
+        "--node-key-file", type=Path, default=None,
+        help="this node's key (64 hex chars; `groundstation keys` makes them): seals what "
+        "it publishes, as a ground station with --node-keys requires (env ODC_NODE_KEY_FILE)",
+    )
     p.add_argument("--log-level", default="INFO")
     add_clock_args(p)
     p.set_defaults(func=_run)
@@ -74,8 +79,14 @@ def _run(args: argparse.Namespace) -> int:
             execute=not args.no_execute,
             policy=args.policy,
             lease_s=args.lease,
+            node_key_file=args.node_key_file or _env_path("ODC_NODE_KEY_FILE"),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     asyncio.run(run_node(config, args.broker, clock))
     return 0
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None

@@ -36,6 +36,9 @@ class NodeConfig(BaseModel):
     initial_soc: float | None = Field(default=None, gt=0, le=1)
     initial_temperature_c: float | None = None
     command_key: str | None = Field(default=None, description="HMAC key for telecommands")
+    node_key_file: Path | None = Field(
+        default=None, description="this node's key: seals what it publishes (docs/security.md)"
+    )
     seed: int = 0
     execute: bool = Field(default=True, description="run inference for real")
     lease_s: float = Field(default=60.0, gt=0, description="mission seconds a lease lasts")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flightsw.physics.ground import Station, in_contact
+from flightsw.protocol import JobResult
 
 if TYPE_CHECKING:
     from flightsw.node.service import Node
@@ -27,13 +28,13 @@ class Downlink:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[str, JobResult]] = asyncio.Queue()
         self.stations: list[Station] = []  # announced by the ground; none = always in contact
         self.min_elevation_deg = 10.0
         self.held = 0  # results waiting for a contact window now
 
-    def send(self, topic: str, payload: bytes) -> None:
-        self.queue.put_nowait((topic, payload))
+    def send(self, topic: str, result: JobResult) -> None:
+        self.queue.put_nowait((topic, result))
 
     def announce(self, stations: list[Station], min_elevation_deg: float) -> None:
         self.stations = stations
@@ -63,7 +64,8 @@ class Downlink:
         node = self.node
         clock = node.clock
         while True:
-            topic, payload = await self.queue.get()
+            topic, result = await self.queue.get()
+            payload = node.seal(topic, result)  # sealed as it leaves, numbers in order
             held = False
             while not self.in_contact(clock.now()):
                 if not held:

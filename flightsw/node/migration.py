@@ -20,7 +20,7 @@ from flightsw.node.jobs import Intake
 from flightsw.node.rounds import plan_moves
 from flightsw.node.scheduler import Queued
 from flightsw.physics.isl import line_of_sight
-from flightsw.protocol import Handover, JobSubmit, NodeState, dump, parse, topics
+from flightsw.protocol import Handover, JobSubmit, NodeState, parse, topics
 
 if TYPE_CHECKING:
     from flightsw.node.service import Node
@@ -149,10 +149,9 @@ class Migration:
         await node.event(q, "handed_over", f"to {dst} ({transfer_s:.3f} s transfer)", target=dst)
         if transfer_s > 0:
             await node.clock.sleep(transfer_s)
-        await node.bus.publish(
+        await node.send(
             topics.handover(node.id, dst),
-            dump(Handover(src=node.id, dst=dst, t=node.clock.now(), job=moved)),
-            qos=1,
+            Handover(src=node.id, dst=dst, t=node.clock.now(), job=moved),
         )
         return True
 

@@ -52,6 +52,7 @@ from flightsw.node.config import NodeConfig
 from flightsw.node.core import NodeCore
 from flightsw.node.downlink import Downlink
 from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusChanged, Stopped
+from flightsw.node.identity import node_sealer
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
@@ -78,7 +79,10 @@ from flightsw.protocol import (
     parse,
     topics,
 )
+from flightsw.protocol.codec import encode
+from flightsw.protocol.messages import Message as Wire
 from flightsw.protocol.messages import arrays_to_tensors
+from flightsw.protocol.sign import Sealer
 from flightsw.taskset import cancel_all
 from hardware_profiles import HardwareProfile
 
@@ -99,8 +103,15 @@ class Node:
         clock: Clock,
         profile: HardwareProfile,
         orbits: Orbits,
+        *,
+        sealer: Sealer | None = None,
+        will_seq: int | None = None,
     ) -> None:
         self.config = config
+        # seals what the node publishes (unsealed without a key); ``will_seq`` is the
+        # number of the sealed last will the runner gave the broker, named in the status
+        self.sealer = sealer if sealer is not None else node_sealer(config)
+        self.will_seq = will_seq
         self.id = config.node_id
         self.bus = bus
         self.clock = clock
@@ -224,16 +235,9 @@ class Node:
         tb: TracebackType | None,
     ) -> None:
         with contextlib.suppress(Exception):
-            await self.bus.publish(
-                topics.status(self.id),
-                dump(
-                    Status(
-                        node=self.id, state="offline", t=self.clock.now(), profile=self.profile.name
-                    )
-                ),
-                qos=1,
-                retain=True,
-            )
+            offline = Status(node=self.id, state="offline", t=self.clock.now(),
+                             profile=self.profile.name)
+            await self.send(topics.status(self.id), offline, qos=1, retain=True)
         alive = await cancel_all(self._tasks, self.clock)
         if alive:
             log.error("node %s: tasks still running after repeated cancellation: %s",
@@ -266,6 +270,14 @@ class Node:
                 await self.error("internal", f"{type(exc).__name__}: {exc}", topic=msg.topic)
 
     # -- publishing ----------------------------------------------------------------------
+    def seal(self, topic: str, msg: Wire) -> bytes:
+        """The bytes of ``msg`` as published on ``topic``: sealed with the node's key."""
+        return encode(self.sealer.seal(topic, msg.model_dump(mode="python")))
+
+    async def send(self, topic: str, msg: Wire, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish ``msg`` sealed (everything a node says to the ground goes this way)."""
+        await self.bus.publish(topic, self.seal(topic, msg), qos=qos, retain=retain)
+
     async def error(
         self,
         code: str,
@@ -278,19 +290,19 @@ class Node:
         ev = ErrorEvent(node=self.id, t=self.clock.now(), code=code, message=message,
                         field=field, job_id=job_id, topic=topic)
         log.warning("node %s: %s: %s", self.id, code, message)
-        await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
+        await self.send(topics.event(self.id), ev)
 
     async def event(self, q: Queued, state: Any, detail: str | None = None,
                     target: str | None = None) -> None:
         ev = JobEvent(job_id=q.job_id, epoch=q.epoch, node=self.id, state=state,
                       t=self.clock.now(), detail=detail, target=target)
-        await self.bus.publish(topics.event(self.id), dump(ev), qos=1)
+        await self.send(topics.event(self.id), ev)
 
     def _send_result(self, result: JobResult) -> None:
         self._results[result.job_id] = result
         while len(self._results) > _RESULT_CACHE:
             self._results.popitem(last=False)
-        self.downlink.send(topics.result(self.id), dump(result))
+        self.downlink.send(topics.result(self.id), result)
 
     def _failed(self, job_id: str, epoch: int, reason: str, q: Queued | None = None,
                 **extra: Any) -> JobResult:
@@ -303,8 +315,9 @@ class Node:
     async def _publish_status(self) -> None:
         state: Literal["safe", "online"] = "safe" if self.core.safe_mode else "online"
         status = Status(node=self.id, state=state, t=self.clock.now(), profile=self.profile.name,
-                        orbit=orbit_info(self.config.orbit, self._orbit_epoch))
-        await self.bus.publish(topics.status(self.id), dump(status), qos=1, retain=True)
+                        orbit=orbit_info(self.config.orbit, self._orbit_epoch),
+                        will_seq=self.will_seq)
+        await self.send(topics.status(self.id), status, qos=1, retain=True)
 
     async def carry(self, effects: list[Effect]) -> None:
         """Carry out what the core decided."""
@@ -358,7 +371,7 @@ class Node:
             cached = self._results.get(job.job_id)
             if cached is not None and cached.epoch == job.epoch:
                 # at-least-once delivery: resend the result, harmless for the receiver
-                self.downlink.send(topics.result(self.id), dump(cached))
+                self.downlink.send(topics.result(self.id), cached)
             return
         self.epochs[job.job_id] = job.epoch
         if not self.store.has(job.model) and self.config.model_wait_s > 0:
@@ -372,7 +385,7 @@ class Node:
                          job.model[:12], job.job_id)
                 missing = ModelMissing(node=self.id, t=self.clock.now(), model=job.model,
                                        job_id=job.job_id)
-                await self.bus.publish(topics.event(self.id), dump(missing), qos=1)
+                await self.send(topics.event(self.id), missing)
             return
         try:
             if not self.store.has(job.model):
@@ -549,7 +562,7 @@ class Node:
 
     async def _state_loop(self) -> None:
         while True:
-            await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
+            await self.send(topics.state(self.id), self.node_state(), qos=0)
             await self.clock.sleep(self.config.state_period_s)
 
     # -- ground stations, models, handovers ------------------------------------------------
@@ -580,9 +593,9 @@ class Node:
             return
         log.info("node %s: model %s stored", self.id, done[:12])
         stored = ModelStored(node=self.id, t=self.clock.now(), model=done)
-        await self.bus.publish(topics.event(self.id), dump(stored), qos=1)
+        await self.send(topics.event(self.id), stored)
         # publish state now so the ground sees the model without waiting a period
-        await self.bus.publish(topics.state(self.id), dump(self.node_state()), qos=0)
+        await self.send(topics.state(self.id), self.node_state(), qos=0)
         for intake, _ in self._parked.pop(done, []):
             self.epochs.pop(intake.job.job_id, None)
             await self._admit(intake)
@@ -593,7 +606,14 @@ class Node:
         except ProtocolError as exc:
             await self.error("invalid_handover", str(exc), topic=msg.topic)
             return
-        if h.dst != self.id:
+        sender = topics.node_from_topic(msg.topic)
+        if h.dst != self.id or h.src != sender:
+            # answered, not dropped: the sender (or whoever forged it) sees why
+            which = "dst" if h.dst != self.id else "src"
+            await self.error("invalid_handover",
+                             f"{which}: handover from {h.src} to {h.dst} arrived on "
+                             f"{msg.topic} (sender {sender}, receiver {self.id})",
+                             field=which, job_id=h.job.job_id, topic=msg.topic)
             return
         try:
             intake = read_job(dump(h.job), self.config.max_payload_bytes)

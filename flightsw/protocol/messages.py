@@ -18,6 +18,7 @@ from flightsw.protocol.codec import decode, decode_tensor, encode, encode_tensor
 
 __all__ = [
     "Ack",
+    "Auth",
     "CircularOrbitInfo",
     "Command",
     "CommandName",
@@ -49,13 +50,21 @@ __all__ = [
 ]
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-JobId = Annotated[str, Field(min_length=1, max_length=128)]
+# ids travel inside topics (odc/ground/job/<job_id>): no '/', '+', '#' or spaces
+JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Auth(Message):
+    """A node's seal on a message (``flightsw.protocol.sign``): sequence number and MAC."""
+
+    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    mac: Sha256
 
 
 class Tensor(Message):
@@ -92,9 +101,9 @@ class JobSubmit(Message):
     model: Sha256
     inputs: dict[str, Tensor] = Field(min_length=1)
     priority: Annotated[int, Field(ge=0, le=9)] = 5
-    deadline: float | None = None
-    value: Annotated[float, Field(ge=0)] = 1.0
-    submitted_at: float = 0.0
+    deadline: Finite | None = None
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    submitted_at: Finite = 0.0
     origin: str = "ground"
     migrations: Annotated[int, Field(ge=0)] = 0
 
@@ -109,6 +118,7 @@ JobState = Literal[
 
 class JobResult(Message):
     kind: Literal["result"] = "result"
+    auth: Auth | None = None
     job_id: JobId
     epoch: int
     node: NodeId
@@ -139,6 +149,7 @@ class JobResult(Message):
 
 class JobEvent(Message):
     kind: Literal["job_event"] = "job_event"
+    auth: Auth | None = None
     job_id: JobId
     epoch: int
     node: NodeId
@@ -152,6 +163,7 @@ class ErrorEvent(Message):
     """Something sent to a node was refused; ``field`` names the bad part if known."""
 
     kind: Literal["error"] = "error"
+    auth: Auth | None = None
     node: NodeId
     t: float
     code: str
@@ -165,6 +177,7 @@ class ModelStored(Message):
     """A node holds ``model`` now: every chunk arrived and the sha256 matched (event topic)."""
 
     kind: Literal["model_stored"] = "model_stored"
+    auth: Auth | None = None
     node: NodeId
     t: float
     model: Sha256
@@ -175,6 +188,7 @@ class ModelMissing(Message):
     asks the ground to send the model (event topic)."""
 
     kind: Literal["model_missing"] = "model_missing"
+    auth: Auth | None = None
     node: NodeId
     t: float
     model: Sha256
@@ -241,11 +255,14 @@ OrbitInfo = Annotated[CircularOrbitInfo | TleOrbitInfo, Field(discriminator="typ
 
 class Status(Message):
     kind: Literal["status"] = "status"
+    auth: Auth | None = None
     node: NodeId
     state: Literal["online", "offline", "safe"]
     t: float
     profile: str | None = None
     orbit: OrbitInfo | None = None
+    # the sequence number of the sealed last will this session left with the broker
+    will_seq: Annotated[int, Field(ge=0, lt=2**63)] | None = None
 
 
 class StationInfo(Message):
@@ -289,12 +306,13 @@ class Command(Message):
     name: CommandName
     args: dict[str, Any] = Field(default_factory=dict)
     counter: Annotated[int, Field(ge=0)] = 0
-    t: float = 0.0
+    t: Finite = 0.0
     hmac: str | None = None
 
 
 class Ack(Message):
     kind: Literal["ack"] = "ack"
+    auth: Auth | None = None
     cmd_id: str
     node: NodeId
     name: str
@@ -317,6 +335,7 @@ class NodeState(Message):
     """Compact state every node publishes for the constellation scheduler."""
 
     kind: Literal["node_state"] = "node_state"
+    auth: Auth | None = None
     node: NodeId
     t: float
     soc: float
@@ -349,9 +368,10 @@ class Handover(Message):
     """A job moving from ``src`` to ``dst`` with epoch + 1 (fencing token)."""
 
     kind: Literal["handover"] = "handover"
+    auth: Auth | None = None
     src: NodeId
     dst: NodeId
-    t: float
+    t: Finite
     job: JobSubmit
 
 

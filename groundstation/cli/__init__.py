@@ -12,7 +12,9 @@ from groundstation.exceptions import GroundError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("serve", "models", "submit", "jobs", "result", "tail", "replay", "report", "demo")
+_COMMANDS = (
+    "serve", "models", "submit", "jobs", "result", "tail", "replay", "report", "demo", "keys",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

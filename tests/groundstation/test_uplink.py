@@ -141,7 +141,7 @@ async def test_an_unexpected_error_in_a_handler_is_answered_and_survived(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with ground(tmp_path) as (_bus, gs, gc):
-        real = gs._handle
+        real = gs.desk.handle
         calls = iter([ZeroDivisionError("division by zero")])
 
         def flaky(req: Any) -> dict[str, Any]:
@@ -150,11 +150,11 @@ async def test_an_unexpected_error_in_a_handler_is_answered_and_survived(
                 raise err
             return real(req)
 
-        monkeypatch.setattr(gs, "_handle", flaky)
+        monkeypatch.setattr(gs.desk, "handle", flaky)
         with pytest.raises(GroundError, match=r"^internal error in jobs: ZeroDivisionError"):
             await gc.jobs()
         assert await gc.jobs() == []  # still serving
-    assert "Traceback" in caplog.text and "request t-0 (jobs) failed" in caplog.text
+    assert "Traceback" in caplog.text and "request 't-0' (jobs) failed" in caplog.text
 
 
 async def test_typed_model_events_and_station_announcement(tmp_path: Path) -> None:

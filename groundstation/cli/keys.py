@@ -1,0 +1,77 @@
+"""``groundstation keys DIR --nodes a,b,c``: make the per-node keys that seal node messages.
+
+Writes ``DIR/<node>.key`` (64 hex characters, mode 0600) for every node that has none yet;
+an existing key is kept, so the command is safe to re-run when nodes are added. The ground
+station reads the whole directory (``serve --node-keys DIR``); each node gets only its own
+file (``flightsw node --node-key-file DIR/<node>.key``). See docs/security.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from flightsw.protocol.sign import load_keys, new_key
+from groundstation.exceptions import GroundError
+
+__all__ = ["add_node_keys_arg", "make_keys", "node_keys_from_args", "register"]
+
+_NODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "keys", help="make per-node keys (DIR/<node>.key) that seal node messages"
+    )
+    p.add_argument("dir", type=Path, help="key directory (created if missing)")
+    p.add_argument("--nodes", required=True, help="comma-separated node ids")
+    p.set_defaults(func=_run)
+
+
+def make_keys(directory: Path, nodes: list[str]) -> list[Path]:
+    """Write a key for each node of ``nodes`` that has none; the paths written."""
+    bad = [n for n in nodes if not _NODE.match(n)]
+    if bad or not nodes:
+        raise GroundError(f"--nodes: not node ids (letters, digits, _ . -): {bad or nodes}")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for node in nodes:
+        path = directory / f"{node}.key"
+        if path.exists():
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_key() + "\n")
+        written.append(path)
+    return written
+
+
+def _run(args: argparse.Namespace) -> int:
+    nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
+    written = make_keys(args.dir, nodes)
+    for path in written:
+        print(path)
+    print(f"{len(written)} key(s) written, {len(nodes) - len(written)} kept, in {args.dir}")
+    return 0
+
+
+def add_node_keys_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--node-keys",
+        type=Path,
+        default=Path(os.environ["ODC_NODE_KEYS"]) if os.environ.get("ODC_NODE_KEYS") else None,
+        help="directory of node keys (<node>.key): accept only node messages sealed with "
+        "them (env ODC_NODE_KEYS; without it the broker's ACL is the only check)",
+    )
+
+
+def node_keys_from_args(args: argparse.Namespace) -> dict[str, bytes] | None:
+    if args.node_keys is None:
+        return None
+    keys = load_keys(args.node_keys)
+    if not keys:
+        raise GroundError(f"--node-keys: no <node>.key file in {args.node_keys}")
+    return keys
