@@ -1,14 +1,13 @@
 """Constellation scheduling: what nodes know of each other and where work should go."""
 
 from flightsw.constellation.policies import (
-    POLICIES,
     Candidate,
     MigrationRules,
     Peer,
     Policy,
-    make_policy,
     transfer_time_s,
 )
+from flightsw.constellation.registry import POLICIES, make_policy
 
 __all__ = [
     "POLICIES",

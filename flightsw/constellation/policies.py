@@ -22,21 +22,17 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from flightsw.exceptions import ConfigError
-
 __all__ = [
-    "POLICIES",
     "Candidate",
     "MigrationRules",
     "Peer",
     "Policy",
-    "make_policy",
     "transfer_time_s",
 ]
 
@@ -280,21 +276,3 @@ class ForecastPolicy(Policy):
         """Spare time (s) that makes a job on time where it is not worth moving."""
         assert job.deadline is not None
         return self.keep_slack_frac * max(0.0, job.deadline - now)
-
-
-POLICIES: dict[str, Callable[[MigrationRules | None], Policy]] = {
-    "local": LocalPolicy,
-    "random": RandomPolicy,
-    "round-robin": RoundRobinPolicy,
-    "least-loaded": LeastLoadedPolicy,
-    "greedy-energy": GreedyEnergyPolicy,
-    "forecast": ForecastPolicy,
-}
-
-
-def make_policy(name: str, rules: MigrationRules | None = None) -> Policy:
-    """A policy by name; :class:`ConfigError` lists the valid names."""
-    try:
-        return POLICIES[name](rules)
-    except KeyError:
-        raise ConfigError(f"policy: {name!r} is not one of {sorted(POLICIES)}") from None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,9 @@ class NodeCore:
         "spec",
         "throttled",
         "token",
+        "typical_vps",
         "urgent_seen",
+        "value_gate",
     )
 
     def __init__(self, name: str, spec: NodeSpec, *, overload_backlog_s: float = 1800.0,
@@ -119,6 +122,10 @@ class NodeCore:
         self.preemptions = 0  # runs suspended (pre-empted or stopped by the energy guard)
         self.urgent_seen: deque[tuple[float, float]] = deque()  # (accepted at, Wh) of urgent
         self.busy_until = -math.inf  # a suspension's checkpoint is written until then
+        # a policy's own rule for running a job now (Equinox: value beats the barrier cost):
+        # (value/s, typical value/s, soc, temperature, throttle) -> run it?
+        self.value_gate: Callable[[float, float, float, float, float], bool] | None = None
+        self.typical_vps = 0.0  # running mean of accepted jobs' value per second of work
 
     # -- state read by drivers ----------------------------------------------------------
     @property
@@ -203,7 +210,25 @@ class NodeCore:
             allowed, reason = False, f"thermal: {temp_c:.1f} C at or above max {th.max_c:.1f} C"
         return Admission(margin_wh, temp_c, th.max_c, th.heat_capacity_j_per_k, cap,
                          self.forced_mode, allowed, reason, outlook,
-                         self.reserve_wh(now, outlook), self.spec.profile.compute.idle_w)
+                         self.reserve_wh(now, outlook), self.spec.profile.compute.idle_w,
+                         self._gate(temp_c, outlook))
+
+    def _gate(self, temp_c: float, outlook: Outlook | None
+              ) -> Callable[[Queued], str | None] | None:
+        """The policy's run rule as the scheduler asks it (``None``: no such rule)."""
+        vg = self.value_gate
+        if vg is None or outlook is None:
+            return None
+        soc = outlook.battery_wh / outlook.capacity_wh
+        typical, throttle_c = self.typical_vps, self.spec.profile.thermal.throttle_c
+        seconds = self.spec.seconds
+
+        def gate(q: Queued) -> str | None:
+            vps = q.value / max(seconds(q.work), 1e-9)
+            if vg(vps, typical, soc, temp_c, throttle_c):
+                return None
+            return f"value {vps:.4f}/s below the node's barrier cost at {soc:.0%} charge"
+        return gate
 
     # -- events -------------------------------------------------------------------------
     def accept(self, q: Queued, now: float) -> list[Effect]:
@@ -211,6 +236,8 @@ class NodeCore:
         q.accepted_at = now
         self.sched.push(q)
         self._touch()
+        vps = q.value / max(self.spec.seconds(q.work), 1e-9)
+        self.typical_vps = vps if self.typical_vps == 0.0 else 0.98 * self.typical_vps + 0.02 * vps
         pre: list[Effect] = _NONE
         if q.priority >= URGENT_PRIORITY:
             f = self.spec.fastest

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -107,6 +107,7 @@ class Admission(NamedTuple):
     outlook: Outlook | None = None  # the eclipse timeline, for jobs past the next eclipse
     reserve_wh: float = 0.0  # margin kept for urgent work (non-urgent jobs leave it)
     idle_w: float = 0.0  # compute idle watts (paid anyway: DVFS weighs watts above it)
+    gate: Callable[[Queued], str | None] | None = None  # a policy's own run rule, if any
 
 
 class Decision(NamedTuple):
@@ -297,8 +298,10 @@ class OnboardScheduler:
         """
         deferred: list[Queued] = []
         busy = len(self._by_id) > 1
+        gate = adm.gate
         for k, (_, q) in enumerate(self._order):
-            got = self.choose_mode(q, now, adm, busy=busy)
+            held = gate(q) if gate is not None else None
+            got = held if held is not None else self.choose_mode(q, now, adm, busy=busy)
             if isinstance(got, str):
                 q.deferred = got
                 deferred.append(q)

@@ -184,6 +184,10 @@ class Simulation:
                 ns = specs[prof.name] = NodeSpec.of(prof)
             self.nodes.append(SimNode(i, name, ns, overload_backlog_s=spec.overload_backlog_s,
                                       max_queue=spec.max_queue))
+        gate = getattr(self.policy, "gate", None)  # a policy's own run rule (Equinox)
+        if gate is not None:
+            for nd in self.nodes:
+                nd.value_gate = gate
         # what each node publishes that never changes: name, throttle, fastest mode, heat
         self._static = [
             (nd.name, nd.spec.profile.thermal.throttle_c, nd.spec.useful_ops_per_s,

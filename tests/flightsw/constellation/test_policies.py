@@ -59,7 +59,8 @@ def _choose(policy: Policy, job: Candidate, here: Peer, peers: list[Peer], seed:
 
 def test_make_policy_by_name() -> None:
     assert sorted(POLICIES) == [
-        "forecast", "greedy-energy", "least-loaded", "local", "random", "round-robin",
+        "equinox", "forecast", "greedy-energy", "least-loaded", "local", "priority", "random",
+        "round-robin",
     ]
     for name in POLICIES:
         policy = make_policy(name)
