@@ -71,9 +71,9 @@ _SC_USD_PER_KWH = 0.04  # white paper: wholesale electricity at 4 cents/kWh
 _SC_COOLING_USD = 7e6  # white paper: chillers and cooling over 10 years
 _SC_BACKUP_USD = 20e6  # white paper: backup power supply
 _SC_LAUNCH_MASS_KG = 100_000.0  # white paper: one 100 t Starship launch carries the module
-_SC_LAUNCH_USD_PER_KG = 50.0  # white paper: $5M for that launch
+_SC_LAUNCH_USD_PER_KG = 50.0  # white paper: $5M for that launch (it also quotes $30/kg)
 _SC_ARRAY_USD_PER_W = 0.05  # white paper: $2M of solar array for 40 MW ($50/kW)
-_SC_SHIELDING_USD = 1.2e6  # white paper: radiation shielding
+_SC_SHIELDING_USD = 1.2e6  # the $8.2M less launch and array (radiation shielding in the paper)
 
 
 def starcloud_white_paper() -> list[Figure]:
