@@ -9,6 +9,7 @@ from typing import Any
 
 from flightsw.timeutil import format_iso
 from groundstation.cli._common import add_broker_arg, connect_client
+from groundstation.console.units import si
 from groundstation.protocol import JobRecord
 
 __all__ = ["format_table", "register"]
@@ -24,15 +25,15 @@ def register(sub: Any) -> None:
 def format_table(records: list[JobRecord]) -> str:
     head = (
         f"{'job':<34} {'state':<9} {'node':<14} {'ep':>2} {'att':>3} {'submitted':<20} "
-        f"{'latency_s':>10} {'energy_J':>9}  reason"
+        f"{'latency':>10} {'energy':>10}  reason"
     )
     lines = [head]
     for r in records:
-        lat = "" if r.modelled_latency_s is None else f"{r.modelled_latency_s:.4f}"
-        en = "" if r.modelled_energy_j is None else f"{r.modelled_energy_j:.2f}"
+        lat = "" if r.modelled_latency_s is None else si(r.modelled_latency_s, "s")
+        en = "" if r.modelled_energy_j is None else si(r.modelled_energy_j, "J")
         lines.append(
             f"{r.job_id:<34} {r.state:<9} {r.node or '-':<14} {r.epoch:>2} {r.attempts:>3} "
-            f"{format_iso(r.submitted_at):<20} {lat:>10} {en:>9}  {r.reason or ''}"
+            f"{format_iso(r.submitted_at):<20} {lat:>10} {en:>10}  {r.reason or ''}"
         )
     return "\n".join(lines)
 

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from flightsw.archive import ArchiveReader
+from flightsw.archive.index import segment_paths
 from groundstation.cli.replay import parse_time
 from groundstation.report import write_report
 
-__all__ = ["register"]
+__all__ = ["register", "telemetry_dir"]
+
+
+def telemetry_dir(path: Path) -> Path:
+    """The archive itself: ``groundstation serve --archive DIR`` (and the demo's
+    ``OUT/archive``) keep it in ``DIR/telemetry``; given ``DIR``, use that and say so."""
+    sub = path / "telemetry"
+    if sub.is_dir() and not (path.is_dir() and any(True for _ in segment_paths(path))):
+        print(f"note: reading {sub} (the telemetry archive inside {path})", file=sys.stderr)
+        return sub
+    return path
 
 
 def register(sub: Any) -> None:
@@ -33,7 +45,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     start = None if args.start is None else parse_time(args.start, field="--start")
     end = None if args.end is None else parse_time(args.end, field="--end")
-    reader = ArchiveReader(args.archive)
+    reader = ArchiveReader(telemetry_dir(Path(args.archive)))
     summary = write_report(reader, args.output, nodes=args.nodes, start=start, end=end,
                            max_nodes=args.max_nodes)
     more = f"; {summary.omitted_nodes} more not shown" if summary.omitted_nodes else ""

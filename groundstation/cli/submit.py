@@ -13,6 +13,7 @@ import numpy as np
 from flightsw.models.cost import analyse
 from groundstation.cli._common import add_broker_arg, connect_client
 from groundstation.client import GroundClient
+from groundstation.console.units import si
 from groundstation.exceptions import GroundError, JobFailed
 
 __all__ = ["register", "save_outputs"]
@@ -36,6 +37,17 @@ def register(sub: Any) -> None:
 
 def load_inputs(model: Path, path: Path) -> dict[str, np.ndarray[Any, Any]]:
     try:
+        with path.open("rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise GroundError(f"input {path}: cannot read ({exc.strerror})") from exc
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        # np.load would call any other file a pickle it refuses to load
+        raise GroundError(
+            f"input {path}: not a .npy or .npz file (save the array with numpy.save, "
+            "or several inputs by name with numpy.savez)"
+        )
+    try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise GroundError(f"input {path}: cannot read ({exc})") from exc
@@ -54,6 +66,8 @@ def save_outputs(outputs: dict[str, np.ndarray[Any, Any]], path: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.out is not None and not args.wait:
+        raise GroundError("-o/--out: the outputs exist only once the job is done; add --wait")
     inputs = load_inputs(args.model, args.input)
 
     async def main() -> int:
@@ -80,8 +94,8 @@ def _run(args: argparse.Namespace) -> int:
             if args.out is not None:
                 save_outputs(outs, args.out)
             print(
-                f"done on {rec.node}: modelled {rec.modelled_latency_s or 0:.6f} s, "
-                f"{rec.modelled_energy_j or 0:.3f} J",
+                f"done on {rec.node}: modelled {si(rec.modelled_latency_s or 0, 's')}, "
+                f"{si(rec.modelled_energy_j or 0, 'J')}",
                 file=sys.stderr,
             )
             return 0
