@@ -147,3 +147,12 @@ def test_bad_scenarios_name_the_field() -> None:
     )
     with pytest.raises(ConfigError, match=r"no \[lifetime\]"):
         run_lifetime(parse_lifetime_scenario(_scenario()), bare)
+
+
+def test_a_seed_repeats_the_run_exactly() -> None:
+    small = {"satellites": 60, "planes": 6}
+    a = run_lifetime(parse_lifetime_scenario(_scenario(fleet=small, years=1.0)))
+    b = run_lifetime(parse_lifetime_scenario(_scenario(fleet=small, years=1.0)))
+    c = run_lifetime(parse_lifetime_scenario(_scenario(fleet=small, years=1.0, seed=4)))
+    assert a.series.as_dict() == b.series.as_dict()
+    assert a.series.manoeuvres != c.series.manoeuvres
