@@ -64,6 +64,8 @@ MOSQUITTO_DIR = Path(__file__).resolve().parent / "mosquitto"
 HERE = Path(__file__).resolve().parent
 TLS_MOUNT = "/etc/odc-tls"  # broker: broker.crt, broker.key, ca.crt; clients: ca.crt
 BROKER_DATA = "/var/lib/odc-mosquitto"  # the broker's persistence volume
+NODE_DATA = "/var/lib/odc/node"  # a node's --data-dir, a volume per node
+KEYS_MOUNT = "/etc/odc-keys"  # node: its own <id>.key; ground: every node's
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 Yaml = dict[str, "Yaml"] | list["Yaml"] | str | int | float | bool | None
@@ -93,6 +95,7 @@ class Settings:
     secrets_dir: str = "./.generated/secrets"  # make_secrets.py output, as compose sees it
     operators: tuple[str, ...] = ("operator",)  # broker accounts of the operator role
     viewers: tuple[str, ...] = ("viewer",)  # broker accounts of the read-only viewer role
+    node_keys: bool = False  # nodes seal their messages with per-node keys the ground checks
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
     telemetry_period_s: float | None = None  # None = the node's default
@@ -120,7 +123,7 @@ def node_specs(count: int, profiles: Sequence[str] = ()) -> list[NodeSpec]:
         profile, altitude, inclination = cycle[i % len(cycle)]
         plane, slot = i % planes, i // planes
         specs.append(NodeSpec(
-            node_id=f"sat-{i + 1:03d}",
+            node_id=make_secrets.node_id(i),
             profile=profile,
             altitude_km=altitude,
             inclination_deg=inclination,
@@ -266,13 +269,17 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         serve += ["--station", station]
     if settings.lease_s is not None:
         serve += ["--lease", _fmt(settings.lease_s)]
+    ground_volumes: list[Yaml] = ["archive:/var/lib/odc/archive", client_tls]
+    if settings.node_keys:
+        serve += ["--node-keys", KEYS_MOUNT]
+        ground_volumes.append(f"{settings.secrets_dir}/node-keys:{KEYS_MOUNT}:ro")
     services: dict[str, Yaml] = {
         "broker": common(broker),
         "ground": common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": serve,
             "environment": [f"ODC_BROKER={url(GROUND_USER)}", *client_env, *clock_env],
-            "volumes": ["archive:/var/lib/odc/archive", client_tls],
+            "volumes": ground_volumes,
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
@@ -283,7 +290,7 @@ def compose(settings: Settings) -> dict[str, Yaml]:
             "flightsw", "node", "--id", s.node_id, "--profile", s.profile,
             "--altitude", _fmt(s.altitude_km), "--inclination", _fmt(s.inclination_deg),
             "--raan", _fmt(s.raan_deg), "--arg-latitude", _fmt(s.arg_latitude_deg),
-            "--data-dir", "/var/lib/odc/node",
+            "--data-dir", NODE_DATA,
         ]
         if settings.lease_s is not None:
             cmd += ["--lease", _fmt(settings.lease_s)]
@@ -291,6 +298,11 @@ def compose(settings: Settings) -> dict[str, Yaml]:
             cmd += ["--telemetry-period", _fmt(settings.telemetry_period_s)]
         if settings.max_payload_bytes is not None:
             cmd += ["--max-payload", str(settings.max_payload_bytes)]
+        node_volumes: list[Yaml] = [f"{s.node_id}-data:{NODE_DATA}", client_tls]
+        if settings.node_keys:  # its own key only
+            key = f"{KEYS_MOUNT}/{s.node_id}.key"
+            cmd += ["--node-key-file", key]
+            node_volumes.append(f"{settings.secrets_dir}/node-keys/{s.node_id}.key:{key}:ro")
         services[s.node_id] = common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": cmd,
@@ -300,13 +312,16 @@ def compose(settings: Settings) -> dict[str, Yaml]:
                 *client_env,
                 *clock_env,
             ],
-            "volumes": [client_tls],
+            # the node's data dir outlives the container, as the ground's archive does: its
+            # models, telecommand counter and message sequence continue after a re-create
+            "volumes": node_volumes,
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
         })
-    return {"version": "2.4", "services": services,
-            "volumes": {"archive": {}, "broker-data": {}}}
+    volumes: dict[str, Yaml] = {"archive": {}, "broker-data": {}}
+    volumes.update({f"{s.node_id}-data": {} for s in specs})
+    return {"version": "2.4", "services": services, "volumes": volumes}
 
 
 def _scalar(value: Yaml) -> str:
@@ -390,6 +405,8 @@ def _describe(settings: Settings) -> str:
         words.append(f"--operators {','.join(settings.operators)}")
     if settings.viewers != _DEFAULT.viewers:
         words.append(f"--viewers {','.join(settings.viewers)}")
+    if settings.node_keys != _DEFAULT.node_keys:
+        words.append("--node-keys" if settings.node_keys else "--no-node-keys")
     words += [f"--station {st}" for st in settings.stations]
     if settings.lease_s is not None:
         words.append(f"--lease {_fmt(settings.lease_s)}")
@@ -426,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "'' for none)")
     p.add_argument("--secrets", type=Path, default=make_secrets.DEFAULT_DIR, metavar="DIR",
                    help="TLS material (docker/make_secrets.py; default docker/.generated/secrets)")
+    p.add_argument("--node-keys", action=argparse.BooleanOptionalAction,
+                   default=_DEFAULT.node_keys,
+                   help="per-node message keys: each node seals what it publishes, the ground "
+                        f"checks (default {'on' if _DEFAULT.node_keys else 'off'})")
     p.add_argument("--no-secrets", action="store_true",
                    help="with -o: do not make missing TLS material")
     p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
@@ -449,7 +470,7 @@ def settings_from_args(args: argparse.Namespace, out_dir: Path) -> Settings:
         mosquitto_dir=_relative(MOSQUITTO_DIR, out_dir.resolve()),
         secrets_dir=_relative(args.secrets, out_dir.resolve()),
         operators=_names(args.operators), viewers=_names(args.viewers),
-        stations=tuple(args.station), lease_s=args.lease,
+        node_keys=args.node_keys, stations=tuple(args.station), lease_s=args.lease,
         telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
         profiles=tuple(p for p in args.profiles.split(",") if p),
     )
@@ -470,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_secrets:
             try:
                 made = make_secrets.ensure(args.secrets)
+                if settings.node_keys:
+                    ids = [make_secrets.node_id(i) for i in range(settings.nodes)]
+                    keyed = make_secrets.ensure_node_keys(args.secrets, ids)
+                    made += [f"{len(keyed)} node key(s)"] if keyed else []
             except make_secrets.SecretsError as exc:
                 print(f"gen_compose.py: error: {exc}", file=sys.stderr)
                 return 2

@@ -1,7 +1,7 @@
-"""Make the Docker deployment's TLS material: a local CA and the broker's certificate.
+"""Make the Docker deployment's secrets: a local CA, the broker's certificate, node keys.
 
     python3 docker/make_secrets.py                      # docker/.generated/secrets
-    python3 docker/make_secrets.py DIR --host mqtt.example.net
+    python3 docker/make_secrets.py DIR --host mqtt.example.net --nodes 6
 
 Nothing here is ever committed: the files are made on the machine that runs the deployment
 (``docker/gen_compose.py -o FILE`` calls this too). Layout, one directory per consumer so
@@ -10,6 +10,8 @@ each container mounts only what it needs::
     DIR/ca/ca.crt, ca.key           the CA; ca.key (0600) is never mounted anywhere
     DIR/broker/broker.crt, .key     the broker's certificate and key (0600), with ca.crt
     DIR/clients/ca.crt              what clients trust (ODC_CA_FILE): nodes, ground, CLIs
+    DIR/node-keys/<node>.key        each node's message key: the node gets its own file,
+                                    the ground station the directory
 
 The broker certificate names ``localhost``, ``broker`` (the compose service name) and
 ``127.0.0.1`` plus every ``--host``. Existing files are kept (re-running is harmless); a
@@ -19,6 +21,12 @@ under the same CA. ``--force`` makes everything afresh (clients must then get th
 
 ECDSA P-256 keys; the CA is valid 10 years, the broker certificate 825 days. Needs the
 ``openssl`` command; standard library only otherwise (it runs before anything is installed).
+
+Node keys (``--nodes N`` for ``sat-001`` ... or ``--nodes a,b``) are written as
+``groundstation keys`` writes them (64 hex characters and a newline; a key that exists is
+kept) and read by ``flightsw.protocol.sign.load_key``; a test ties the two. They are mode
+0644 in a 0755 ``node-keys`` directory so the containers' unprivileged user can read the
+files mounted into them; on the host they are private through ``DIR`` itself (0700).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -33,7 +43,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DEFAULT_DIR", "DEFAULT_HOSTS", "SecretsError", "ensure", "main"]
+__all__ = [
+    "DEFAULT_DIR", "DEFAULT_HOSTS", "SecretsError", "ensure", "ensure_node_keys", "main",
+    "node_id",
+]
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE / ".generated" / "secrets"
@@ -41,6 +54,13 @@ DEFAULT_HOSTS = ("localhost", "broker", "127.0.0.1")
 CA_DAYS = 3650
 BROKER_DAYS = 825
 RENEW_BEFORE_S = 30 * 86400
+KEY_BYTES = 32  # flightsw.protocol.sign.KEY_BYTES
+_NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def node_id(i: int) -> str:
+    """The id of the deployment's node ``i`` (0-based): ``sat-001`` ..."""
+    return f"sat-{i + 1:03d}"
 
 
 class SecretsError(Exception):
@@ -152,6 +172,35 @@ def ensure(directory: Path = DEFAULT_DIR, hosts: Sequence[str] = DEFAULT_HOSTS,
     return made
 
 
+def ensure_node_keys(directory: Path, nodes: Sequence[str]) -> list[str]:
+    """A key for every node of ``nodes`` that has none under ``directory/node-keys``;
+    returns the nodes given a new one."""
+    for node in nodes:
+        if not _NODE_ID.fullmatch(node):
+            raise SecretsError(f"--nodes: {node!r} is not a node id (1-64 of A-Z a-z 0-9 _ . -)")
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    keys = directory / "node-keys"
+    keys.mkdir(exist_ok=True)
+    keys.chmod(0o755)
+    made = []
+    for node in nodes:
+        path = keys / f"{node}.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(KEY_BYTES) + "\n")
+            made.append(node)
+        path.chmod(0o644)
+    return made
+
+
+def _nodes(text: str) -> list[str]:
+    if text.isdigit():
+        return [node_id(i) for i in range(int(text))]
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="make_secrets.py", description=__doc__.split("\n")[0])
     p.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR,
@@ -159,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", action="append", default=[], metavar="NAME_OR_IP",
                    help="another name the broker is reached by (repeat)")
     p.add_argument("--force", action="store_true", help="a new CA and broker certificate")
+    p.add_argument("--nodes", default="", metavar="N|A,B,...",
+                   help="node keys too: N for sat-001..sat-N, or node ids")
     return p
 
 
@@ -166,9 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         made = ensure(args.directory, args.host, force=args.force)
+        keyed = ensure_node_keys(args.directory, _nodes(args.nodes)) if args.nodes else []
     except SecretsError as exc:
         print(f"make_secrets.py: error: {exc}", file=sys.stderr)
         return 2
+    if keyed:
+        made.append(f"{len(keyed)} node key(s)")
     what = ", ".join(made) if made else "nothing new (all present and valid)"
     print(f"make_secrets.py: {args.directory}: {what}", file=sys.stderr)
     return 0

@@ -103,6 +103,40 @@ def test_every_account_has_its_role_and_every_service_speaks_tls() -> None:
         assert not any("secrets/broker" in v or "secrets/ca" in v for v in svc["volumes"])
     assert doc["services"]["sat-004"]["command"][
         doc["services"]["sat-004"]["command"].index("--id") + 1] == "sat-004"
+    # a node's data dir (models, telecommand counter, message sequence) is a volume of its own
+    assert "sat-004-data:/var/lib/odc/node" in doc["services"]["sat-004"]["volumes"]
+    assert {"archive", "broker-data", "sat-001-data", "sat-004-data"} <= set(doc["volumes"])
+
+
+def test_node_keys_each_node_gets_only_its_own() -> None:
+    doc = gen.compose(gen.Settings(nodes=3, node_keys=True))
+    ground = doc["services"]["ground"]
+    assert ground["command"][-2:] == ["--node-keys", "/etc/odc-keys"]
+    assert "./.generated/secrets/node-keys:/etc/odc-keys:ro" in ground["volumes"]
+    for node in ("sat-001", "sat-003"):
+        svc = doc["services"][node]
+        key = f"/etc/odc-keys/{node}.key"
+        assert svc["command"][svc["command"].index("--node-key-file") + 1] == key
+        mounts = [v for v in svc["volumes"] if "node-keys" in v]
+        assert mounts == [f"./.generated/secrets/node-keys/{node}.key:{key}:ro"]
+    off = gen.compose(gen.Settings(nodes=1, node_keys=False))
+    assert "--node-key-file" not in off["services"]["sat-001"]["command"]
+    assert "--node-keys" not in off["services"]["ground"]["command"]
+
+
+def test_node_keys_are_made_once_and_private_on_the_host(tmp_path: Path) -> None:
+    secrets = tmp_path / "s"
+    assert gen.main(["--nodes", "2", "--node-keys", "--secrets", str(secrets),
+                     "-o", str(tmp_path / "c.yaml")]) == 0
+    keys = sorted((secrets / "node-keys").iterdir())
+    assert [k.name for k in keys] == ["sat-001.key", "sat-002.key"]
+    first = keys[0].read_text()
+    assert len(first) == 65 and first.endswith("\n") and int(first, 16) >= 0
+    assert secrets.stat().st_mode & 0o077 == 0  # the host guard: DIR is 0700
+    assert gen.main(["--nodes", "3", "--node-keys", "--secrets", str(secrets),
+                     "-o", str(tmp_path / "c.yaml")]) == 0
+    assert keys[0].read_text() == first  # kept
+    assert (secrets / "node-keys" / "sat-003.key").is_file()
 
 
 def test_writing_a_file_makes_the_tls_material_once(tmp_path: Path) -> None:
