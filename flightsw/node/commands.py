@@ -15,6 +15,7 @@ from flightsw.bus import Message
 from flightsw.exceptions import ProtocolError
 from flightsw.protocol import Ack, Command, parse, topics
 from flightsw.protocol.auth import CommandVerifier
+from flightsw.protocol.codec import decode
 
 if TYPE_CHECKING:
     from flightsw.node.service import Node
@@ -57,11 +58,12 @@ class CommandDesk:
     async def on_message(self, msg: Message) -> None:
         node = self.node
         try:
-            cmd = parse(Command, msg.payload, max_bytes=_MAX_COMMAND_BYTES)
+            raw = decode(msg.payload, max_bytes=_MAX_COMMAND_BYTES)
+            cmd = parse(Command, raw)
         except ProtocolError as exc:
-            await node.error("invalid_command", str(exc), topic=msg.topic)
+            await node.error("invalid_command", str(exc), field=exc.field, topic=msg.topic)
             return
-        problem = self.verifier.check(cmd)
+        problem = self.verifier.check(cmd, raw)
         if problem is not None:
             log.warning("node %s: rejected telecommand %s: %s", node.id, cmd.cmd_id, problem)
             await self._ack(cmd, False, problem)
