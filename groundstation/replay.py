@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ async def replay(
     qos: int | None = None,
     include_uplink: bool = False,
     progress: Callable[[int], None] | None = None,
+    confirm_s: float | None = None,
 ) -> ReplayStats:
     """Publish every selected record on its topic, spaced as archived divided by ``speed``.
 
@@ -115,6 +117,11 @@ async def replay(
     *to* the nodes that the ground also archived (``job``, ``cmd``, ``model``) are left out
     unless ``include_uplink``: replayed into a live broker they would reach live nodes.
     Raises :class:`ReplayError` when the selection is empty or the range is bad.
+
+    With ``confirm_s``, the first record is published while subscribed to its topic and
+    must come back from the broker within ``confirm_s`` host seconds, else
+    :class:`ReplayError` and nothing more is sent: an MQTT 3.1.1 broker acknowledges a
+    publish its ACL forbids and drops it, so only the echo shows it went through.
     """
     if not speed > 0:
         raise ReplayError(f"speed: must be > 0 (math.inf for as fast as possible), got {speed!r}")
@@ -147,6 +154,13 @@ async def replay(
     published = 0
     max_lag = 0.0
     last_t = t_hi = t0
+    if confirm_s is not None:
+        await _confirm(bus, item[0], item[1], confirm_s)
+        published = 1
+        last_t = item[0].t
+        if progress is not None:
+            progress(published)
+        item = next(records, None)
     while item is not None:
         rec, ch = item
         if inv:
@@ -164,3 +178,25 @@ async def replay(
     return ReplayStats(published=published, first_t=t0, last_t=last_t,
                        clock_span_s=clock.now() - c0, max_lag_s=max_lag,
                        host_s=clock.perf_counter() - host0)
+
+
+async def _confirm(bus: Bus, rec: Record, ch: _Channel, timeout_s: float) -> None:
+    """Publish ``rec`` and wait for the broker to deliver it back (see :func:`replay`)."""
+    async with bus.subscribe(rec.topic, qos=1) as sub:
+        await bus.publish(rec.topic, rec.payload, qos=max(ch.qos, 1), retain=ch.retain)
+
+        async def echo() -> None:
+            while True:
+                msg = await sub.get()
+                if msg.payload == rec.payload and not msg.retain:
+                    return
+
+        try:
+            await asyncio.wait_for(echo(), timeout_s)
+        except TimeoutError:
+            raise ReplayError(
+                f"the broker did not deliver the first message back on {rec.topic} within "
+                f"{timeout_s:g} s: this account is most likely not allowed to publish (or to "
+                "subscribe) there by the broker's ACL, which drops such messages silently; "
+                "nothing else was replayed (--no-confirm skips this check)"
+            ) from None

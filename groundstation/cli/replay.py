@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from groundstation.export import FORMATS, export
 from groundstation.replay import RETAINED_LEAVES, ReplayStats, check_range, replay
 
 __all__ = ["ProgressBar", "parse_time", "register"]
+
+_SIGPIPE_EXIT = 128 + 13  # what a shell reports for a command ended by SIGPIPE
+_CONFIRM_S = 5.0  # host seconds for the broker to echo the first replayed message
 
 
 def parse_time(text: str, *, field: str) -> float:
@@ -125,6 +129,10 @@ def register(sub: Any) -> None:
     p.add_argument("--include-uplink", action="store_true",
                    help="also re-publish the job/cmd/model messages sent to the nodes "
                         "(left out by default: they would reach live nodes)")
+    p.add_argument("--confirm", action=argparse.BooleanOptionalAction, default=True,
+                   help="check that the broker delivers the first message back before "
+                        "replaying the rest (an ACL drops forbidden publishes silently; "
+                        "default on)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=_run)
@@ -151,8 +159,16 @@ def _run(args: argparse.Namespace) -> int:
         if args.to is not None:
             exported = export(reader, args.to, args.out, kind=args.kind, nodes=args.nodes,
                               start=start, end=end, topics=args.topics, progress=progress)
+            if args.out == "-":
+                sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         else:
             replayed = asyncio.run(_publish(args, reader, clock, start, end, progress))
+    except BrokenPipeError:
+        # the reader went away (`... --out - | head`): stop quietly, as `cat` does; stdout
+        # goes to /dev/null so Python's final flush does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _SIGPIPE_EXIT
     finally:
         if bar is not None:
             bar.close()
@@ -181,4 +197,5 @@ async def _publish(args: argparse.Namespace, reader: ArchiveReader, clock: WallC
             topics=args.topics,
             retain_leaves=frozenset() if args.no_retain else RETAINED_LEAVES,
             include_uplink=args.include_uplink, progress=progress,
+            confirm_s=_CONFIRM_S if args.confirm else None,
         )

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ from flightsw.bus import MqttBus
 from groundstation.cli import main
 from groundstation.cli.replay import ProgressBar
 from groundstation.export import load
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -140,3 +146,52 @@ async def test_replay_to_a_real_broker(tmp_path: Path, mosquitto: MosquittoProce
     assert sorted(m.topic for m in retained) == ["odc/sat/sat-001/status",
                                                  "odc/sat/sat-002/status"]
     assert ArchiveReader(tmp_path / "a").count() == n
+
+
+def test_export_into_a_closed_pipe_ends_quietly(mission: Any, tmp_path: Path) -> None:
+    """``replay ... --to csv --out - | head`` stops without a BrokenPipeError traceback."""
+    full = tmp_path / "all.csv"
+    assert main(["replay", str(mission.path), "--to", "csv", "--out", str(full),
+                 "--no-progress"]) == 0
+    assert full.stat().st_size > 256 * 1024  # more than a pipe holds: the pipe does break
+    cmd = (f"{shlex.quote(sys.executable)} -m groundstation.cli replay "
+           f"{shlex.quote(str(mission.path))} --to csv --out - --no-progress | head -n 3; "
+           "echo \"status=${PIPESTATUS[0]}\" >&2")
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, check=False)
+    assert proc.stdout.splitlines() == full.read_text().splitlines()[:3]
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    assert "status=141" in proc.stderr  # ended as by SIGPIPE, like any Unix filter
+
+
+@pytest.mark.mqtt
+async def test_replay_refused_by_the_acl_reports_failure(
+    tmp_path: Path, mission_writer: Any,
+    mosquitto_factory: Callable[..., Awaitable[MosquittoProcess]],
+) -> None:
+    """An MQTT 3.1.1 broker acknowledges and drops a publish its ACL forbids: the replay
+    must not claim success then."""
+    log = mission_writer.write(tmp_path / "a", nodes={"sat-001": "h100-sxm"}, hours=0.1,
+                               period_s=10.0)
+    pw = tmp_path / "passwd"
+    for user in ("viewer", "writer"):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if user == "viewer" else []),
+                        str(pw), user, "secret"], check=True, capture_output=True)
+    acl = tmp_path / "acl"
+    acl.write_text("user viewer\ntopic read odc/#\n\nuser writer\ntopic readwrite odc/#\n")
+    broker = await mosquitto_factory(password_file=pw, acl_file=acl)
+
+    def replay_as(user: str) -> tuple[int, str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "groundstation.cli", "replay", str(tmp_path / "a"),
+             "--broker", f"mqtt://{user}:secret@127.0.0.1:{broker.port}", "--speed", "max",
+             "--no-progress"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+        return proc.returncode, proc.stderr
+
+    code, err = await asyncio.to_thread(replay_as, "viewer")
+    assert code == 2, err
+    assert "ACL" in err and "messages from" not in err  # no "replayed N messages" claim
+    code, err = await asyncio.to_thread(replay_as, "writer")
+    assert code == 0, err
+    assert f"replayed {len(log.records)} messages" in err
