@@ -16,6 +16,10 @@ by the fields of the decoded message. The rules that make every field round-trip
   exactly. An empty CSV cell is ``null``.
 * a payload that is not a msgpack map is kept in JSON Lines as ``rx_raw`` (base64) with
   ``rx_error``; CSV and Parquet skip it (counted in :attr:`ExportStats.undecodable`).
+* CSV and Parquet also carry the times as times, beside the seconds: ``rx_utc`` (of
+  ``rx_t``) and ``t_utc`` (of the message's ``t``, when it has one), ISO 8601 UTC text
+  with microseconds in CSV and ``timestamp[us, UTC]`` in Parquet. They are derived, so the
+  loader drops them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import pyarrow.parquet as pq
 from flightsw.archive import ArchiveReader, Record, decode_record
 from flightsw.exceptions import ArchiveError
 from flightsw.protocol import messages
+from flightsw.timeutil import format_iso
 from groundstation.exceptions import ReplayError
 
 __all__ = [
@@ -57,6 +62,7 @@ ColumnType = Literal["float", "int", "bool", "str", "bytes", "json"]
 _B64 = "$base64"
 _MISSING = "$missing"
 _EXTRA = "_extra"
+_TIMES = ("rx_utc", "t_utc")  # derived from rx_t and the message's t; dropped on load
 _BATCH = 65_536
 _INT64 = 2**63
 
@@ -290,7 +296,7 @@ class _CsvSink(_Sink):
     def __init__(self, stream: TextIO, schema: _Schema) -> None:
         self.schema = schema
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(["rx_t", "rx_topic", *schema.columns, _EXTRA])
+        self.writer.writerow(["rx_t", "rx_topic", *schema.columns, *_TIMES, _EXTRA])
 
     def write(self, record: Record) -> int:
         row = record_row(record)
@@ -299,10 +305,12 @@ class _CsvSink(_Sink):
         if row.get("kind") != self.schema.kind:
             return 0
         del row["rx_t"], row["rx_topic"]
+        t = _finite(row.get("t"))
         cells, extra = _split(row, self.schema)
         self.writer.writerow([
             repr(record.t), record.topic,
             *(_csv_cell(v, c) for v, c in zip(cells, self.schema.types, strict=True)),
+            _iso(record.t), "" if t is None else _iso(t),
             "" if extra is None else _dumps(extra),
         ])
         return 1
@@ -317,6 +325,8 @@ class _ParquetSink(_Sink):
                   pa.field("rx_topic", pa.string(), nullable=False)]
         fields += [pa.field(n, arrow[c]) for n, c in zip(schema.columns, schema.types,
                                                           strict=True)]
+        utc = pa.timestamp("us", tz="UTC")
+        fields += [pa.field(_TIMES[0], utc, nullable=False), pa.field(_TIMES[1], utc)]
         fields.append(pa.field(_EXTRA, pa.string()))
         meta = {"odc.kind": schema.kind,
                 "odc.json_columns": ",".join(n for n, c in zip(schema.columns, schema.types,
@@ -335,12 +345,15 @@ class _ParquetSink(_Sink):
         if row.get("kind") != self.schema.kind:
             return 0
         del row["rx_t"], row["rx_topic"]
+        t = _finite(row.get("t"))
         cells, extra = _split(row, self.schema)
         cols = self.cols
         cols[0].append(record.t)
         cols[1].append(record.topic)
         for i, (v, c) in enumerate(zip(cells, self.schema.types, strict=True), start=2):
             cols[i].append(_dumps(v) if c == "json" and v is not None else v)
+        cols[-3].append(_micros(record.t))
+        cols[-2].append(None if t is None else _micros(t))
         cols[-1].append(None if extra is None else _dumps(extra))
         if len(cols[0]) >= _BATCH:
             self._flush()
@@ -359,6 +372,26 @@ class _ParquetSink(_Sink):
             self._flush()
         finally:
             self.writer.close()
+
+
+def _finite(value: Any) -> float | None:
+    """The message's time field when it is a usable one."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _micros(t: float) -> int:
+    """POSIX seconds to integer microseconds (Parquet ``timestamp[us]``)."""
+    return round(t * 1_000_000)
+
+
+def _iso(t: float) -> str:
+    """POSIX seconds to ISO 8601 UTC, microseconds, trailing ``Z``."""
+    try:
+        return format_iso(t, timespec="microseconds")
+    except (OverflowError, ValueError, OSError):
+        return ""  # beyond what a calendar date holds; the seconds column still has it
 
 
 def export(
@@ -459,12 +492,12 @@ def _load_csv(path: Path) -> Iterator[dict[str, Any]]:
         for n, cells in enumerate(reader, start=2):
             if schema is None:
                 schema = _schema(cells[header.index("kind")] if "kind" in header else "")
-                if list(header) != ["rx_t", "rx_topic", *schema.columns, _EXTRA]:
+                if list(header) != ["rx_t", "rx_topic", *schema.columns, *_TIMES, _EXTRA]:
                     raise ReplayError(f"{path}: columns do not match the {schema.kind} schema")
             try:
                 row: dict[str, Any] = {"rx_t": float(cells[0]), "rx_topic": cells[1]}
                 for name, ctype, nullable, text in zip(
-                    schema.columns, schema.types, schema.nullable, cells[2:-1], strict=True
+                    schema.columns, schema.types, schema.nullable, cells[2:-3], strict=True
                 ):
                     row[name] = _parse_cell(text, ctype, nullable)
                 yield _merge(row, _loads(cells[-1]) if cells[-1] else None)
@@ -478,6 +511,8 @@ def _load_parquet(path: Path) -> Iterator[dict[str, Any]]:
     json_cols = set(meta.get(b"odc.json_columns", b"").decode().split(",")) - {""}
     for batch in pf.iter_batches():
         for raw in batch.to_pylist():
+            for name in _TIMES:
+                raw.pop(name, None)
             extra = raw.pop(_EXTRA)
             for name in json_cols:
                 if raw[name] is not None:

@@ -14,6 +14,7 @@ import pytest
 
 from flightsw.archive import ArchiveReader, ArchiveWriter, decode_record
 from flightsw.protocol import JobResult, encode, parse
+from flightsw.timeutil import format_iso, parse_iso
 from groundstation.exceptions import ReplayError
 from groundstation.export import export, load
 
@@ -60,7 +61,7 @@ def test_tensors_survive_csv(mission: Any, tmp_path: Path) -> None:
     export(ArchiveReader(mission.path), "csv", out, kind="result")
     with out.open() as f:
         header = next(csv.reader(f))
-    assert header[:4] == ["rx_t", "rx_topic", "kind", "job_id"]
+    assert header[:3] == ["rx_t", "rx_topic", "kind"] and "job_id" in header
     assert "outputs" in header
     archived = [r for r in ArchiveReader(mission.path).records() if r.leaf == "result"]
     for rec, row in zip(archived, load(out, "csv"), strict=True):
@@ -164,3 +165,29 @@ def test_bad_requests(mission: Any, tmp_path: Path, fmt: str, kw: dict[str, Any]
     out = kw.pop("out", tmp_path / "x")
     with pytest.raises(ReplayError, match=message):
         export(ArchiveReader(mission.path), fmt, out, **kw)
+
+
+def test_times_as_timestamps_beside_the_seconds(mission: Any, tmp_path: Path) -> None:
+    """CSV: ISO 8601 UTC text; Parquet: timestamp[us, UTC]; the float seconds stay; the
+    loader returns the messages without the derived columns."""
+    reader = ArchiveReader(mission.path)
+    archived = [r for r in reader.records() if r.leaf == "telemetry"]
+    buf = io.StringIO()
+    export(reader, "csv", buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    for rec, row in zip(archived, rows, strict=True):
+        assert float(row["rx_t"]) == rec.t
+        assert row["rx_utc"] == format_iso(rec.t, timespec="microseconds")
+        assert row["rx_utc"].endswith("Z") and "T" in row["rx_utc"]
+        assert parse_iso(row["t_utc"]) == pytest.approx(float(row["t"]), abs=1e-6)
+    out = tmp_path / "t.parquet"
+    export(reader, "parquet", out)
+    table = pq.read_table(out)
+    for name in ("rx_utc", "t_utc"):
+        assert str(table.schema.field(name).type) == "timestamp[us, tz=UTC]"
+    assert str(table.schema.field("rx_t").type) == "double"
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["rx_utc"].timestamp() == pytest.approx(first["rx_t"], abs=1e-6)
+    assert first["t_utc"].timestamp() == pytest.approx(first["t"], abs=1e-6)
+    for fmt, path in (("parquet", out),):
+        assert all("rx_utc" not in r and "t_utc" not in r for r in load(path, fmt))
