@@ -17,9 +17,11 @@ import os
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from flightsw.archive import ArchiveReader
+from flightsw.archive.index import segment_paths
 from flightsw.bus.mqtt import MqttBus
 from flightsw.bus.url import default_broker_url
 from flightsw.clock import WallClock
@@ -28,10 +30,20 @@ from flightsw.timeutil import format_iso, parse_iso
 from groundstation.export import FORMATS, export
 from groundstation.replay import RETAINED_LEAVES, ReplayStats, check_range, replay
 
-__all__ = ["ProgressBar", "parse_time", "register"]
+__all__ = ["ProgressBar", "parse_time", "register", "telemetry_dir"]
 
 _SIGPIPE_EXIT = 128 + 13  # what a shell reports for a command ended by SIGPIPE
 _CONFIRM_S = 5.0  # host seconds for the broker to echo the first replayed message
+
+
+def telemetry_dir(path: Path) -> Path:
+    """The archive itself: ``groundstation serve --archive DIR`` (and the demo's
+    ``OUT/archive``) keep it in ``DIR/telemetry``; given ``DIR``, use that and say so."""
+    sub = path / "telemetry"
+    if sub.is_dir() and not (path.is_dir() and any(True for _ in segment_paths(path))):
+        print(f"note: reading {sub} (the telemetry archive inside {path})", file=sys.stderr)
+        return sub
+    return path
 
 
 def parse_time(text: str, *, field: str) -> float:
@@ -145,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--kind: only applies to exports (--to)")
     if args.to is not None and (args.include_uplink or args.no_retain):
         raise ConfigError("--include-uplink/--no-retain: only apply to publishing, not --to")
-    reader = ArchiveReader(args.archive)
+    reader = ArchiveReader(telemetry_dir(Path(args.archive)))
     check_range(reader, start, end)
     clock = WallClock()
     show = sys.stderr.isatty() if args.progress is None else args.progress

@@ -8,21 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.archive import ArchiveReader
-from flightsw.archive.index import segment_paths
-from groundstation.cli.replay import parse_time
+from groundstation.cli.replay import parse_time, telemetry_dir
 from groundstation.report import write_report
 
-__all__ = ["register", "telemetry_dir"]
-
-
-def telemetry_dir(path: Path) -> Path:
-    """The archive itself: ``groundstation serve --archive DIR`` (and the demo's
-    ``OUT/archive``) keep it in ``DIR/telemetry``; given ``DIR``, use that and say so."""
-    sub = path / "telemetry"
-    if sub.is_dir() and not (path.is_dir() and any(True for _ in segment_paths(path))):
-        print(f"note: reading {sub} (the telemetry archive inside {path})", file=sys.stderr)
-        return sub
-    return path
+__all__ = ["register"]
 
 
 def register(sub: Any) -> None:
