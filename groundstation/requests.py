@@ -127,6 +127,8 @@ class RequestDesk:
             value=spec.value,
             submitted_at=now,
         )
+        if gs.warrants is not None:
+            job = gs.warrants.sign(job)
         size = len(dump(job))
         if size > gs.max_job_bytes:
             raise RequestError(

@@ -75,6 +75,7 @@ from flightsw.protocol.jobrules import (
     next_epoch,
 )
 from flightsw.protocol.sign import Verifier
+from flightsw.protocol.warrant import WarrantSigner
 from flightsw.taskset import cancel_all
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
@@ -135,6 +136,7 @@ class GroundStation:
         tick_s: float = 2.0,
         segment_bytes: int = 64 * 1024 * 1024,
         node_keys: dict[str, bytes] | None = None,
+        warrants: WarrantSigner | None = None,
         max_job_bytes: int = MAX_JOB_BYTES,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
@@ -155,6 +157,7 @@ class GroundStation:
         self.tick_s = tick_s
         self.max_job_bytes = max_job_bytes
         self.max_attempts = max_attempts
+        self.warrants = warrants  # signs every job it accepts (nodes may require it)
         archive_dir.mkdir(parents=True, exist_ok=True)
         self.table = JobTable(archive_dir / "jobs.sqlite")
         # with node keys, a node message counts only sealed by that node's key (and fresh);

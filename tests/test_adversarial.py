@@ -25,6 +25,7 @@ from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.protocol import JobResult, NodeState, Status, dump, topics
 from flightsw.protocol.sign import load_keys
+from flightsw.protocol.warrant import WarrantSigner
 from flightsw.timeutil import parse_iso
 from groundstation.cli.keys import make_keys
 from groundstation.client import GroundClient
@@ -77,7 +78,8 @@ async def test_hostile_traffic_changes_nothing_and_good_jobs_finish_exactly_once
     for node, keydir, lat in (("sat-a", "keys", 0.0), ("sat-b", "keys", 120.0),
                               ("sat-c", "other", 240.0)):
         procs.node(mosquitto.url, node, "jetson-orin-nano-super", arg_latitude=lat,
-                   extra=["--node-key-file", str(tmp_path / keydir / f"{node}.key")])
+                   extra=["--node-key-file", str(tmp_path / keydir / f"{node}.key"),
+                          "--ground-public-key", str(tmp_path / keydir / "ground.warrant.pub")])
     clock = WallClock(epoch=parse_iso(EPOCH), scale=1.0, anchor=procs.anchor)
     rng = random.Random(13)
     x = digits_inputs(4)
@@ -86,7 +88,9 @@ async def test_hostile_traffic_changes_nothing_and_good_jobs_finish_exactly_once
     async with (
         MqttBus(mosquitto.url, client_id="ground", clean_start=True) as gbus,
         GroundStation(gbus, clock, tmp_path / "archive", lease_s=20.0,
-                      node_keys=load_keys(tmp_path / "keys")) as gs,
+                      node_keys=load_keys(tmp_path / "keys"),
+                      warrants=WarrantSigner.from_file(tmp_path / "keys" / "ground.warrant"))
+        as gs,
         MqttBus(mosquitto.url, client_id="attacker", clean_start=True) as bus,
         GroundClient(bus, clock, client_id="client", timeout_s=30) as gc,
     ):

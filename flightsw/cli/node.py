@@ -46,6 +46,11 @@ def register(sub: Any) -> None:
         help="this node's key (64 hex chars; `groundstation keys` makes them): seals what "
         "it publishes, as a ground station with --node-keys requires (env ODC_NODE_KEY_FILE)",
     )
+    p.add_argument(
+        "--ground-public-key", type=Path, default=None,
+        help="the ground's public warrant key (ground.warrant.pub of `groundstation keys`): "
+        "run only jobs the ground signed (env ODC_GROUND_PUBLIC_KEY)",
+    )
     p.add_argument("--log-level", default="INFO")
     add_clock_args(p)
     p.set_defaults(func=_run)
@@ -80,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
             policy=args.policy,
             lease_s=args.lease,
             node_key_file=args.node_key_file or _env_path("ODC_NODE_KEY_FILE"),
+            ground_public_key_file=args.ground_public_key or _env_path("ODC_GROUND_PUBLIC_KEY"),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

@@ -39,6 +39,9 @@ class NodeConfig(BaseModel):
     node_key_file: Path | None = Field(
         default=None, description="this node's key: seals what it publishes (docs/security.md)"
     )
+    ground_public_key_file: Path | None = Field(
+        default=None, description="the ground's public warrant key: run only jobs it signed"
+    )
     seed: int = 0
     execute: bool = Field(default=True, description="run inference for real")
     lease_s: float = Field(default=60.0, gt=0, description="mission seconds a lease lasts")

@@ -36,6 +36,7 @@ from flightsw.bus import Bus, Message, Subscription
 from flightsw.clock import Clock
 from flightsw.constellation import make_policy
 from flightsw.exceptions import (
+    AuthError,
     FlightSwError,
     InferenceError,
     JobRejected,
@@ -52,7 +53,7 @@ from flightsw.node.config import NodeConfig
 from flightsw.node.core import NodeCore
 from flightsw.node.downlink import Downlink
 from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusChanged, Stopped
-from flightsw.node.identity import node_sealer
+from flightsw.node.identity import job_warrants, node_sealer
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
@@ -112,6 +113,7 @@ class Node:
         # number of the sealed last will the runner gave the broker, named in the status
         self.sealer = sealer if sealer is not None else node_sealer(config)
         self.will_seq = will_seq
+        self.warrants = job_warrants(config)
         self.id = config.node_id
         self.bus = bus
         self.clock = clock
@@ -362,6 +364,13 @@ class Node:
             field = exc.field if code == "invalid_job" else None
             await self._refuse(jid, ep, code, text, field, topic=msg.topic)
             return
+        if self.warrants is not None:
+            try:
+                self.warrants.check(intake.job)
+            except AuthError as exc:
+                await self._refuse(intake.job.job_id, intake.job.epoch, exc.code, str(exc),
+                                   exc.field, topic=msg.topic)
+                return
         await self._admit(intake)
 
     async def _admit(self, intake: Intake) -> None:
@@ -617,8 +626,11 @@ class Node:
             return
         try:
             intake = read_job(dump(h.job), self.config.max_payload_bytes)
+            if self.warrants is not None:
+                self.warrants.check(h.job)  # a job the ground issued, as it issued it
         except (ProtocolError, JobRejected) as exc:
-            await self.error("invalid_handover", str(exc), job_id=h.job.job_id)
+            await self.error("invalid_handover", str(exc), field=exc.field,
+                             job_id=h.job.job_id, topic=msg.topic)
             return
         self.core.migrations_in += 1
         await self._admit(intake)

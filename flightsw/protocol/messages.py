@@ -106,6 +106,8 @@ class JobSubmit(Message):
     submitted_at: Finite = 0.0
     origin: str = "ground"
     migrations: Annotated[int, Field(ge=0)] = 0
+    # the ground's Ed25519 signature on what the job is (flightsw.protocol.warrant)
+    warrant: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")] | None = None
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return tensors_to_arrays(self.inputs, "inputs")

@@ -24,6 +24,7 @@ from flightsw.protocol import JobResult, JobSubmit, NodeState, Status, dump, par
 from flightsw.protocol.codec import decode, encode
 from flightsw.protocol.messages import Message
 from flightsw.protocol.sign import Sealer, SequenceFile
+from flightsw.protocol.warrant import WarrantSigner, WarrantVerifier, new_warrant_key
 from groundstation.client import GroundClient
 from groundstation.exceptions import GroundError
 from groundstation.protocol import REQUEST_TOPIC, Reply, reply_topic
@@ -299,3 +300,20 @@ async def test_with_keys_the_last_will_counts_once(tmp_path: Path) -> None:
         await bus.publish(topics.status("sat-a"), will)  # a replay of it
         await asyncio.sleep(0.1)
         assert gs.nodes["sat-a"].status == "online" and gs.rejected == 1
+
+
+async def test_with_a_warrant_key_every_uplinked_job_carries_the_grounds_signature(
+    tmp_path: Path,
+) -> None:
+    priv, pub = new_warrant_key()
+    signer, verifier = WarrantSigner(bytes.fromhex(priv)), WarrantVerifier(bytes.fromhex(pub))
+    async with (
+        ground(tmp_path, warrants=signer) as (bus, _gs, gc),
+        bus.subscribe("odc/sat/+/job") as jobs,
+    ):
+        model = await gc.upload_model(DIGITS)
+        await FakeNode(bus, "sat-a", tmp_path).online([model])
+        await gc.submit(model, {"input": digits_inputs(2)}, priority=3)
+        _, job = await next_job(jobs)
+        verifier.check(job)
+        assert job.warrant is not None

@@ -15,6 +15,7 @@ from flightsw.protocol import Command, Handover, JobSubmit, Tensor, dump, topics
 from flightsw.protocol.auth import sign_command
 from flightsw.protocol.codec import decode
 from flightsw.protocol.sign import Verifier
+from flightsw.protocol.warrant import WarrantSigner, new_warrant_key
 
 T0 = 1_790_000_000.0
 CMD_KEY = "sat-cmd-key"
@@ -105,3 +106,41 @@ async def test_a_node_with_a_key_seals_what_it_says(tmp_path: Path) -> None:
         assert {"status", "state", "event", "result"} <= leaves
         assert node.sealer.key == key
     assert int((tmp_path / "n1" / "auth.seq").read_text()) > verifier.high("n1")
+
+
+async def test_with_the_grounds_key_a_node_runs_only_jobs_the_ground_signed(
+    tmp_path: Path,
+) -> None:
+    """Finding 3: a node handed a job another node made up ran it."""
+    priv, pub = new_warrant_key()
+    (tmp_path / "ground.warrant.pub").write_text(pub + "\n")
+    signer = WarrantSigner(bytes.fromhex(priv))
+    bus = MemoryBus()
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1",
+                     ground_public_key_file=tmp_path / "ground.warrant.pub"),
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe(topics.result("n1")) as results,
+    ):
+        model = await upload(bus, "n1", DIGITS)
+        x = {"input": Tensor.from_array(digits_inputs(1))}
+        made_up = JobSubmit(job_id="fake", epoch=1, model=model, inputs=x)
+        await bus.publish(topics.handover("sat-b", "n1"),
+                          dump(Handover(src="sat-b", dst="n1", t=T0, job=made_up)))
+        _, err = await wait_for(events, kind("error", code="invalid_handover"))
+        assert err["field"] == "warrant" and "missing" in err["message"]
+        altered = signer.sign(JobSubmit(job_id="real", model=model, inputs=x, priority=2))
+        altered = altered.model_copy(update={"priority": 0, "epoch": 1})  # jumps the queue
+        await bus.publish(topics.handover("sat-b", "n1"),
+                          dump(Handover(src="sat-b", dst="n1", t=T0, job=altered)))
+        _, err = await wait_for(events, kind("error", code="invalid_handover"))
+        assert err["field"] == "warrant" and "does not verify" in err["message"]
+        await bus.publish(topics.job("n1"), dump(made_up))  # straight to the job topic
+        _, res = await wait_for(results, kind("result", job_id="fake"))
+        assert res["status"] == "failed" and res["reason"].startswith("unauthenticated: warrant")
+        good = signer.sign(JobSubmit(job_id="real", model=model, inputs=x)).model_copy(
+            update={"epoch": 1, "migrations": 1})  # moved on by a node: still the ground's job
+        await bus.publish(topics.handover("sat-b", "n1"),
+                          dump(Handover(src="sat-b", dst="n1", t=T0, job=good)))
+        _, res = await wait_for(results, kind("result", job_id="real"))
+        assert res["status"] == "done"
