@@ -16,6 +16,7 @@ from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
 from flightsw.physics.ground import Station
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
+from groundstation.cli.keys import add_node_keys_arg, node_keys_from_args, warrants_from_args
 from groundstation.console import ConsoleService, KeyRing, OperatorAuth
 from groundstation.service import GroundStation
 
@@ -102,6 +103,7 @@ def register(sub: Any) -> None:
     p.add_argument("--min-elevation", type=float, default=10.0, help="deg")
     p.add_argument("--lease", type=float, default=60.0, help="lease, mission seconds")
     p.add_argument("--log-level", default="INFO")
+    add_node_keys_arg(p)
     add_console_args(p)
     add_clock_args(p)
     p.set_defaults(func=_run)
@@ -110,6 +112,8 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     stations = [parse_station(s) for s in args.station]
+    node_keys = node_keys_from_args(args)  # unreadable keys fail now, naming the file
+    warrants = warrants_from_args(args)
     clock = clock_from_args(args)
     if args.http:
         parse_http(args.http)  # a bad address fails now, before anything starts
@@ -126,6 +130,8 @@ def _run(args: argparse.Namespace) -> int:
                     stations=stations,
                     min_elevation_deg=args.min_elevation,
                     lease_s=args.lease,
+                    node_keys=node_keys,
+                    warrants=warrants,
                 )
             )
             await stack.enter_async_context(
