@@ -36,9 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO, Union, get_args, get_origin
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from flightsw.archive import ArchiveReader, Record, decode_record
 from flightsw.exceptions import ArchiveError
 from flightsw.protocol import messages
@@ -316,8 +313,24 @@ class _CsvSink(_Sink):
         return 1
 
 
+def _pyarrow() -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet, imported when a Parquet file is written or read: they
+    are the ``parquet`` extra (``pip install 'orbital-dc-emulator[parquet]'``)."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError as exc:
+        raise ReplayError(
+            "parquet needs pyarrow, an optional dependency: "
+            "pip install 'orbital-dc-emulator[parquet]' (or export --to csv or jsonl)"
+        ) from exc
+    return pa, pq
+
+
 class _ParquetSink(_Sink):
     def __init__(self, path: Path, schema: _Schema) -> None:
+        pa, pq = _pyarrow()
+        self.pa = pa
         self.schema = schema
         arrow = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(),
                  "str": pa.string(), "bytes": pa.binary(), "json": pa.string()}
@@ -360,6 +373,7 @@ class _ParquetSink(_Sink):
         return 1
 
     def _flush(self) -> None:
+        pa = self.pa
         if self.cols[0]:
             arrays = [pa.array(col, type=f.type)
                       for col, f in zip(self.cols, self.arrow_schema, strict=True)]
@@ -506,6 +520,7 @@ def _load_csv(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _load_parquet(path: Path) -> Iterator[dict[str, Any]]:
+    _, pq = _pyarrow()
     pf = pq.ParquetFile(str(path))
     meta = pf.schema_arrow.metadata or {}
     json_cols = set(meta.get(b"odc.json_columns", b"").decode().split(",")) - {""}

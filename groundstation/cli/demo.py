@@ -26,8 +26,9 @@ def register(sub: Any) -> None:
         help="run a whole constellation in one process with a live view (no setup needed)",
         description=(
             "Start an embedded MQTT broker (or use --broker), a ground station and N satellite "
-            "nodes with mixed hardware; feed them real inference jobs (scikit-learn digits for "
-            "the classifier, image and token batches for the heavier models) through eclipses "
+            "nodes with mixed hardware; feed them real inference jobs (held-out handwritten "
+            "digits for the classifier, image and token batches for the heavier models) through "
+            "eclipses "
             "and ground contacts; show it live; end with a summary, the telemetry archive and "
             "report.png in --out. Ctrl-C stops it cleanly."
         ),

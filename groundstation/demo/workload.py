@@ -1,10 +1,14 @@
 """The demo's job stream: real digits for the classifier, heavier image and token batches.
 
-* ``classifier``: handwritten digits from scikit-learn's data set (``load_digits``, 1,797
-  8x8 images shipped with scikit-learn) for ``digits_classifier.onnx`` (input ``input``,
-  float32 [N, 64], pixels scaled to [0, 1]). Only the 25 % the model was *not* trained on are
-  sent (the stratified split of ``examples/models/make_models.py``: ``random_state=0``), so
-  the accuracy the demo reports is a held-out figure. The true labels stay here.
+* ``classifier``: handwritten digits (the UCI optical digits as scikit-learn's
+  ``load_digits`` gives them, 8x8 images of 0-16 grey levels) for
+  ``digits_classifier.onnx`` (input ``input``, float32 [N, 64], pixels scaled to [0, 1]).
+  Only the 450 images the model was *not* trained on are sent (the 25 % stratified split
+  of ``examples/models/make_models.py``: ``random_state=0``), so the accuracy the demo
+  reports is a held-out figure. They ship with the package
+  (``groundstation/demo/data/digits_heldout.npz``, 12 kB: ``pixels`` uint8 [450, 64],
+  ``labels`` uint8), so the demo needs no scikit-learn (and its scipy) at run time; a test
+  checks the file against scikit-learn's split. The true labels stay here.
 * ``detector``: seeded synthetic scenes (bright rectangles on noise) for ``detector.onnx``
   (input ``image``, float32 [N, 3, 96, 96]).
 * ``embedder``: seeded token batches for ``embedder.onnx`` (input ``tokens``,
@@ -17,6 +21,7 @@ Deadlines and values follow the kind of work: quick-look classification is urgen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -24,7 +29,7 @@ import numpy.typing as npt
 
 from flightsw.exceptions import ConfigError
 
-__all__ = ["KINDS", "JobKind", "Submission", "Workload"]
+__all__ = ["KINDS", "JobKind", "Submission", "Workload", "heldout_digits"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -63,22 +68,23 @@ class Submission:
     items: int
 
 
+def heldout_digits() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """The held-out digits shipped with the package: pixels (0-16) [450, 64], labels."""
+    data = resources.files("groundstation.demo") / "data" / "digits_heldout.npz"
+    try:
+        with data.open("rb") as f, np.load(f, allow_pickle=False) as z:
+            return np.asarray(z["pixels"], np.uint8), np.asarray(z["labels"], np.uint8)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ConfigError(f"the demo's digits ({data}) cannot be read: {exc}") from exc
+
+
 class Workload:
     """Seeded generator of submissions; the held-out digits are sent in a shuffled cycle."""
 
     def __init__(self, seed: int = 0) -> None:
-        try:
-            from sklearn.datasets import load_digits  # noqa: PLC0415  (slow import)
-            from sklearn.model_selection import train_test_split  # noqa: PLC0415
-        except ImportError as exc:  # pragma: no cover - a runtime dependency
-            raise ConfigError(f"scikit-learn is needed for the demo's digits: {exc}") from exc
-        x, y = load_digits(return_X_y=True)
-        x = (np.asarray(x) / 16.0).astype(np.float32)
-        _, x_test, _, y_test = train_test_split(
-            x, y, test_size=0.25, random_state=0, stratify=y
-        )
-        self.images: F32 = np.ascontiguousarray(x_test, dtype=np.float32)
-        self.labels: npt.NDArray[np.int64] = np.asarray(y_test, dtype=np.int64)
+        pixels, labels = heldout_digits()
+        self.images: F32 = np.ascontiguousarray(pixels / 16.0, dtype=np.float32)
+        self.labels: npt.NDArray[np.int64] = labels.astype(np.int64)
         # one generator per kind: each kind's stream is the same whatever the interleaving
         self._rngs = {
             name: np.random.default_rng([seed, i]) for i, name in enumerate(sorted(KINDS))

@@ -31,6 +31,20 @@ def test_digits_are_the_held_out_quarter() -> None:
                                                                 strict=True))
 
 
+def test_shipped_digits_are_scikit_learns_split_exactly() -> None:
+    """The file the demo ships is the test split of make_models.py, image for image and
+    in order (so the demo needs no scikit-learn at run time)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (np.asarray(x) / 16.0).astype(np.float32)
+    _, x_test, _, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    wl = Workload(seed=0)
+    np.testing.assert_array_equal(wl.images, x_test)
+    np.testing.assert_array_equal(wl.labels, y_test)
+
+
 def test_classifier_labels_the_submitted_digits() -> None:
     wl = Workload(seed=3)
     kind = KINDS["classifier"]
