@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from flightsw.constellation import POLICIES
 from flightsw.sim import ARCHIVE_SUBDIR, dumps_metrics, run_scenario
+from flightsw.sim.scenario import Scenario, load_scenario
 
 __all__ = ["register", "run"]
 
@@ -55,18 +61,58 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-archive", action="store_true", help="do not write the archive")
     parser.add_argument("--json", action="store_true", help="print metrics.json to stdout")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar of mission time on stderr (default: when stderr is a terminal)",
+    )
     parser.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def mission_progress(
+    sc: Scenario, show: bool, console: Console | None = None
+) -> Iterator[Callable[[float], None] | None]:
+    """A rich progress bar of mission hours simulated (the engine reports its mission time
+    every few hundred steps); ``None`` when not shown. A scenario whose length is given in
+    orbits shows hours simulated without a total (the period is known only once built)."""
+    if not show:
+        yield None
+        return
+    total_h = None if sc.duration_hours is None else sc.duration_hours
+    with Progress(
+        TextColumn(f"[bold]{sc.name}[/]"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:.1f}/{task.fields[total_text]} mission h"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+    ) as bar:
+        task = bar.add_task("sim", total=total_h, total_text=f"{total_h:g}" if total_h else "?")
+
+        def update(t: float) -> None:
+            bar.update(task, completed=max(0.0, (t - sc.start_t) / 3600.0))
+
+        yield update
+        if total_h is not None:
+            bar.update(task, completed=total_h)
+
+
 def run(args: argparse.Namespace) -> int:
-    metrics = run_scenario(
-        args.scenario,
-        policy=args.policy,
-        seed=args.seed,
-        out_dir=args.out,
-        archive=not args.no_archive,
-        execute=args.execute,
-    )
+    sc = load_scenario(args.scenario)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    with mission_progress(sc, show) as progress:
+        metrics = run_scenario(
+            sc,
+            policy=args.policy,
+            seed=args.seed,
+            out_dir=args.out,
+            archive=not args.no_archive,
+            execute=args.execute,
+            progress=progress,
+        )
     if args.json:
         sys.stdout.write(dumps_metrics(metrics))
         return 0

@@ -111,3 +111,14 @@ def test_refuses_to_append_to_an_old_archive(
     code, _, err = _sim(capsys, str(QUICKSTART), "--out", str(out))
     assert code == 2
     assert "already holds an archive" in err
+
+
+def test_progress_bar_on_request_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine's progress reaches a bar of mission hours (forced here: stderr is not a
+    terminal under pytest, so by default there is none)."""
+    code, _, err = _sim(capsys, str(QUICKSTART), "--out", str(tmp_path / "a"), "--no-archive",
+                        "--progress")
+    assert code == 0
+    assert "quickstart" in err and "100%" in err and "2.0/2 mission h" in err
+    code, _, err = _sim(capsys, str(QUICKSTART), "--out", str(tmp_path / "b"), "--no-archive")
+    assert code == 0 and "mission h" not in err
