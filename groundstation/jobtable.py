@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.protocol import JobResult, JobSubmit, dump, parse
+from flightsw.protocol.sign import Marks
 from groundstation.exceptions import GroundError, JobNotFound
 from groundstation.protocol import TERMINAL, JobRecord
 
@@ -53,7 +54,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_blob BLOB
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-CREATE TABLE IF NOT EXISTS node_auth (node TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS node_auth (
+    node TEXT PRIMARY KEY, seq INTEGER NOT NULL, status_seq INTEGER, will_seq INTEGER
+);
 """
 
 
@@ -173,16 +176,18 @@ class JobTable:
             out.append(JobRecord(**d))
         return out
 
-    # -- sealed node messages: the highest sequence number accepted per node ---------------
-    def auth_floors(self) -> dict[str, int]:
-        """Per node, the highest sequence number accepted before (kept across restarts)."""
-        return {str(n): int(q) for n, q in self._db.execute("SELECT node, seq FROM node_auth")}
+    # -- sealed node messages: what was accepted per node (flightsw.protocol.sign.Marks) ---
+    def auth_marks(self) -> dict[str, Marks]:
+        """Per node, the marks of sealed messages accepted before (kept across restarts)."""
+        rows = self._db.execute("SELECT node, seq, status_seq, will_seq FROM node_auth")
+        return {str(n): Marks(int(q), s, w) for n, q, s, w in rows}
 
-    def save_auth(self, highs: dict[str, int]) -> None:
+    def save_auth(self, marks: dict[str, Marks]) -> None:
         self._db.executemany(
-            "INSERT INTO node_auth (node, seq) VALUES (?, ?) "
-            "ON CONFLICT(node) DO UPDATE SET seq = max(seq, excluded.seq)",
-            list(highs.items()),
+            "INSERT INTO node_auth (node, seq, status_seq, will_seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(node) DO UPDATE SET seq = max(seq, excluded.seq), "
+            "status_seq = excluded.status_seq, will_seq = excluded.will_seq",
+            [(n, m.high, m.status, m.will) for n, m in marks.items()],
         )
 
     def counts(self) -> dict[str, int]:

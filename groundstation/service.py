@@ -163,7 +163,7 @@ class GroundStation:
         # with node keys, a node message counts only sealed by that node's key (and fresh);
         # without, the ground trusts the broker's ACL alone (docs/security.md)
         self.verifier = (
-            None if node_keys is None else Verifier(node_keys, self.table.auth_floors())
+            None if node_keys is None else Verifier(node_keys, self.table.auth_marks())
         )
         self.desk = RequestDesk(self)
         self.rejected = 0  # node messages refused: unsealed, forged, replayed, not the holder
@@ -697,7 +697,7 @@ class GroundStation:
         restart; numbers accepted within the last flush period are the exposure)."""
         v = self.verifier
         if v is not None and v.changed:
-            self.table.save_auth(v.highs(v.changed))
+            self.table.save_auth(v.marks_of(v.changed))
             v.changed.clear()
 
     def summary(self) -> dict[str, Any]:

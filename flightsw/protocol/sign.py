@@ -27,6 +27,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from flightsw.protocol.codec import encode
 __all__ = [
     "AUTH_FIELD",
     "KEY_BYTES",
+    "Marks",
     "ReplayWindow",
     "Sealer",
     "SequenceFile",
@@ -186,22 +188,33 @@ class ReplayWindow:
         return True
 
 
+@dataclass(slots=True)
+class Marks:
+    """What the ground keeps per node across its restarts: the highest sequence number
+    accepted, the number of the status in force (the broker retains it, and hands that
+    same copy to a restarted ground) and of the node's last will (not yet published)."""
+
+    high: int = -1
+    status: int | None = None
+    will: int | None = None
+
+
 class Verifier:
     """Checks sealed messages of many nodes against their keys and replay windows.
 
-    ``floors`` are the highest numbers accepted before a restart (see the module doc);
-    :attr:`changed` names the nodes whose highest number moved since it was last cleared.
-    A node's last will is sealed when it connects, so by the time the broker publishes it
-    its number is old: :meth:`expect_will` names that number (from the node's sealed
-    status), and it is taken once on the status topic although it is below the window.
+    ``marks`` are what was accepted before a restart (:class:`Marks`); :attr:`changed`
+    names the nodes whose marks moved since it was last cleared. Two old numbers pass on
+    the status topic: the status in force (the broker's retained copy, delivered again to a
+    restarted ground, taken again) and the node's last will (sealed when the node
+    connected, named by its status through :meth:`expect_will`, taken once).
     """
 
-    def __init__(self, keys: Mapping[str, bytes], floors: Mapping[str, int] | None = None,
+    def __init__(self, keys: Mapping[str, bytes], marks: Mapping[str, Marks] | None = None,
                  window: int = 1024) -> None:
         self.keys = dict(keys)
-        self._windows = {n: ReplayWindow(f, window) for n, f in (floors or {}).items()}
+        self.marks = {n: Marks(m.high, m.status, m.will) for n, m in (marks or {}).items()}
+        self._windows = {n: ReplayWindow(m.high, window) for n, m in self.marks.items()}
         self._size = window
-        self._wills: dict[str, int] = {}
         self.changed: set[str] = set()
 
     def knows(self, node: str) -> bool:
@@ -211,14 +224,17 @@ class Verifier:
         w = self._windows.get(node)
         return -1 if w is None else w.high
 
-    def highs(self, nodes: set[str]) -> dict[str, int]:
-        return {n: self.high(n) for n in nodes}
+    def marks_of(self, nodes: set[str]) -> dict[str, Marks]:
+        out = {}
+        for n in nodes:
+            m = self.marks.setdefault(n, Marks())
+            m.high = self.high(n)
+            out[n] = m
+        return out
 
     def expect_will(self, node: str, seq: int | None) -> None:
-        if seq is None:
-            self._wills.pop(node, None)
-        else:
-            self._wills[node] = seq
+        self.marks.setdefault(node, Marks()).will = seq
+        self.changed.add(node)
 
     def check(self, node: str, topic: str, obj: Mapping[str, Any]) -> None:
         """Accept ``obj`` (a decoded message map) from ``node`` on ``topic``, or raise
@@ -240,9 +256,18 @@ class Verifier:
         window = self._windows.get(node)
         if window is None:
             window = self._windows[node] = ReplayWindow(-1, self._size)
-        if not window.accept(seq):
-            if self._wills.get(node) == seq and topic.endswith("/status"):
-                del self._wills[node]  # the node's last will: taken once
-                return
-            raise AuthError(f"auth.seq: {seq} was seen before or is too old (replayed)")
-        self.changed.add(node)
+        status = topic.endswith("/status")
+        marks = self.marks.setdefault(node, Marks())
+        if window.accept(seq):
+            if status:
+                marks.status = seq
+            self.changed.add(node)
+            return
+        if status and seq == marks.will:
+            marks.will = None  # the node's last will: taken once
+            marks.status = seq
+            self.changed.add(node)
+            return
+        if status and seq == marks.status:
+            return  # the retained status in force, delivered again
+        raise AuthError(f"auth.seq: {seq} was seen before or is too old (replayed)")

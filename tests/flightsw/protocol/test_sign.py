@@ -12,6 +12,7 @@ from flightsw.exceptions import AuthError
 from flightsw.protocol import JobResult, Status, topics
 from flightsw.protocol.codec import decode, encode
 from flightsw.protocol.sign import (
+    Marks,
     ReplayWindow,
     Sealer,
     SequenceFile,
@@ -101,7 +102,7 @@ def test_a_restarted_ground_refuses_what_it_accepted_before(tmp_path: Path) -> N
     old = sealed(s, topic)
     v = Verifier({"sat-a": KEY})
     v.check("sat-a", topic, old)
-    restarted = Verifier({"sat-a": KEY}, floors={"sat-a": v.high("sat-a")})
+    restarted = Verifier({"sat-a": KEY}, marks={"sat-a": Marks(v.high("sat-a"))})
     with pytest.raises(AuthError, match="replayed"):
         restarted.check("sat-a", topic, old)
     restarted.check("sat-a", topic, sealed(s, topic))
@@ -127,13 +128,16 @@ def test_the_last_will_is_taken_once_although_its_number_is_old(tmp_path: Path) 
     for _ in range(3):
         v.check("sat-a", topic, sealed(s, topic))
     with pytest.raises(AuthError, match="replayed"):
-        Verifier({"sat-a": KEY}, floors={"sat-a": v.high("sat-a")}).check("sat-a", topic, will)
+        Verifier({"sat-a": KEY}, marks={"sat-a": Marks(v.high("sat-a"))}).check(
+            "sat-a", topic, will)
     v.check("sat-a", topic, will)  # first sight of this number: fine anyway
-    v2 = Verifier({"sat-a": KEY}, floors={"sat-a": v.high("sat-a")})
+    v2 = Verifier({"sat-a": KEY}, marks={"sat-a": Marks(v.high("sat-a"))})
     v2.expect_will("sat-a", will["auth"]["seq"])
     v2.check("sat-a", topic, will)
+    v2.check("sat-a", topic, will)  # now the status in force: the broker's retained copy
+    v2.check("sat-a", topic, sealed(s, topic))  # the node is back
     with pytest.raises(AuthError, match="replayed"):
-        v2.check("sat-a", topic, will)  # once only
+        v2.check("sat-a", topic, will)  # an old will replayed
 
 
 def test_key_files(tmp_path: Path) -> None:
@@ -160,3 +164,25 @@ def test_mac_is_the_documented_construction() -> None:
         hashlib.sha256,
     ).hexdigest()
     assert mac(KEY, "odc/sat/n/status", 7, body) == want
+
+
+def test_a_restarted_ground_takes_the_retained_status_and_the_will_it_knew(
+    tmp_path: Path,
+) -> None:
+    topic = topics.status("sat-a")
+    s = sealer(tmp_path)
+    will = sealed(s, topic, state="offline")
+    online = sealed(s, topic)
+    v = Verifier({"sat-a": KEY})
+    v.check("sat-a", topic, online)
+    v.expect_will("sat-a", will["auth"]["seq"])
+    v.check("sat-a", topics.state("sat-a"), sealed(s, topics.state("sat-a")))
+    restarted = Verifier({"sat-a": KEY}, marks=v.marks_of({"sat-a"}))
+    restarted.check("sat-a", topic, online)  # the broker's retained copy, on subscribe
+    restarted.check("sat-a", topic, online)  # and again after a reconnect
+    restarted.check("sat-a", topic, will)  # the node died: its will
+    with pytest.raises(AuthError, match="replayed"):
+        restarted.check("sat-a", topic, online)  # no longer the status in force
+    restarted.check("sat-a", topic, sealed(s, topic))  # back online
+    with pytest.raises(AuthError, match="replayed"):
+        restarted.check("sat-a", topic, will)
