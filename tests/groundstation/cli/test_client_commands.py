@@ -83,7 +83,8 @@ async def test_client_commands_against_a_running_service(
         tail = await cli("tail", "--count", "3", "--plain", "--broker", url)
         assert tail.returncode == 0, tail.stderr
         rows = tail.stdout.strip().splitlines()
-        assert len(rows) == 3 and all(r.startswith("n1 ") for r in rows)
+        assert rows[0].split()[:3] == ["node", "profile", "mission"]  # a header, piped too
+        assert len(rows) == 4 and all(r.startswith("n1 ") for r in rows[1:])
 
 
 async def test_no_service_gives_a_clear_error(mosquitto: MosquittoProcess) -> None:
