@@ -591,6 +591,7 @@ async def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         report_png=report_png,
         report_error=report_error,
         by_kind=_by_kind(st),
+        failed_by_reason=st.failed_by_reason(),
     )
     result.write(opts.out / "summary.json")
     return result

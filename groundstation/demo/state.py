@@ -6,6 +6,7 @@ submitter; read by the live view and the final summary. No I/O here.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ _DEFER_WHY = {
     "energy": "no battery margin left through the next eclipse",
     "thermal": "too hot to run it",
 }
+
+log = logging.getLogger("groundstation.demo")
 
 
 @dataclass(slots=True)
@@ -153,8 +156,10 @@ class DemoState:
             j.latency_s = rec.modelled_latency_s
             j.reason = rec.reason
             if rec.state == "failed":
-                self.add_event(now, f"{self.label(rec.job_id)} FAILED on {rec.node}: "
+                where = f"on {rec.node}" if rec.node else "at the ground"
+                self.add_event(now, f"{self.label(rec.job_id)} FAILED {where}: "
                                f"{rec.reason}", "bad")
+                log.info("demo: %s failed %s: %s", rec.job_id, where, rec.reason)
             return j
         return None
 
@@ -222,6 +227,16 @@ class DemoState:
             j.energy_j for j in self.jobs.values() if j.state == "done" and j.energy_j is not None
         ]
         return float(np.mean(vals)) if vals else None
+
+    def failed_by_reason(self) -> dict[str, int]:
+        """Failed jobs by reason (the reason up to its first parenthesis or colon, so
+        ``deadline expired before start (...)`` counts as one reason), most frequent first."""
+        out: dict[str, int] = {}
+        for j in self.jobs.values():
+            if j.state == "failed":
+                why = re.split(r" \(|: ", j.reason or "unknown reason", maxsplit=1)[0]
+                out[why] = out.get(why, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def migrations(self) -> int:
         return max(self.handovers, sum(j.migrations for j in self.jobs.values()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ class DemoResult:
     report_png: str | None
     report_error: str | None
     by_kind: dict[str, dict[str, float]]
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float | None:
@@ -116,6 +117,9 @@ class DemoResult:
             f"(x{self.time_scale:g}, {len(self.nodes)} nodes)",
             f"jobs completed: {self.completed}/{self.submitted} ({self.failed} failed, "
             f"{self.unfinished} unfinished at the end)",
+            *(["failures: " + ", ".join(f"{n} {why}" for why, n in
+                                         self.failed_by_reason.items())]
+              if self.failed_by_reason else []),
             acc,
             f"energy per job: {fmt_energy(self.energy_per_job_j)} modelled compute energy "
             f"(mean of {self.completed} done jobs; {kinds or 'none'})",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from flightsw.protocol import JobEvent, Telemetry
 from flightsw.timeutil import parse_iso
 from groundstation.demo.plan import DemoPlan, plan_demo
 from groundstation.demo.state import DemoState, JobTrack
+from groundstation.demo.summary import DemoResult
 from groundstation.demo.view import PlainView, Screen, TtyView, fmt_energy
 from groundstation.protocol import JobRecord
 
@@ -92,6 +94,39 @@ def test_jobs_flow_and_figures(plan: DemoPlan) -> None:
     assert st.energy_per_job_j() == pytest.approx(3e-6)
     assert st.migrations() == 1
     assert any("FAILED on sat1: deadline expired" in e.text for e in st.events)
+    assert st.failed_by_reason() == {"deadline expired": 1}
+
+
+def test_failures_by_reason_in_events_log_and_summary(
+    plan: DemoPlan, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job failing before it starts ("deadline expired before start") is an event, a line
+    of demo.log and a line of the summary, grouped by reason."""
+    st = DemoState(plan)
+    for c in "abc":
+        st.submitted(JobTrack(c * 32, "detector", 2, EPOCH))
+    with caplog.at_level(logging.INFO, logger="groundstation.demo"):
+        st.on_record(record("a" * 32, "failed", node="sat1",
+                            reason="deadline expired before start (12 s late)"), EPOCH + 5)
+        st.on_record(record("b" * 32, "failed", node="sat2",
+                            reason="deadline expired before start (3 s late)"), EPOCH + 6)
+        st.on_record(record("c" * 32, "failed", node=None,
+                            reason="deadline expired at the ground (no uplink in time)"),
+                     EPOCH + 7)
+    assert st.failed_by_reason() == {"deadline expired before start": 2,
+                                     "deadline expired at the ground": 1}
+    assert sum("FAILED" in e.text for e in st.events) == 3
+    assert any("FAILED at the ground" in e.text for e in st.events)
+    assert sum("failed" in r.getMessage() for r in caplog.records) == 3
+    result = DemoResult(
+        nodes=["sat1", "sat2"], time_scale=50, mission_s=600, wall_s=12, interrupted=False,
+        submitted=3, completed=0, failed=3, unfinished=0, classifier_images=0,
+        classifier_correct=0, energy_per_job_j=None, energy_total_j=0.0, migrations=0,
+        archive_dir="a", archive_records=0, telemetry_nodes=[], archived_done_results=0,
+        report_png=None, report_error="x", by_kind={}, failed_by_reason=st.failed_by_reason(),
+    )
+    assert ("failures: 2 deadline expired before start, 1 deadline expired at the ground"
+            in result.lines())
 
 
 def test_contacts_follow_the_planned_passes(plan: DemoPlan) -> None:
