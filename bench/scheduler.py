@@ -122,21 +122,49 @@ def run(scenario: Path, policies: list[str], seeds: list[int], workers: int,
         out["policies"][p] = {"seeds": {str(s): runs[s] for s in seeds}, "mean": means}
     if bounds:
         out["bound"] = {str(s): bounds[s] for s in seeds}
-        baselines = [p for p in policies if p != OWN]
-        best = {s: max(by[p][s]["value_goodput"] for p in baselines) for s in seeds}
-        out["best_baseline"] = {
-            str(s): max(baselines, key=lambda p: float(by[p][s]["value_goodput"]))
-            for s in seeds}
-        share: dict[str, dict[str, float | None]] = {}
-        for p in policies:
-            per: dict[str, float | None] = {}
-            for s in seeds:
-                gap = bounds[s]["value"] - best[s]
-                per[str(s)] = (by[p][s]["value_goodput"] - best[s]) / gap if gap > 1e-9 else None
-            per["mean"] = _mean([per[str(s)] for s in seeds])
-            share[p] = per
-        out["share_of_gap"] = share
+    return summarise(out)
+
+
+def summarise(out: dict[str, Any]) -> dict[str, Any]:
+    """Add ``best_baseline`` and ``share_of_gap`` (per policy, per seed and mean) to one
+    regime's result, from its ``policies`` and ``bound``."""
+    bound = out.get("bound")
+    if not bound:
+        return out
+    seeds = [str(s) for s in out["seeds"]]
+    pols = out["policies"]
+
+    def value(p: str, s: str) -> float:
+        return float(pols[p]["seeds"][s]["value_goodput"])
+
+    baselines = [p for p in pols if p != OWN]
+    best = {s: max(value(p, s) for p in baselines) for s in seeds}
+    out["best_baseline"] = {s: max(baselines, key=lambda p: value(p, s)) for s in seeds}
+    share: dict[str, dict[str, float | None]] = {}
+    for p in pols:
+        per: dict[str, float | None] = {}
+        for s in seeds:
+            gap = float(bound[s]["value"]) - best[s]
+            per[s] = (value(p, s) - best[s]) / gap if gap > 1e-9 else None
+        per["mean"] = _mean([per[s] for s in seeds])
+        share[p] = per
+    out["share_of_gap"] = share
     return out
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One regime's result from several runs of the same seeds (e.g. policies added later):
+    the union of their policies, the bound of the first that has one, shares recomputed."""
+    out = dict(parts[0])
+    out["policies"] = {}
+    for part in parts:
+        if part["seeds"] != out["seeds"]:
+            raise SystemExit(f"merge: seeds differ ({part['seeds']} vs {out['seeds']})")
+        out["policies"].update(part["policies"])
+        if "bound" not in out and "bound" in part:
+            out["bound"] = part["bound"]
+    out["bench_wall_s"] = sum(float(p.get("bench_wall_s", 0.0)) for p in parts)
+    return summarise(out)
 
 
 def _f(v: Any, fmt: str = ",.0f") -> str:
@@ -146,7 +174,9 @@ def _f(v: Any, fmt: str = ",.0f") -> str:
 def table(result: dict[str, Any]) -> str:
     """Markdown: the means over seeds per policy, then value per seed."""
     seeds = result["seeds"]
-    pols = result["policies"]
+    got_pols = result["policies"]
+    order = [p for p in POLICIES if p in got_pols] + [p for p in got_pols if p not in POLICIES]
+    pols = {p: got_pols[p] for p in order}
     first = next(iter(pols.values()))["mean"]
     classes = list(first["latency_p95_by_class_s"])
     bound = result.get("bound")
@@ -203,7 +233,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated policies (default: all)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="print the tables of earlier --json outputs, merged per regime")
     args = parser.parse_args(argv)
+    if args.merge:
+        loaded = [json.loads(p.read_text()) for p in args.merge]
+        merged = {r: merge([d[r] for d in loaded if r in d])
+                  for r in dict.fromkeys(r for d in loaded for r in d)}
+        for name, res in merged.items():
+            if args.json:
+                continue
+            print(f"## {name}: {res['scenario']}\n\n{table(res)}\n")
+        if args.json:
+            json.dump(merged, sys.stdout, indent=2, sort_keys=True)
+            sys.stdout.write("\n")
+        return 0
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     if args.regime is None:
         todo = {"scenario": (args.scenario, args.bound_slot_s if args.bound else None)}
