@@ -47,6 +47,7 @@ class Alarm:
     acked: bool = False
     acked_by: str | None = None
     acked_at: float | None = None
+    peak: Level | None = None  # the worst level since raised (None: the level itself)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Alarm:
             "acked": self.acked,
             "acked_by": self.acked_by,
             "acked_at": self.acked_at,
+            "peak": self.peak or self.level,
         }
 
 
@@ -127,13 +129,15 @@ class AlarmBook:
             self.raised_total[c.level] += 1
             self._changed[key] = a
             return a
-        worse = _RANK[c.level] > _RANK[a.level]
-        if worse or not a.active:
-            if worse:
-                self.raised_total[c.level] += 1
-            a.acked = a.acked and not worse
+        peak = a.peak or a.level
+        worse = _RANK[c.level] > _RANK[peak]
+        if worse:  # worse than ever since raised: counted, and to be acknowledged again
+            self.raised_total[c.level] += 1
+            a.acked = False
+            a.peak = c.level
+        if worse or c.level != a.level or not a.active:
             a.active = True
-            a.level = c.level if worse else a.level
+            a.level = c.level  # the level and the message say what holds now
             a.message = c.message
             a.updated_at = now
             self._changed[key] = a

@@ -204,7 +204,7 @@
   function renderAlarms() {
     const list = [...S.alarms.values()].sort((a, b) => (b.level === "red") - (a.level === "red") || a.acked - b.acked || b.raised_at - a.raised_at);
     $("#alarms tbody").innerHTML = list.map((a) => `<tr data-id="${esc(a.id)}" class="${a.level} ${a.acked ? "acked" : ""} ${a.active ? "" : "inactive"}">` +
-      `<td class="lvl">${a.level.toUpperCase()}</td><td>${esc(a.node)}</td><td>${esc(a.kind)}</td><td>${esc(a.message)}${a.active ? "" : " (cleared)"}</td>` +
+      `<td class="lvl">${a.level.toUpperCase()}${a.peak !== a.level ? " (was " + a.peak + ")" : ""}</td><td>${esc(a.node)}</td><td>${esc(a.kind)}</td><td>${esc(a.message)}${a.active ? "" : " (cleared)"}</td>` +
       `<td>${fmtT(a.raised_at)}</td><td>${a.acked ? "ack " + esc(a.acked_by) : S.operator ? `<button class="ack" data-id="${esc(a.id)}">ack</button>` : "unacked"}</td></tr>`).join("");
     const red = list.filter((a) => a.active && a.level === "red").length, yel = list.filter((a) => a.active && a.level === "yellow").length;
     $("#alarm-counts").innerHTML = `<span style="color:#f85149">${red} red</span> · <span style="color:#e3b341">${yel} yellow</span> · ${list.filter((a) => !a.acked).length} unacked`;
