@@ -83,7 +83,10 @@ def format_profile(profile: HardwareProfile) -> str:
     """A readable, sectioned listing of every field with its unit."""
     data = profile.model_dump()
     lines = [f"{profile.name}: {profile.description}"]
-    for section in ("compute", "bus", "thermal", "radiation", "links", "design"):
+    sections = ("compute", "bus", "thermal", "radiation", "links", "design", "lifetime", "cost")
+    for section in sections:
+        if data[section] is None:  # lifetime and cost are optional
+            continue
         lines.append(f"[{section}]")
         for key, value in data[section].items():
             if key == "power_modes":
