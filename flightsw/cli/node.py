@@ -47,6 +47,10 @@ def register(sub: Any) -> None:
         "it publishes, as a ground station with --node-keys requires (env ODC_NODE_KEY_FILE)",
     )
     p.add_argument(
+        "--mission-year", type=float, default=0.0,
+        help="years in orbit: battery, array and radiator aged by the profile's [lifetime]",
+    )
+    p.add_argument(
         "--ground-public-key", type=Path, default=None,
         help="the ground's public warrant key (ground.warrant.pub of `groundstation keys`): "
         "run only jobs the ground signed (env ODC_GROUND_PUBLIC_KEY)",
@@ -84,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
             execute=not args.no_execute,
             policy=args.policy,
             lease_s=args.lease,
+            mission_year=args.mission_year,
             node_key_file=args.node_key_file or _env_path("ODC_NODE_KEY_FILE"),
             ground_public_key_file=args.ground_public_key or _env_path("ODC_GROUND_PUBLIC_KEY"),
         )

@@ -39,6 +39,10 @@ class NodeConfig(BaseModel):
     node_key_file: Path | None = Field(
         default=None, description="this node's key: seals what it publishes (docs/security.md)"
     )
+    mission_year: float = Field(
+        default=0.0, ge=0, le=30,
+        description="years in orbit: the bus (battery, array, radiator) as aged by then",
+    )
     ground_public_key_file: Path | None = Field(
         default=None, description="the ground's public warrant key: run only jobs it signed"
     )

@@ -7,6 +7,7 @@ import logging
 
 from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.clock import Clock
+from flightsw.node.aging import aged_profile
 from flightsw.node.config import NodeConfig, build_orbits
 from flightsw.node.identity import node_sealer
 from flightsw.node.service import Node
@@ -25,6 +26,8 @@ async def run_node(
 ) -> None:
     """Connect, serve until SIGINT/SIGTERM (or ``stop``), then publish offline and exit."""
     profile = load_profile(config.profile)
+    if config.mission_year > 0:  # the same aged bus the simulator runs (flightsw.node.aging)
+        profile = aged_profile(profile, config.mission_year)
     orbits = build_orbits(config.orbit, clock.now(), config.node_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     # the last will is sealed now, with a number the online status names (``will_seq``),
