@@ -1,92 +1,50 @@
 """The demo's terminal view: a screen redrawn in place on a TTY, plain lines otherwise.
 
-On a terminal the whole screen is redrawn a few times a second (cursor home, draw, clear to
-end of screen): a header with mission time and progress, one row per node (light, charge,
-temperature, power mode, queue, jobs done, migrations, ground contact), the job flow and the
-latest events. Colour only when the terminal supports it and ``NO_COLOR`` is unset. When
-stdout is a pipe or a file, events are printed as they happen and a status block every few
-seconds, with no escape sequences at all.
+On a terminal a rich ``Live`` display is redrawn a few times a second: a header with mission
+time and progress, one row per node (light, charge, temperature, power mode, queue, jobs
+done, migrations, ground contact), the job flow and the latest events. Colour only when the
+terminal supports it and ``NO_COLOR`` is unset (rich decides). When stdout is a pipe or a
+file, events are printed as they happen and a status block every few seconds, with no
+escape sequences at all.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import sys
+import io
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
 from flightsw.timeutil import format_iso
+from groundstation.console.units import si
 from groundstation.demo.state import DemoState
 
-__all__ = ["PlainView", "Screen", "TtyView", "fmt_energy"]
+__all__ = ["PlainView", "TtyView", "fmt_energy"]
 
+# the styles of the demo's events (DemoState.add_event) and cells, in rich's terms
 _STYLES = {
-    "sun": "33",
-    "eclipse": "1;34",
-    "bad": "1;31",
-    "good": "32",
-    "move": "1;35",
-    "up": "36",
-    "warn": "33",
-    "dim": "2",
-    "bold": "1",
-    "head": "1;37;44",
+    "sun": "yellow",
+    "eclipse": "bold blue",
+    "bad": "bold red",
+    "good": "green",
+    "move": "bold magenta",
+    "up": "cyan",
+    "warn": "yellow",
+    "dim": "dim",
+    "bold": "bold",
+    "head": "bold white on blue",
 }
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _EVENT_ROWS = 9
 
 
 def fmt_energy(joules: float | None) -> str:
     """Joules with an SI prefix (modelled compute energy is micro- to millijoules)."""
-    if joules is None:
-        return "-"
-    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ")):
-        if abs(joules) >= scale:
-            return f"{joules / scale:.3g} {unit}"
-    return f"{joules:.3g} J"
-
-
-@dataclass(slots=True)
-class Screen:
-    """Styling helpers: ANSI colour and unicode bars only when wanted."""
-
-    color: bool
-    unicode: bool
-
-    def paint(self, text: str, style: str) -> str:
-        code = _STYLES.get(style)
-        if not self.color or not code:
-            return text
-        return f"\x1b[{code}m{text}\x1b[0m"
-
-    def bar(self, frac: float, cells: int = 10) -> str:
-        frac = min(1.0, max(0.0, frac))
-        full = round(frac * cells)
-        on, off = ("\u2588", "\u2591") if self.unicode else ("#", ".")
-        return on * full + off * (cells - full)
-
-    @staticmethod
-    def visible_len(text: str) -> int:
-        return len(_ANSI.sub("", text))
-
-    def clip(self, text: str, width: int) -> str:
-        """Cut a (possibly coloured) line to ``width`` visible characters."""
-        if self.visible_len(text) <= width:
-            return text
-        out: list[str] = []
-        n = 0
-        pos = 0
-        for m in _ANSI.finditer(text):
-            chunk = text[pos : m.start()]
-            take = chunk[: max(0, width - n)]
-            out.append(take)
-            n += len(take)
-            out.append(m.group())
-            pos = m.end()
-        out.append(text[pos:][: max(0, width - n)])
-        return "".join(out) + ("\x1b[0m" if self.color else "")
+    return si(joules, "J", ascii_only=True)
 
 
 def _mission(state: DemoState, t: float) -> str:
@@ -110,82 +68,108 @@ def _flow(state: DemoState) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class TtyView:
-    """Full-screen view redrawn in place."""
+    """Full-screen view redrawn in place (a rich ``Live`` display on ``out``)."""
 
     state: DemoState
     out: TextIO
     header: list[str]
     scale: float
-    screen: Screen = field(default_factory=lambda: Screen(_want_color(), _want_unicode()))
+    console: Console | None = None
+    _live: Live | None = field(default=None, init=False)
+
+    def _console(self) -> Console:
+        if self.console is None:
+            self.console = Console(file=self.out)
+        return self.console
 
     def start(self) -> None:
-        self.out.write("\x1b[?25l\x1b[2J")  # hide the cursor, clear the screen
-        self.out.flush()
+        self._live = Live(console=self._console(), auto_refresh=False, screen=False,
+                          transient=False, redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
 
     def stop(self) -> None:
-        self.out.write("\x1b[?25h\n")  # show the cursor again
-        self.out.flush()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
-    def _node_row(self, i: int) -> str:
-        s = self.screen
+    def _nodes(self) -> Table:
         st = self.state
-        n = st.plan.nodes[i]
-        tel = st.telemetry.get(n.node_id)
-        if tel is None:
-            return f" {n.node_id:<5} {n.profile[:22]:<22} " + s.paint("(waiting)", "dim")
-        lit = tel.sunlit >= 0.5
-        light = s.paint(f"{'sun' if lit else 'ECLIPSE':<7}", "sun" if lit else "eclipse")
-        low = tel.soc < n.dod_floor + 0.05
-        charge = s.paint(f"{s.bar(tel.soc)} {tel.soc:4.0%}",
-                         "bad" if low else ("warn" if tel.soc < 0.5 else "good"))
-        mode = "SAFE" if tel.safe_mode else tel.power_mode
-        mode_cell = s.paint(f"{mode:<8}", "bad" if tel.safe_mode else "")
-        link = st.contact.get(n.node_id)
-        link_cell = s.paint(link, "up") if link else s.paint("-", "dim")
-        queue = f"{tel.queue_depth}{'+1' if tel.jobs_running else ''}"
-        mig = f"{tel.migrations_in}/{tel.migrations_out}"
-        return (
-            f" {n.node_id:<5} {n.profile[:22]:<22} {light} {charge} "
-            f"{tel.temperature_c:5.1f}C  {mode_cell} {queue:>5} {tel.jobs_done:>5} "
-            f"{mig:>10}  {link_cell}"
+        tab = Table(box=None, pad_edge=False, header_style="bold")
+        for name, right in (("node", False), ("profile", False), ("light", False),
+                            ("charge", False), ("temp", True), ("mode", False),
+                            ("queue", True), ("done", True), ("mig in/out", True),
+                            ("ground link", False)):
+            tab.add_column(name, justify="right" if right else "left", no_wrap=True)
+        for n in st.plan.nodes:
+            tel = st.telemetry.get(n.node_id)
+            if tel is None:
+                tab.add_row(n.node_id, n.profile[:22], Text("(waiting)", "dim"))
+                continue
+            lit = tel.sunlit >= 0.5
+            low = tel.soc < n.dod_floor + 0.05
+            full = round(10 * min(1.0, max(0.0, tel.soc)))
+            charge = Text(f"{'#' * full}{'.' * (10 - full)} {tel.soc:4.0%}",
+                          _STYLES["bad" if low else ("warn" if tel.soc < 0.5 else "good")])
+            mode = "SAFE" if tel.safe_mode else tel.power_mode
+            link = st.contact.get(n.node_id)
+            tab.add_row(
+                n.node_id,
+                n.profile[:22],
+                Text("sun" if lit else "ECLIPSE", _STYLES["sun" if lit else "eclipse"]),
+                charge,
+                f"{tel.temperature_c:5.1f}C",
+                Text(mode, _STYLES["bad"] if tel.safe_mode else ""),
+                f"{tel.queue_depth}{'+1' if tel.jobs_running else ''}",
+                str(tel.jobs_done),
+                f"{tel.migrations_in}/{tel.migrations_out}",
+                Text(link, _STYLES["up"]) if link else Text("-", "dim"),
+            )
+        return tab
+
+    def renderable(self, t: float, progress: float, wall_s: float) -> Group:
+        st = self.state
+        plan = st.plan
+        wall = f"{int(wall_s) // 60}:{int(wall_s) % 60:02d}"
+        head = (f" flightsw demo  {len(plan.nodes)} nodes  x{self.scale:g}  "
+                f"mission {format_iso(t)}  {_mission(st, t)} of {plan.duration_s / 60:.0f} min")
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=1.0, completed=min(1.0, max(0.0, progress)), width=40),
+                    f"{progress:4.0%}  wall {wall}")
+        flow1, flow2 = _flow(st)
+        events = Table.grid(padding=(0, 2))
+        recent = list(st.events)[-_EVENT_ROWS:]
+        for ev in recent:
+            events.add_row(Text(_mission(st, ev.t), "dim"),
+                           Text(ev.text, _STYLES.get(ev.style, "")))
+        for _ in range(_EVENT_ROWS - len(recent)):
+            events.add_row("", "")
+        return Group(
+            Text(head, _STYLES["head"]),
+            bar,
+            *(Text(" " + h, "dim") for h in self.header),
+            Text(""),
+            self._nodes(),
+            Text(""),
+            Text.assemble((" jobs  ", "bold"), flow1),
+            Text("       " + flow2),
+            Text(""),
+            Text(" events", "bold"),
+            events,
+            Text(" Ctrl-C stops the demo cleanly", "dim"),
         )
 
     def render(self, t: float, progress: float, wall_s: float) -> str:
-        s = self.screen
-        st = self.state
-        plan = st.plan
-        width = max(60, shutil.get_terminal_size((120, 40)).columns)
-        head = (
-            f" flightsw demo  {len(plan.nodes)} nodes  x{self.scale:g}  "
-            f"mission {format_iso(t)}  {_mission(st, t)} of {plan.duration_s / 60:.0f} min"
-        )
-        wall = f"{int(wall_s) // 60}:{int(wall_s) % 60:02d}"
-        lines = [
-            s.paint(head.ljust(min(width - 1, 104)), "head"),
-            f" [{s.bar(progress, 40)}] {progress:4.0%}  wall {wall}",
-            *(s.paint(" " + h, "dim") for h in self.header),
-            "",
-            s.paint(
-                f" {'node':<5} {'profile':<22} {'light':<7} {'charge':<15} {'temp':>6}  "
-                f"{'mode':<8} {'queue':>5} {'done':>5} {'mig in/out':>10}  ground link",
-                "bold",
-            ),
-            *(self._node_row(i) for i in range(len(plan.nodes))),
-        ]
-        flow1, flow2 = _flow(st)
-        lines += ["", s.paint(" jobs  ", "bold") + flow1, "       " + flow2, "",
-                  s.paint(" events", "bold")]
-        recent = list(st.events)[-_EVENT_ROWS:]
-        for ev in recent:
-            lines.append(f"  {s.paint(_mission(st, ev.t), 'dim')}  {s.paint(ev.text, ev.style)}")
-        lines += [""] * (_EVENT_ROWS - len(recent))
-        lines.append(s.paint(" Ctrl-C stops the demo cleanly", "dim"))
-        return "\n".join(s.clip(line, width - 1) for line in lines)
+        """The screen as plain text (no colour), e.g. for tests and logs."""
+        console = Console(width=max(100, self._console().width), record=True,
+                          color_system=None, file=io.StringIO())
+        console.print(self.renderable(t, progress, wall_s))
+        return console.export_text()
 
     def draw(self, t: float, progress: float, wall_s: float) -> None:
-        text = self.render(t, progress, wall_s)
-        self.out.write("\x1b[H" + text.replace("\n", "\x1b[K\n") + "\x1b[K\x1b[J")
-        self.out.flush()
+        if self._live is None:
+            self.start()
+        assert self._live is not None
+        self._live.update(self.renderable(t, progress, wall_s), refresh=True)
 
 
 @dataclass(slots=True)
@@ -239,10 +223,3 @@ class PlainView:
         self.out.flush()
 
 
-def _want_color() -> bool:
-    return "NO_COLOR" not in os.environ and os.environ.get("TERM", "") not in ("", "dumb")
-
-
-def _want_unicode() -> bool:
-    enc = (getattr(sys.stdout, "encoding", None) or "").lower()
-    return "utf" in enc
