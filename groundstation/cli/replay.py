@@ -20,6 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
 from flightsw.archive import ArchiveReader
 from flightsw.archive.index import segment_paths
 from flightsw.bus.mqtt import MqttBus
@@ -67,7 +77,8 @@ def _speed(text: str) -> float:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr: redrawn in place on a TTY, a line a second else."""
+    """A progress bar on stderr: a rich bar redrawn in place on a TTY; a plain line a
+    second otherwise (logs, CI)."""
 
     def __init__(self, total: int, *, label: str, now: Callable[[], float],
                  stream: TextIO | None = None, width: int = 28) -> None:
@@ -80,6 +91,15 @@ class ProgressBar:
         self.start = now()
         self.last = -math.inf
         self.done = 0
+        self._rich: Progress | None = None
+        if self.tty:
+            self._rich = Progress(
+                TextColumn(label), BarColumn(), TaskProgressColumn(),
+                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                console=Console(file=self.stream), transient=False,
+            )
+            self._task = self._rich.add_task(label, total=self.total or None, rate="")
+            self._rich.start()
 
     def update(self, done: int) -> None:
         self.done = done
@@ -97,18 +117,17 @@ class ProgressBar:
                 f"{self.done:,}/{self.total:,} {rate:,.0f}/s eta {eta:,.0f} s")
 
     def _draw(self, t: float) -> None:
-        line = self.render(t)
-        if self.tty:
-            self.stream.write("\r" + line + "\x1b[K")
-        else:
-            self.stream.write(line + "\n")
+        if self._rich is not None:
+            rate = self.done / max(t - self.start, 1e-9)
+            self._rich.update(self._task, completed=self.done, rate=f"{rate:,.0f}/s")
+            return
+        self.stream.write(self.render(t) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
         self._draw(self.now())
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._rich is not None:
+            self._rich.stop()
 
 
 def register(sub: Any) -> None:

@@ -195,3 +195,19 @@ async def test_replay_refused_by_the_acl_reports_failure(
     code, err = await asyncio.to_thread(replay_as, "writer")
     assert code == 0, err
     assert f"replayed {len(log.records)} messages" in err
+
+
+def test_progress_bar_on_a_terminal_is_rich() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    t = [0.0]
+    stream = Tty()
+    bar = ProgressBar(200, label="replay", now=lambda: t[0], stream=stream)
+    for done in (50, 120, 200):
+        t[0] += 1.0
+        bar.update(done)
+    bar.close()
+    text = stream.getvalue()
+    assert "replay" in text and "200/200" in text and "100%" in text
