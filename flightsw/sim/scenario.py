@@ -273,6 +273,9 @@ class Scenario(_Model):
     duration_orbits: Positive | None = None
     step_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     telemetry_period_s: NonNegative = 60.0
+    # years in orbit: every profile's bus (battery, array, radiator) as aged by then, by the
+    # profile's [lifetime] figures (flightsw.node.aging); emulated nodes: --mission-year
+    mission_year: Annotated[float, Field(ge=0, le=30)] = 0.0
     constellation: Constellation
     profiles: Profiles
     ground_stations: list[GroundStationSpec] = Field(default_factory=list)

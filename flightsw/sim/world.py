@@ -20,6 +20,7 @@ from flightsw.exceptions import FlightSwError, ScenarioError
 from flightsw.models.cost import analyse
 from flightsw.models.spec import TensorSpec, graph_outputs
 from flightsw.models.store import sha256_file
+from flightsw.node.aging import aged_profile
 from flightsw.physics.ground import Station
 from flightsw.physics.orbit import (
     CircularOrbits,
@@ -196,6 +197,8 @@ def _assign_profiles(
                 cache[ref] = load_profile(sc.path(Path(ref)) if looks_like_path else ref)
             except FlightSwError as exc:
                 raise ScenarioError(f"{sc.name}: {field}: {exc}") from exc
+            if sc.mission_year > 0:  # the bus as aged by then: the node's --mission-year
+                cache[ref] = aged_profile(cache[ref], sc.mission_year)
         return cache[ref]
 
     p = sc.profiles
