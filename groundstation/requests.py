@@ -21,7 +21,7 @@ from flightsw.models.executor import check_inputs
 from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.protocol import JobSubmit, ModelChunk, batch_items, dump, parse
 from flightsw.protocol.codec import decode
-from groundstation.exceptions import GroundError, RequestError
+from groundstation.exceptions import GroundError, JobNotFound, RequestError
 from groundstation.protocol import Reply, Request, SubmitArgs
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ __all__ = ["RequestDesk", "reply_address"]
 
 log = logging.getLogger("groundstation")
 
-_CLIENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CLIENT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
@@ -40,7 +40,7 @@ def reply_address(obj: Any) -> tuple[str, str | int] | None:
     if not isinstance(obj, dict):
         return None
     client, req_id = obj.get("client"), obj.get("req_id")
-    if not isinstance(client, str) or not _CLIENT.match(client):
+    if not isinstance(client, str) or not _CLIENT.fullmatch(client):
         return None
     if isinstance(req_id, bool) or not isinstance(req_id, str | int):
         return None
@@ -76,8 +76,13 @@ class RequestDesk:
             reply = Reply(req_id=req_id, ok=False, error=str(exc), field=exc.field)
         except RequestError as exc:
             reply = Reply(req_id=req_id, ok=False, error=str(exc), field=exc.field)
+        except JobNotFound as exc:
+            reply = Reply(req_id=req_id, ok=False, error=str(exc), field="args.job_id")
         except (GroundError, FlightSwError) as exc:
-            reply = Reply(req_id=req_id, ok=False, error=str(exc))
+            # a refusal that names its field (JobRejected: inputs, inputs.NAME) says so
+            field = getattr(exc, "field", None)
+            reply = Reply(req_id=req_id, ok=False, error=str(exc),
+                          field=field if isinstance(field, str) else None)
         except Exception as exc:
             op = obj.get("op")
             log.exception("ground: request %r (%s) failed", req_id, op)

@@ -294,6 +294,10 @@ class GroundStation:
                 log.info("ground: %s reports %s: %s", node, ev.code, ev.message)
         elif leaf == "state":
             st = parse(NodeState, obj)
+            bad = [k for k, x in st.model_dump().items()
+                   if isinstance(x, float) and not math.isfinite(x)]
+            if bad:  # placement reads these figures: a NaN would poison every choice
+                raise ProtocolError(f"{bad[0]}: not a finite number", field=bad[0])
             v = self._view(node)
             v.state = st
             v.last_seen = self.clock.now()

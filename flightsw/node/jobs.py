@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ class Intake:
     items: int
 
 
+_JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
 def peek_job_id(payload: bytes) -> tuple[str | None, int]:
     """Best-effort job id and epoch of a payload that failed validation."""
     try:
@@ -30,7 +34,10 @@ def peek_job_id(payload: bytes) -> tuple[str | None, int]:
     if isinstance(obj, dict):
         jid = obj.get("job_id")
         ep = obj.get("epoch", 0)
-        return (jid if isinstance(jid, str) and jid else None, ep if isinstance(ep, int) else 0)
+        # only an id a result may carry (the JobId pattern) is worth answering under
+        ok_id = isinstance(jid, str) and _JOB_ID.fullmatch(jid) is not None
+        ok_ep = isinstance(ep, int) and not isinstance(ep, bool) and 0 <= ep < 2**63
+        return (jid if ok_id else None, ep if ok_ep else 0)
     return None, 0
 
 

@@ -333,3 +333,25 @@ async def test_with_a_warrant_key_every_uplinked_job_carries_the_grounds_signatu
         _, job = await next_job(jobs)
         verifier.check(job)
         assert job.warrant is not None
+
+
+async def test_refusals_name_their_field_and_odd_reply_addresses_are_not_used(
+    tmp_path: Path,
+) -> None:
+    async with ground(tmp_path) as (bus, gs, gc):
+        model = await gc.upload_model(DIGITS)
+        bad_batch = {"a": {"dtype": "float32", "shape": [2, 64], "data": bytes(512)},
+                     "b": {"dtype": "float32", "shape": [3, 64], "data": bytes(768)}}
+        base = {"kind": "ground_request", "req_id": "r", "client": "raw"}
+        rep = await ask(bus, {**base, "op": "submit",
+                              "args": {"job": {"job_id": "j", "model": model,
+                                               "inputs": bad_batch}}})
+        assert rep is not None and (rep.ok, rep.field) == (False, "inputs")
+        rep = await ask(bus, {**base, "op": "job", "args": {"job_id": "nope"}})
+        assert rep is not None and (rep.ok, rep.field) == (False, "args.job_id")
+        assert await ask(bus, {**base, "client": "raw\n", "op": "jobs"}) is None
+        # a heartbeat with a non-finite figure is refused (placement would read it)
+        nan = heartbeat("sat-a", [model]).model_copy(update={"queued_work_s": math.nan})
+        await bus.publish(topics.state("sat-a"), dump(nan))
+        await asyncio.sleep(0.1)
+        assert "sat-a" not in gs.nodes

@@ -144,3 +144,25 @@ async def test_with_the_grounds_key_a_node_runs_only_jobs_the_ground_signed(
                           dump(Handover(src="sat-b", dst="n1", t=T0, job=good)))
         _, res = await wait_for(results, kind("result", job_id="real"))
         assert res["status"] == "done"
+
+
+async def test_a_job_id_a_result_could_not_carry_gets_a_named_error_only(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1"),
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe(topics.result("n1")) as results,
+    ):
+        model = await upload(bus, "n1", DIGITS)
+        x = {"input": Tensor.from_array(digits_inputs(1)).model_dump()}
+        for bad in ("a/b#", "x" * 129):
+            await bus.publish(topics.job("n1"), msgpack.packb(
+                {"kind": "job", "job_id": bad, "model": model, "inputs": x}, use_bin_type=True))
+            _, err = await wait_for(events, lambda _m, o: o.get("kind") == "error")
+            assert (err["code"], err["field"], err["job_id"]) == ("invalid_job", "job_id", None)
+        await bus.publish(topics.job("n1"), dump(JobSubmit(
+            job_id="ok", model=model, inputs={"input": Tensor.from_array(digits_inputs(1))})))
+        _, res = await wait_for(results, kind("result"))
+        assert res["job_id"] == "ok"  # the first result: nothing for the bad ids
