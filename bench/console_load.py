@@ -59,7 +59,8 @@ PUBLISHER = textwrap.dedent(
                                   epoch=now)
         st = Status(node=f"n{i:03d}", state="online", t=now, profile="jetson-orin-nano-super",
                     orbit=orbit)
-        c.publish(f"odc/sat/n{i:03d}/status", dump(st), qos=1, retain=True)
+        # not retained: a ground started later would count 200 of them in its window
+        c.publish(f"odc/sat/n{i:03d}/status", dump(st), qos=1)
     seq = 0
     start = time.time()
     while True:

@@ -119,6 +119,11 @@ class AlarmBook:
             if kind not in seen:
                 self.clear(node, kind, now)
 
+    def active_level(self, node: str, kind: str) -> Level | None:
+        """The level of the active alarm of ``node`` and ``kind``, if any (no sort)."""
+        a = self._alarms.get(self.key(node, kind))
+        return a.level if a is not None and a.active else None
+
     def raise_(self, c: Condition, now: float) -> Alarm:
         key = self.key(c.node, c.kind)
         a = self._alarms.get(key)

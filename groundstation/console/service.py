@@ -199,11 +199,11 @@ class ConsoleService:
     def _on_telemetry(self, payload: bytes, topic: str) -> None:
         tm = parse(Telemetry, payload)
         r = self.fleet.on_telemetry(tm, self.clock.perf_counter())
-        before = {a.kind: a.level for a in self.alarms.listed() if a.node == tm.node and a.active}
         found = conditions(tm.node, tm.soc, tm.temperature_c, tm.safe_mode, r.limits)
+        before = [self.alarms.active_level(tm.node, c.kind) for c in found]
         self.alarms.judge(tm.node, TELEMETRY_KINDS, found, tm.t)
-        for c in found:
-            if before.get(c.kind) != c.level:
+        for c, was in zip(found, before, strict=True):
+            if was != c.level:
                 self._event("alarm", c.node, f"{c.level}: {c.message}", c.level, tm.t)
 
     def _on_status(self, payload: bytes, topic: str) -> None:
