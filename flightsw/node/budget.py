@@ -318,7 +318,25 @@ class Budget:
             eta_d=eta_d,
             eclipses=eclipses,
             horizon=sch.t1,
+            deficit=bool(self.deficit(now)[i]),
         )
+
+    def deficit(self, now: float) -> npt.NDArray[np.bool_]:
+        """Rows whose bus alone (compute idle) loses energy over the scanned orbits: array
+        output over the lit share of the scan, against the baseline load."""
+        fc = self.forecast(now)
+        sch = self._schedule
+        assert sch is not None
+        span = max(sch.t1 - sch.t0, 1.0)
+        with np.errstate(invalid="ignore"):
+            dark = np.nansum(np.clip(sch.end - sch.start, 0.0, None), axis=1)
+        lit = 1.0 - np.minimum(dark / span, 1.0)
+        sun_w = np.asarray(power.solar_power_w(self.power, 1.0, 1.0))
+        eta_c = np.asarray(self.power.charge_efficiency, dtype=np.float64)
+        eta_d = np.asarray(self.power.discharge_efficiency, dtype=np.float64)
+        day = sun_w - fc.base_w
+        gain = np.where(day > 0, day * eta_c, day / eta_d) * lit - fc.base_w / eta_d * (1 - lit)
+        return np.asarray(gain < 0.0)
 
     def margin_wh(self, i: int, now: float) -> float:
         """Energy row ``i`` may spend now and stay above the floor through next eclipse."""

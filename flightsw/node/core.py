@@ -379,7 +379,8 @@ class NodeCore:
     def guard(self, now: float, margin_wh: float, outlook: Outlook | None = None
               ) -> list[Effect]:
         """The energy guard: suspend the running job if the battery can no longer pay its
-        rest above the floor. ``margin_wh`` is the node's margin now (its run's energy so far
+        rest above the floor, or the bus alone now loses energy over an orbit (as admission
+        refuses). ``margin_wh`` is the node's margin now (its run's energy so far
         already paid); the rest is charged at once, as admission did, or walked through the
         eclipse timeline when ``outlook`` is given and the run ends past the next eclipse."""
         r = self.run
@@ -388,9 +389,10 @@ class NodeCore:
         rest = max(0.0, r.end - max(now, r.start))
         eta_d = self.spec.profile.bus.discharge_efficiency
         need = r.d.mode.watts * rest / 3600.0 / eta_d
-        if need <= margin_wh:
+        deficit = outlook is not None and outlook.deficit
+        if need <= margin_wh and not deficit:
             return _NONE
-        if (outlook is not None and now + rest > outlook.covered_until()
+        if (outlook is not None and not deficit and now + rest > outlook.covered_until()
                 and outlook.lowest_wh(r.d.mode.watts, rest) >= 0.0):
             return _NONE
         return self.suspend(now, "energy guard: the battery cannot pay the rest of the run "

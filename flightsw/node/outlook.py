@@ -7,7 +7,10 @@ job that ends before that eclipse does: spending its energy at once is the worst
 between, while the job still draws through the eclipse after. For such a job the core walks
 the timeline itself: the battery with the job's extra power over its run, the bus baseline
 after it, through the end of the first eclipse that ends after the job does, and admits the
-job only if the lowest point stays at or above the floor.
+job only if the lowest point stays at or above the floor. A node whose bus alone loses
+energy over an orbit (``deficit``) ends each eclipse lower than the one before: any joule
+it spends brings its floor crossing nearer, however far the walk looks, so the scheduler
+runs nothing there (the walk, if asked, covers the whole scan).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Outlook(NamedTuple):
     eta_d: float
     eclipses: tuple[tuple[float, float], ...]  # (start, end) from now, in time order
     horizon: float  # end of the scan the eclipses come from
+    deficit: bool = False  # the bus alone loses energy over an orbit (compute idle)
 
     def covered_until(self) -> float:
         """End of the window the budget's margin covers: the next eclipse's end."""
@@ -43,17 +47,21 @@ class Outlook(NamedTuple):
     def lowest_wh(self, watts: float, duration_s: float) -> float:
         """Lowest battery above the floor (Wh, negative: below) if a run of ``watts`` (its
         mode's compute watts) starts now for ``duration_s``, through the end of the first
-        eclipse that ends after it (or the run's end if none does within the scan)."""
+        eclipse that ends after it (or the run's end if none does within the scan). On a
+        node in ``deficit`` each eclipse ends lower than the last: the walk goes on to the
+        end of the scan."""
         now = self.now
         job_end = now + max(0.0, duration_s)
+        if job_end > self.horizon:  # beyond what was scanned: assume the worst
+            return -float("inf")
         stop = job_end
-        for _, end in self.eclipses:
-            if end >= job_end:
-                stop = end
-                break
+        if self.deficit:  # every orbit ends lower: the whole scan is at stake
+            stop = self.horizon
         else:
-            if job_end > self.horizon:  # beyond what was scanned: assume the worst
-                return -float("inf")
+            for _, end in self.eclipses:
+                if end >= job_end:
+                    stop = end
+                    break
         cuts = {now, job_end, stop}
         for s, e in self.eclipses:
             if s < stop:

@@ -8,7 +8,9 @@ Admission: a job runs only if, after paying its modelled energy (drawn from the 
 its discharge efficiency), the battery stays above the depth-of-discharge floor through the
 end of the next eclipse (``Budget.margin_wh``); a job that runs past that eclipse is walked
 through the eclipse timeline (:class:`~flightsw.node.outlook.Outlook`) until the first
-eclipse that ends after it. Work below :data:`URGENT_PRIORITY` also leaves the node's
+eclipse that ends after it. A node whose bus alone loses energy over an orbit computes
+nothing: every joule it spent would bring its floor crossing nearer. Work below
+:data:`URGENT_PRIORITY` also leaves the node's
 reserve for urgent work untouched, and, in eclipse, waits for sunlight when it has the slack
 and the battery is below its comfort level. The temperature must stay under the maximum.
 The power mode is the one that spends the least energy above idle while meeting the
@@ -223,6 +225,9 @@ class OnboardScheduler:
         feasible: list[tuple[ModeSpec, float, float]] = []
         refused: tuple[str, ModeSpec, float] | None = None  # the first mode refused, and why
         ol = adm.outlook
+        if ol is not None and ol.deficit:
+            return ("energy: the bus alone loses energy over an orbit; compute waits until "
+                    "it no longer does")
         eta_d = ol.eta_d if ol is not None else 1.0
         reserve = 0.0 if q.priority >= URGENT_PRIORITY else adm.reserve_wh
         covered = ol.covered_until() if ol is not None else math.inf

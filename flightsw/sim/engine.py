@@ -878,7 +878,7 @@ class Simulation:
         rest = np.clip(load.start + load.latency_s - t, 0.0, None)
         watts = load.extra_w + load.idle_w
         need = watts * rest / 3600.0 / self._eta_d
-        for i in np.nonzero(busy & (need > margin))[0].tolist():
+        for i in np.nonzero(busy & ((need > margin) | self.budget.deficit(t)))[0].tolist():
             node = self.nodes[i]
             ol = self.budget.outlook(i, t)
             ol = ol._replace(battery_wh=ol.battery_wh - float(load.pending_j[i]) / 3600.0)
