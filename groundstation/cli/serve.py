@@ -59,6 +59,13 @@ def add_console_args(p: argparse.ArgumentParser) -> None:
         help="console operator login (default: env ODC_CONSOLE_TOKEN, else a random one, logged)",
     )
     p.add_argument(
+        "--console-broker",
+        default=os.environ.get("ODC_CONSOLE_BROKER"),
+        metavar="URL",
+        help="the console's own broker account, e.g. one whose ACL allows odc/sat/+/cmd "
+        "(default: --broker; env ODC_CONSOLE_BROKER)",
+    )
+    p.add_argument(
         "--command-keys",
         type=Path,
         help='JSON file {"node": "telecommand key"} for the console to sign commands',
@@ -141,8 +148,8 @@ def _run(args: argparse.Namespace) -> int:
                 # its own connection, so the console's subscriptions never queue behind
                 # the ground's ingest (and the broker's ACL can treat it as its own client)
                 cbus = await stack.enter_async_context(
-                    MqttBus(args.broker, client_id="odc-console", clean_start=True,
-                            persistent_session=False)
+                    MqttBus(args.console_broker or args.broker, client_id="odc-console",
+                            clean_start=True, persistent_session=False)
                 )
                 await stack.enter_async_context(
                     console_from_args(args, cbus, clock, args.archive, gs)
