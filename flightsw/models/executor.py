@@ -6,6 +6,10 @@ event loop keeps publishing telemetry and taking telecommands while a long batch
 Inputs are checked against the graph before they reach onnxruntime
 (:meth:`Executor.validate_inputs`), so a bad job is refused with a reason that names the
 input and what is wrong, and onnxruntime's own errors become :class:`InferenceError`.
+
+A batch job can also run item by item (:meth:`Executor.run_items`) so that it can be
+suspended between two items and resumed later from the first item not done: the node's
+pre-emption at an item boundary (:mod:`flightsw.node.checkpoint`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from flightsw.models.spec import TensorSpec, format_shape, read_graph_inputs
 from flightsw.models.store import ModelStore, check_model_hash
 from flightsw.protocol.batch import batch_items
 
-__all__ = ["ExecResult", "Executor", "check_inputs", "session_options"]
+__all__ = ["ExecResult", "Executor", "Partial", "check_inputs", "session_options"]
 
 _PROVIDERS = ["CPUExecutionProvider"]
 
@@ -128,6 +132,18 @@ def check_inputs(specs: tuple[TensorSpec, ...], inputs: Mapping[str, Any]) -> in
                         field=field,
                     )
     return batch_items(inputs)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Outputs of items ``[start, start + done)`` of a batch, run item by item until the end
+    or until asked to stop at an item boundary (``stopped``)."""
+
+    outputs: dict[str, npt.NDArray[Any]]
+    host_wall_s: float
+    start: int
+    done: int
+    stopped: bool
 
 
 @dataclass(frozen=True)
@@ -284,6 +300,50 @@ class Executor:
             options.terminate = True
             raise
         return ExecResult(outputs=outputs, host_wall_s=elapsed, items=items)
+
+    def _infer_items(self, model_hash: str, inputs: Mapping[str, npt.NDArray[Any]], start: int,
+                     chunk: int, stop: threading.Event, options: ort.RunOptions) -> Partial:
+        total = batch_items(inputs)
+        parts: list[dict[str, npt.NDArray[Any]]] = []
+        host = 0.0
+        k = start
+        while k < total and not stop.is_set():
+            end = min(total, k + chunk)
+            out, elapsed = self._infer(model_hash, {n: a[k:end] for n, a in inputs.items()},
+                                       options)
+            parts.append(out)
+            host += elapsed
+            k = end
+        outputs = ({n: np.concatenate([p[n] for p in parts], axis=0) for n in parts[0]}
+                   if parts else {})
+        return Partial(outputs, host, start, k - start, k < total)
+
+    async def run_items(self, model_hash: str, inputs: Mapping[str, npt.NDArray[Any]], *,
+                        start: int = 0, chunk: int = 1,
+                        stop: threading.Event | None = None) -> Partial:
+        """Run items ``start..`` of a batch ``chunk`` items at a time, stopping at the first
+        item boundary after ``stop`` is set (the items done are kept in the result).
+
+        Errors as :meth:`run`; cancelling the awaiting task asks onnxruntime to stop (the
+        item under way is lost, as with ``stop``, but so are the outputs so far).
+        """
+        model_hash = check_model_hash(model_hash)
+        items = self.validate_inputs(model_hash, inputs)
+        if not 0 <= start <= items:
+            raise InferenceError(f"start: item {start} is outside the batch of {items}")
+        if chunk < 1:
+            raise InferenceError(f"chunk: must be >= 1, got {chunk}")
+        options = ort.RunOptions()
+        options.log_severity_level = 3
+        flag = stop if stop is not None else threading.Event()
+        future = self._submit(self._infer_items, model_hash, dict(inputs), start, chunk, flag,
+                              options)
+        try:
+            partial: Partial = await asyncio.wrap_future(future)
+            return partial
+        except asyncio.CancelledError:
+            options.terminate = True
+            raise
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:

@@ -243,3 +243,41 @@ async def test_closed_executor_refuses_work(
 def test_bad_pool_size(store: ModelStore) -> None:
     with pytest.raises(InferenceError, match="max_workers must be >= 1"):
         Executor(store, 0)
+
+
+class _StopAfter:
+    """A stop flag that reads set after ``n`` looks (the executor looks once per chunk)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+@pytest.mark.parametrize(("name", "batch"), [("digits_classifier", 20), ("detector", 4)])
+async def test_a_batch_suspended_at_an_item_boundary_resumes_to_bare_outputs(
+    executor: Executor, store: ModelStore, example_hashes: dict[str, str], name: str, batch: int
+) -> None:
+    h = example_hashes[name]
+    inputs = _inputs(name, batch)
+    first = await executor.run_items(h, inputs, stop=_StopAfter(batch // 2))  # type: ignore[arg-type]
+    assert first.stopped and first.start == 0 and first.done == batch // 2
+    rest = await executor.run_items(h, inputs, start=first.done, chunk=3)
+    assert not rest.stopped and rest.start == batch // 2 and rest.done == batch - batch // 2
+    bare = ort.InferenceSession(
+        str(store.path(h)), sess_options=session_options(2), providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in bare.get_outputs()]
+    # item by item, bare onnxruntime gives the same numbers, bit for bit
+    per_item = [bare.run(None, {k: v[i:i + 1] for k, v in inputs.items()}) for i in range(batch)]
+    whole = bare.run(None, inputs)
+    for n, name_out in enumerate(names):
+        got = np.concatenate([first.outputs[name_out], rest.outputs[name_out]], axis=0)
+        assert got.dtype == whole[n].dtype and got.shape == whole[n].shape
+        assert np.array_equal(got[: first.done], np.concatenate([p[n] for p in per_item])[
+            : first.done])
+        np.testing.assert_allclose(got, whole[n], rtol=1e-5, atol=1e-6)
+    with pytest.raises(InferenceError, match="start: item 99"):
+        await executor.run_items(h, inputs, start=99)
