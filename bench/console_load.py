@@ -22,6 +22,7 @@ second), the per-run figures, and the rows pushed per second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -125,7 +126,6 @@ async def one_run(broker: MosquittoProcess, work: Path, console: bool, warmup_s:
         ws_task = None
         if console:
             async def follow() -> None:
-                nonlocal rows
                 async with aiohttp.ClientSession() as s:
                     for _ in range(200):
                         try:
@@ -133,14 +133,22 @@ async def one_run(broker: MosquittoProcess, work: Path, console: bool, warmup_s:
                             break
                         except aiohttp.ClientError:
                             await asyncio.sleep(0.1)
-                    async for msg in ws:
-                        data = json.loads(msg.data)
-                        got = time.time()
-                        if measuring:
-                            for n in data.get("nodes", []):
-                                if "t" in n:
-                                    lags.append(got - n["t"])
-                                    rows += 1
+                    try:
+                        await read(ws)
+                    finally:
+                        await ws.close()
+
+            async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
+                nonlocal rows
+                async for msg in ws:
+                    data = json.loads(msg.data)
+                    got = time.time()
+                    if measuring:
+                        for n in data.get("nodes", []):
+                            if "t" in n:
+                                lags.append(got - n["t"])
+                                rows += 1
+
             ws_task = asyncio.create_task(follow())
         await asyncio.sleep(warmup_s)
         t0, n0 = await wait_heartbeat(hb_path, None)
@@ -154,6 +162,8 @@ async def one_run(broker: MosquittoProcess, work: Path, console: bool, warmup_s:
         elapsed = time.monotonic() - w0
         if ws_task is not None:
             ws_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ws_task
         out: dict[str, Any] = {
             "console": console,
             "ingest_per_s": round((n1 - n0) / (t1 - t0), 2),
