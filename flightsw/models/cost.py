@@ -31,11 +31,13 @@ from flightsw.models.store import sha256_bytes
 __all__ = [
     "ModelCost",
     "ModelledRun",
+    "NodeCosts",
     "ProfileLike",
     "analyse",
     "clear_cache",
     "modelled_energy_j",
     "modelled_run",
+    "node_costs",
     "roofline",
 ]
 
@@ -735,15 +737,16 @@ def analyse(
     return cost
 
 
-def _analyse_bytes(data: bytes, model_hash: str, bind: Mapping[str, int]) -> ModelCost:
+def _inferred(
+    data: bytes, model_hash: str, bind: Mapping[str, int]
+) -> tuple[onnx.ModelProto, onnx.ModelProto, _Graph]:
+    """The model, its batch-bound shape-inferred copy and that copy's tensor facts."""
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError) as exc:
         raise CostModelError(f"model {model_hash[:12]} is not an ONNX model: {exc}") from exc
     if not model.graph.node:
         raise CostModelError(f"model {model_hash[:12]} has an empty graph")
-    inputs = graph_inputs(model)
-    outputs = tuple(s.name for s in graph_outputs(model))
     try:
         inferred = onnx.shape_inference.infer_shapes(
             _bind_batch(model, bind), check_type=False, strict_mode=False, data_prop=True
@@ -761,6 +764,43 @@ def _analyse_bytes(data: bytes, model_hash: str, bind: Mapping[str, int]) -> Mod
         except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
             raise CostModelError(f"model {model_hash[:12]}: shape inference failed: {exc}") from exc
         g = _graph_facts(inferred)
+    return model, inferred, g
+
+
+@dataclass(frozen=True)
+class NodeCosts:
+    """Per node of a graph (in graph order), FLOPs per item (0 where no rule counts it),
+    and the bytes per item of every activation tensor (None where a shape is unknown)."""
+
+    model: onnx.ModelProto
+    flops: tuple[float, ...]
+    tensor_bytes: Mapping[str, int | None]
+    weights: frozenset[str]
+
+
+def node_costs(data: bytes, *, bind: Mapping[str, int] | None = None) -> NodeCosts:
+    """FLOPs per item of each node of an ONNX model's bytes, and its tensors' bytes per
+    item, by the counting rules of :func:`analyse` (for partitioning a graph)."""
+    model, inferred, g = _inferred(data, sha256_bytes(data), dict(bind or {}))
+    flops = []
+    for node in inferred.graph.node:
+        rule = _RULES.get(("" if node.domain == "ai.onnx" else node.domain, node.op_type))
+        value = None if rule is None else rule(node, g)
+        flops.append(float(value or 0.0))
+    names = {n for node in inferred.graph.node for n in (*node.input, *node.output) if n}
+    names |= {i.name for i in inferred.graph.input}
+    return NodeCosts(
+        model=model,
+        flops=tuple(flops),
+        tensor_bytes=MappingProxyType({n: g.nbytes(n) for n in names if n not in g.weights}),
+        weights=frozenset(g.weights),
+    )
+
+
+def _analyse_bytes(data: bytes, model_hash: str, bind: Mapping[str, int]) -> ModelCost:
+    model, inferred, g = _inferred(data, model_hash, bind)
+    inputs = graph_inputs(model)
+    outputs = tuple(s.name for s in graph_outputs(model))
     try:
         per_op, uncounted, bytes_moved, weight_bytes = _count(inferred, g)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
