@@ -135,7 +135,7 @@ class ConsoleService:
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.host, self.port)
             await site.start()
-            port = self._bound_port(site) or self.port
+            port = self._bound_port(self._runner) or self.port
             self.url = f"http://{self.host}:{port}/"
             self.port = port
         except BaseException:
@@ -146,11 +146,11 @@ class ConsoleService:
         return self
 
     @staticmethod
-    def _bound_port(site: web.TCPSite) -> int | None:
-        server = site._server  # aiohttp has no public accessor for the bound port
-        sockets = getattr(server, "sockets", None)
-        if sockets:
-            return int(sockets[0].getsockname()[1])
+    def _bound_port(runner: web.AppRunner) -> int | None:
+        """The port the server listens on (the OS chose it when ``port`` was 0)."""
+        for addr in runner.addresses:
+            if isinstance(addr, tuple) and len(addr) >= 2:
+                return int(addr[1])
         return None
 
     async def __aexit__(
