@@ -276,6 +276,9 @@ class Scenario(_Model):
     # years in orbit: every profile's bus (battery, array, radiator) as aged by then, by the
     # profile's [lifetime] figures (flightsw.node.aging); emulated nodes: --mission-year
     mission_year: Annotated[float, Field(ge=0, le=30)] = 0.0
+    # draw accelerator losses and debris manoeuvres from each profile's [lifetime]
+    # (flightsw.sim.lifetime_events): lost nodes stop for good, manoeuvres pause compute
+    lifetime_events: bool = False
     constellation: Constellation
     profiles: Profiles
     ground_stations: list[GroundStationSpec] = Field(default_factory=list)

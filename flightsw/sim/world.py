@@ -30,6 +30,7 @@ from flightsw.physics.orbit import (
     sun_synchronous_inclination,
     walker,
 )
+from flightsw.sim.lifetime_events import LifetimeDraw, draw_lifetime_events
 from flightsw.sim.scenario import Scenario, SchedulerSpec
 from hardware_profiles import HardwareProfile, load_profile
 
@@ -114,6 +115,7 @@ class World:
     bursts: list[BurstSpec]
     scheduler: SchedulerSpec
     plane_of: list[int | None]
+    lifetime: LifetimeDraw | None = None  # drawn accelerator losses and manoeuvres
 
     @property
     def n(self) -> int:
@@ -369,6 +371,11 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
         )
     if not math.isfinite(t0 + mission):
         raise ScenarioError(f"{sc.name}: duration: not finite")
+    lifetime = None
+    if sc.lifetime_events:
+        run_seed = sc.seed if seed is None else seed
+        lifetime = draw_lifetime_events(profiles, t0, mission, sc.mission_year,
+                                        np.random.default_rng([run_seed, 17]))
     return World(
         scenario=sc if seed is None else sc.model_copy(update={"seed": seed}),
         t0=t0,
@@ -382,4 +389,5 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
         bursts=bursts,
         scheduler=scheduler,
         plane_of=plane_of,
+        lifetime=lifetime,
     )
