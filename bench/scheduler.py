@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="without --regime: the scenario (no bound unless --bound)")
     parser.add_argument("--bound", action="store_true", help="with --scenario: solve the bound")
     parser.add_argument("--bound-slot-s", type=float, default=BOUND_SLOT_S)
+    parser.add_argument("--no-bound", action="store_true",
+                        help="with --regime: skip the bound (to --merge with a run that has it)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds (default: the scenario's)")
     parser.add_argument("--policies", default=",".join(POLICIES),
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = {"scenario": (args.scenario, args.bound_slot_s if args.bound else None)}
     else:
         names = list(REGIMES) if args.regime == "all" else [args.regime]
-        todo = {r: (REGIMES[r], args.bound_slot_s) for r in names}
+        todo = {r: (REGIMES[r], None if args.no_bound else args.bound_slot_s) for r in names}
     results: dict[str, Any] = {}
     for name, (path, slot) in todo.items():
         seeds = ([int(s) for s in args.seeds.split(",")] if args.seeds
