@@ -1,10 +1,12 @@
 """One PNG that shows how each node's mission went: battery, heat, power mode and jobs.
 
 One row per node (title: node id and hardware profile), four panels sharing one time axis
-in hours from the first sample: battery state of charge, temperature, power mode and jobs
-completed (the node's ``jobs_done`` counter and the results the ground archived). Eclipses
-(telemetry ``sunlit`` < 0.5) are shaded grey in every panel. Drawn with matplotlib's Agg
-canvas directly (no pyplot, no global backend state).
+in hours from the first sample: battery state of charge (with the profile's floor),
+temperature (with its throttle and maximum), power mode (with its watts) and jobs completed
+(the node's ``jobs_done`` counter, the results the ground archived, failed results marked).
+Eclipses (telemetry ``sunlit`` < 0.5) are shaded grey in every panel and ground contact
+(telemetry ``in_contact``) is a bar along the bottom. Like panels share one y-scale across
+the rows. Drawn with matplotlib's Agg canvas directly (no pyplot, no global backend state).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from hardware_profiles import load_profile
 __all__ = ["ReportSummary", "build_report", "write_report"]
 
 ECLIPSE_COLOR = "#9aa0a6"
+CONTACT_COLOR = "#8e24aa"
 SAFE_MODE = "SAFE"
 
 
@@ -49,7 +52,9 @@ class _Series:
     mode: list[str] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
     jobs_done: list[float] = field(default_factory=list)
+    contact: list[float] = field(default_factory=list)  # 1 in contact, 0 not, nan unknown
     results: list[float] = field(default_factory=list)  # finish times of done results
+    failed: list[float] = field(default_factory=list)  # finish times of failed results
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +99,14 @@ def _collect(reader: ArchiveReader, nodes: Iterable[str] | None, start: float | 
                           else str(msg.get("power_mode", "?")))
             s.jobs_done.append(_num(msg, "jobs_done"))
             s.load.append(_num(msg, "load_w"))
+            c = msg.get("in_contact")
+            s.contact.append(float(c) if isinstance(c, bool) else math.nan)
             if isinstance(msg.get("profile"), str):
                 s.profile = msg["profile"]
-        elif kind == "result" and msg.get("status") == "done":
+        elif kind == "result" and msg.get("status") in ("done", "failed"):
             finished = _num(msg, "finished_at")
-            s.results.append(rec.t if math.isnan(finished) or finished <= 0 else finished)
+            when = rec.t if math.isnan(finished) or finished <= 0 else finished
+            (s.results if msg["status"] == "done" else s.failed).append(when)
         elif kind == "status" and s.profile is None and isinstance(msg.get("profile"), str):
             s.profile = msg["profile"]
     return {n: s for n, s in sorted(series.items()) if s.t or s.results}
@@ -115,6 +123,30 @@ def _eclipses(t: npt.NDArray[np.float64], sunlit: npt.NDArray[np.float64]
     stops = np.flatnonzero(edges == -1)  # index after the last dark sample
     ends = np.append(t, t[-1])  # the last dark sample shades to itself
     return [(float(t[a]), float(ends[b])) for a, b in zip(starts, stops, strict=True)]
+
+
+def _limits(profile: str | None) -> tuple[float, float, float] | None:
+    """(SoC floor %, throttle °C, max °C) of a packaged profile, None if unknown."""
+    if not profile:
+        return None
+    try:
+        prof = load_profile(profile)
+    except FlightSwError:
+        return None
+    return prof.bus.dod_floor * 100.0, prof.thermal.throttle_c, prof.thermal.max_c
+
+
+def _contacts(t: npt.NDArray[np.float64], contact: npt.NDArray[np.float64]
+              ) -> list[tuple[float, float]]:
+    """``(start, width)`` hours of each stretch in contact (a sample holds until the next)."""
+    on = contact > 0.5
+    if not on.any():
+        return []
+    edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    ends = np.append(t, t[-1])
+    return [(float(t[a]), float(ends[b] - t[a])) for a, b in zip(starts, stops, strict=True)]
 
 
 def _profile_watts(profile: str | None) -> dict[str, float]:
@@ -149,6 +181,16 @@ def _rank_modes(
 def _shade(ax: Axes, spans: list[tuple[float, float]]) -> None:
     for a, b in spans:
         ax.axvspan(a, b, color=ECLIPSE_COLOR, alpha=0.28, lw=0, zorder=0)
+
+
+def _same_scale(axes: list[Axes]) -> None:
+    """One y-range for like panels of every row, so rows compare at a glance."""
+    if len(axes) < 2:
+        return
+    lows, highs = zip(*(ax.get_ylim() for ax in axes), strict=True)
+    lo, hi = min(lows), max(highs)
+    for ax in axes:
+        ax.set_ylim(lo, hi)
 
 
 def write_report(
@@ -221,6 +263,8 @@ def build_report(
     subfigs = fig.subfigures(rows, 1, squeeze=False)[:, 0]
     share: Axes | None = None
     n_results = 0
+    temp_axes: list[Axes] = []
+    jobs_axes: list[Axes] = []
     for i, (sub, s) in enumerate(zip(subfigs, shown, strict=True)):
         axes = sub.subplots(1, 4)
         share = share or axes[0]
@@ -238,12 +282,19 @@ def build_report(
         ax_soc, ax_temp, ax_mode, ax_jobs = axes
         soc = np.asarray(s.soc)[order]
         ax_soc.plot(h, soc, color="#1a73e8", lw=1.4)
+        limits = _limits(s.profile)
+        if limits is not None:
+            ax_soc.axhline(limits[0], color="#d93025", lw=1.0, ls="--", label="floor")
         ax_soc.set_ylim(0, 100)
         ax_soc.set_ylabel("SoC [%]")
         ax_soc.set_title(f"Battery state of charge (min {np.nanmin(soc):.0f} %)", fontsize=10)
 
         temp = np.asarray(s.temp)[order]
         ax_temp.plot(h, temp, color="#d93025", lw=1.4)
+        if limits is not None:
+            ax_temp.axhline(limits[1], color="#f29900", lw=1.0, ls="--", label="throttle")
+            ax_temp.axhline(limits[2], color="#a50e0e", lw=1.0, ls="--", label="max")
+        temp_axes.append(ax_temp)
         ax_temp.set_ylabel("Temperature [°C]")
         ax_temp.set_title(f"Temperature (max {np.nanmax(temp):.1f} °C)", fontsize=10)
 
@@ -251,7 +302,9 @@ def build_report(
         ranked = _rank_modes(modes, np.asarray(s.load)[order], s.profile)
         levels = {m: k for k, m in enumerate(ranked)}
         ax_mode.step(h, [levels[m] for m in modes], where="post", color="#188038", lw=1.6)
-        ax_mode.set_yticks(range(len(ranked)), ranked)
+        watts = _profile_watts(s.profile)
+        ax_mode.set_yticks(range(len(ranked)),
+                           [f"{m} ({watts[m]:g} W)" if m in watts else m for m in ranked])
         ax_mode.set_ylim(-0.5, len(ranked) - 0.5)
         ax_mode.set_ylabel("Power mode")
         ax_mode.set_title("Power mode (by watts, low to high)", fontsize=10)
@@ -265,22 +318,38 @@ def build_report(
             ax_jobs.step(np.concatenate([[r[0]], r]), np.arange(len(r) + 1), where="post",
                          color="#e37400", lw=1.4, ls="--", label="results archived")
             n_results += len(r)
+        if s.failed:
+            fh = np.sort((np.asarray(s.failed) - t0) / 3600.0)
+            ax_jobs.scatter(fh, np.zeros_like(fh), marker="x", color="#d93025", s=36,
+                            zorder=3, clip_on=False, label="failed")
+        jobs_axes.append(ax_jobs)
+        contact = _contacts(h, np.asarray(s.contact)[order])
         ax_jobs.set_ylabel("Jobs completed")
         ax_jobs.set_title("Jobs completed (cumulative)", fontsize=10)
         ax_jobs.set_ylim(bottom=0)
 
         for ax in axes:
             _shade(ax, spans)
+            if contact:  # along the bottom, in axes coordinates: a collection, not a patch
+                ax.broken_barh(contact, (0.0, 0.035), transform=ax.get_xaxis_transform(),
+                               color=CONTACT_COLOR, lw=0, zorder=1)
             ax.grid(True, alpha=0.3)
             if i == rows - 1:
                 ax.set_xlabel(f"hours since {format_iso(t0)}")
             else:
                 ax.tick_params(labelbottom=False)
+    _same_scale(temp_axes)
+    _same_scale(jobs_axes)
     fig.legend(
         handles=[Patch(color=ECLIPSE_COLOR, alpha=0.5, label="eclipse (sunlit < 0.5)"),
+                 Patch(color=CONTACT_COLOR, label="ground contact"),
+                 Line2D([], [], color="#d93025", lw=1.0, ls="--", label="SoC floor"),
+                 Line2D([], [], color="#f29900", lw=1.0, ls="--", label="throttle"),
+                 Line2D([], [], color="#a50e0e", lw=1.0, ls="--", label="max temperature"),
                  Line2D([], [], color="#9334e6", lw=1.6, label="jobs_done (telemetry)"),
-                 Line2D([], [], color="#e37400", lw=1.4, ls="--", label="results archived")],
-        loc="outside lower center", ncols=3, fontsize=10, frameon=False,
+                 Line2D([], [], color="#e37400", lw=1.4, ls="--", label="results archived"),
+                 Line2D([], [], color="#d93025", marker="x", lw=0, label="failed job")],
+        loc="outside lower center", ncols=8, fontsize=10, frameon=False,
     )
     if share is not None:
         share.set_xlim(0, max((t_last - t0) / 3600.0, 1e-3))

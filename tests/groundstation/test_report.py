@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.image as mpimg
+import numpy as np
 import pytest
+from matplotlib.collections import PolyCollection
 from matplotlib.patches import Rectangle
 
 from flightsw.archive import ArchiveReader, ArchiveWriter
+from flightsw.protocol import dump, topics
 from groundstation.exceptions import ReplayError
 from groundstation.report import build_report, write_report
+from hardware_profiles import load_profile
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,3 +72,33 @@ def test_no_telemetry_is_a_clear_error(tmp_path: Path) -> None:
         write_report(ArchiveReader(tmp_path / "a"), tmp_path / "r.png")
     with pytest.raises(ReplayError, match=r"for nodes \['y'\]"):
         write_report(ArchiveReader(tmp_path / "a"), tmp_path / "r.png", nodes=["y"])
+
+
+def test_limits_contact_failures_and_one_scale(tmp_path: Path, mission_writer: Any) -> None:
+    """Floor, throttle and max of each packaged profile drawn; contact windows along the
+    bottom; failed results marked; like panels share one y-range across rows."""
+    nodes = {"sat-a": "jetson-orin-nano-super", "sat-b": "starcloud-h100"}
+    log = mission_writer.write(tmp_path / "a", nodes=nodes, hours=1.0, period_s=60.0)
+    t_fail = mission_writer.EPOCH + 1800.0
+    failed = mission_writer.result("sat-a", 999, t_fail, np.random.default_rng(0))
+    failed = failed.model_copy(update={"status": "failed", "reason": "deadline expired",
+                                       "outputs": {}})
+    with ArchiveWriter(tmp_path / "a") as w:  # appends a segment after the mission's
+        w.append(t_fail, topics.result("sat-a"), dump(failed))
+    assert log.records
+    fig, _ = build_report(ArchiveReader(tmp_path / "a"))
+    rows = {row.get_suptitle().split()[0]: row.axes for row in fig.subfigs}
+    for node, profile in nodes.items():
+        p = load_profile(profile)
+        soc, temp, _, _ = rows[node]
+        assert {round(y, 6) for line in soc.get_lines() if len(set(line.get_ydata())) == 1
+                for y in line.get_ydata()} == {round(p.bus.dod_floor * 100, 6)}
+        flat = {float(line.get_ydata()[0]) for line in temp.get_lines()
+                if len(set(line.get_ydata())) == 1}
+        assert flat == {p.thermal.throttle_c, p.thermal.max_c}
+        assert any(isinstance(c, PolyCollection) for c in soc.collections)  # contact bar
+    assert rows["sat-a"][1].get_ylim() == rows["sat-b"][1].get_ylim()
+    assert rows["sat-a"][3].get_ylim() == rows["sat-b"][3].get_ylim()
+    marks = [c for c in rows["sat-a"][3].collections if c.get_label() == "failed"]
+    assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
+    assert not [c for c in rows["sat-b"][3].collections if c.get_label() == "failed"]
