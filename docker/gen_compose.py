@@ -65,7 +65,8 @@ HERE = Path(__file__).resolve().parent
 TLS_MOUNT = "/etc/odc-tls"  # broker: broker.crt, broker.key, ca.crt; clients: ca.crt
 BROKER_DATA = "/var/lib/odc-mosquitto"  # the broker's persistence volume
 NODE_DATA = "/var/lib/odc/node"  # a node's --data-dir, a volume per node
-KEYS_MOUNT = "/etc/odc-keys"  # node: its own <id>.key; ground: every node's
+KEYS_MOUNT = "/etc/odc-keys"  # node: its own <id>.key, ground.warrant.pub; ground: all
+WARRANT_PUB = "ground.warrant.pub"  # the ground's public job-signing key (groundstation keys)
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 Yaml = dict[str, "Yaml"] | list["Yaml"] | str | int | float | bool | None
@@ -95,7 +96,7 @@ class Settings:
     secrets_dir: str = "./.generated/secrets"  # make_secrets.py output, as compose sees it
     operators: tuple[str, ...] = ("operator",)  # broker accounts of the operator role
     viewers: tuple[str, ...] = ("viewer",)  # broker accounts of the read-only viewer role
-    node_keys: bool = False  # nodes seal their messages with per-node keys the ground checks
+    node_keys: bool = True  # nodes seal their messages with per-node keys the ground checks
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
     telemetry_period_s: float | None = None  # None = the node's default
@@ -299,10 +300,11 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         if settings.max_payload_bytes is not None:
             cmd += ["--max-payload", str(settings.max_payload_bytes)]
         node_volumes: list[Yaml] = [f"{s.node_id}-data:{NODE_DATA}", client_tls]
-        if settings.node_keys:  # its own key only
-            key = f"{KEYS_MOUNT}/{s.node_id}.key"
-            cmd += ["--node-key-file", key]
-            node_volumes.append(f"{settings.secrets_dir}/node-keys/{s.node_id}.key:{key}:ro")
+        if settings.node_keys:  # its own key only, and the ground's public warrant key
+            key, pub = f"{KEYS_MOUNT}/{s.node_id}.key", f"{KEYS_MOUNT}/{WARRANT_PUB}"
+            cmd += ["--node-key-file", key, "--ground-public-key", pub]
+            node_volumes += [f"{settings.secrets_dir}/node-keys/{s.node_id}.key:{key}:ro",
+                             f"{settings.secrets_dir}/node-keys/{WARRANT_PUB}:{pub}:ro"]
         services[s.node_id] = common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": cmd,
@@ -494,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if settings.node_keys:
                     ids = [make_secrets.node_id(i) for i in range(settings.nodes)]
                     keyed = make_secrets.ensure_node_keys(args.secrets, ids)
-                    made += [f"{len(keyed)} node key(s)"] if keyed else []
+                    made += [f"keys {', '.join(keyed)}"] if keyed else []
             except make_secrets.SecretsError as exc:
                 print(f"gen_compose.py: error: {exc}", file=sys.stderr)
                 return 2

@@ -1,7 +1,7 @@
 """Make the Docker deployment's secrets: a local CA, the broker's certificate, node keys.
 
-    python3 docker/make_secrets.py                      # docker/.generated/secrets
-    python3 docker/make_secrets.py DIR --host mqtt.example.net --nodes 6
+    python3 docker/make_secrets.py                      # docker/.generated/secrets, 6 node keys
+    python3 docker/make_secrets.py DIR --host mqtt.example.net --nodes 24
 
 Nothing here is ever committed: the files are made on the machine that runs the deployment
 (``docker/gen_compose.py -o FILE`` calls this too). Layout, one directory per consumer so
@@ -10,8 +10,10 @@ each container mounts only what it needs::
     DIR/ca/ca.crt, ca.key           the CA; ca.key (0600) is never mounted anywhere
     DIR/broker/broker.crt, .key     the broker's certificate and key (0600), with ca.crt
     DIR/clients/ca.crt              what clients trust (ODC_CA_FILE): nodes, ground, CLIs
-    DIR/node-keys/<node>.key        each node's message key: the node gets its own file,
-                                    the ground station the directory
+    DIR/node-keys/<node>.key        each node's message key (seals what it publishes)
+    DIR/node-keys/ground.warrant    the ground's Ed25519 job-signing key, and .pub
+                                    a node gets its own key and ground.warrant.pub, the
+                                    ground station the directory
 
 The broker certificate names ``localhost``, ``broker`` (the compose service name) and
 ``127.0.0.1`` plus every ``--host``. Existing files are kept (re-running is harmless); a
@@ -22,11 +24,12 @@ under the same CA. ``--force`` makes everything afresh (clients must then get th
 ECDSA P-256 keys; the CA is valid 10 years, the broker certificate 825 days. Needs the
 ``openssl`` command; standard library only otherwise (it runs before anything is installed).
 
-Node keys (``--nodes N`` for ``sat-001`` ... or ``--nodes a,b``) are written as
-``groundstation keys`` writes them (64 hex characters and a newline; a key that exists is
-kept) and read by ``flightsw.protocol.sign.load_key``; a test ties the two. They are mode
-0644 in a 0755 ``node-keys`` directory so the containers' unprivileged user can read the
-files mounted into them; on the host they are private through ``DIR`` itself (0700).
+Node keys (``--nodes N`` for ``sat-001`` ... ``sat-N``, default 6, or ``--nodes a,b``) are
+made by the project's own ``groundstation keys`` (docs/security.md): from ``$PATH`` or the
+repository's ``.venv``, else run in the application image (``$ODC_IMAGE``, default
+``odc:latest``) as the calling user. Existing keys are kept. The files are then made mode
+0644 in a 0755 ``node-keys`` directory so the containers' unprivileged user (uid 10001) can
+read what is mounted into them; on the host they stay private through ``DIR`` itself (0700).
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import argparse
 import ipaddress
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -54,7 +56,6 @@ DEFAULT_HOSTS = ("localhost", "broker", "127.0.0.1")
 CA_DAYS = 3650
 BROKER_DAYS = 825
 RENEW_BEFORE_S = 30 * 86400
-KEY_BYTES = 32  # flightsw.protocol.sign.KEY_BYTES
 _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -172,9 +173,23 @@ def ensure(directory: Path = DEFAULT_DIR, hosts: Sequence[str] = DEFAULT_HOSTS,
     return made
 
 
+def _keys_command(keys: Path) -> list[str]:
+    """How to run ``groundstation keys`` writing into ``keys``."""
+    for exe in (shutil.which("groundstation"), HERE.parent / ".venv" / "bin" / "groundstation"):
+        if exe and os.access(exe, os.X_OK):
+            return [str(exe), "keys", str(keys)]
+    if shutil.which("docker") is None:
+        raise SecretsError("node keys need `groundstation keys`: install the project "
+                           "(pip install -e .) or build the images (docker/build-offline.sh)")
+    image = os.environ.get("ODC_IMAGE") or "odc:latest"
+    return ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}",
+            "-v", f"{keys.resolve()}:/keys", image, "groundstation", "keys", "/keys"]
+
+
 def ensure_node_keys(directory: Path, nodes: Sequence[str]) -> list[str]:
-    """A key for every node of ``nodes`` that has none under ``directory/node-keys``;
-    returns the nodes given a new one."""
+    """Keys for every node of ``nodes`` (and the ground's warrant key pair) under
+    ``directory/node-keys``, made by ``groundstation keys`` where missing; returns what was
+    made, as it printed it."""
     for node in nodes:
         if not _NODE_ID.fullmatch(node):
             raise SecretsError(f"--nodes: {node!r} is not a node id (1-64 of A-Z a-z 0-9 _ . -)")
@@ -183,16 +198,25 @@ def ensure_node_keys(directory: Path, nodes: Sequence[str]) -> list[str]:
     keys = directory / "node-keys"
     keys.mkdir(exist_ok=True)
     keys.chmod(0o755)
-    made = []
+    if not nodes:
+        return []
     for node in nodes:
         path = keys / f"{node}.key"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES) + "\n")
-            made.append(node)
-        path.chmod(0o644)
-    return made
+        if path.is_dir():
+            # docker made it: compose was brought up before the key existed (it creates a
+            # missing bind-mount source as a directory)
+            try:
+                path.rmdir()
+            except OSError:
+                raise SecretsError(f"{path} is a directory, not a key file") from None
+    done = subprocess.run([*_keys_command(keys), "--nodes", ",".join(nodes)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SecretsError(f"groundstation keys failed: {done.stderr.strip()[-500:]}")
+    for path in keys.iterdir():
+        if path.is_file():
+            path.chmod(0o644)
+    return [Path(line).name for line in done.stdout.split()]
 
 
 def _nodes(text: str) -> list[str]:
@@ -208,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", action="append", default=[], metavar="NAME_OR_IP",
                    help="another name the broker is reached by (repeat)")
     p.add_argument("--force", action="store_true", help="a new CA and broker certificate")
-    p.add_argument("--nodes", default="", metavar="N|A,B,...",
-                   help="node keys too: N for sat-001..sat-N, or node ids")
+    p.add_argument("--nodes", default="6", metavar="N|A,B,...",
+                   help="the nodes to make keys for: N for sat-001..sat-N, or node ids "
+                        "(default 6: the committed compose files' nodes; 0 for none)")
     return p
 
 
@@ -217,12 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         made = ensure(args.directory, args.host, force=args.force)
-        keyed = ensure_node_keys(args.directory, _nodes(args.nodes)) if args.nodes else []
+        keyed = ensure_node_keys(args.directory, _nodes(args.nodes))
     except SecretsError as exc:
         print(f"make_secrets.py: error: {exc}", file=sys.stderr)
         return 2
     if keyed:
-        made.append(f"{len(keyed)} node key(s)")
+        made.append(f"keys {', '.join(keyed)}")
     what = ", ".join(made) if made else "nothing new (all present and valid)"
     print(f"make_secrets.py: {args.directory}: {what}", file=sys.stderr)
     return 0

@@ -6,7 +6,9 @@ on 127.0.0.1, a free port) with the deployment's TLS, role ACL and broker persis
 (certificates made for this run in its own directory), and drives it from the host like a
 user does, as the ``operator`` account over ``mqtts://``:
 
-* every service comes up healthy (every node and the ground reach the broker over TLS);
+* every service comes up healthy (every node and the ground reach the broker over TLS, and
+  the ground accepts the nodes' messages sealed with their keys);
+* a node container holds its own key only, a client container the CA certificate only;
 * ``groundstation submit ... --wait -o out.npz`` returns exactly what bare onnxruntime
   computes on the host for the same model and input;
 * the ground station's archive holds telemetry from all three nodes;
@@ -189,6 +191,20 @@ def reference(model: Path, inputs: dict[str, npt.NDArray[Any]]) -> dict[str, npt
 
 async def test_services_come_up_healthy(stack: Stack) -> None:
     await wait_healthy(stack)
+
+
+async def test_each_node_holds_only_its_own_key(stack: Stack) -> None:
+    """Node keys (made at setup like the certificates): a node container gets its own key and
+    the ground's public warrant key, the ground every node's key and its warrant key."""
+    await wait_healthy(stack)
+    for svc in (*NODES, "ground"):
+        out = await arun("docker", "exec", stack.container(svc), "ls", "/etc/odc-keys")
+        want = ([f"{svc}.key", "ground.warrant.pub"] if svc in NODES
+                else [*(f"{n}.key" for n in NODES), "ground.warrant", "ground.warrant.pub"])
+        assert sorted(out.split()) == sorted(want), svc
+        assert "odc-tls" in await arun("docker", "exec", stack.container(svc), "ls", "/etc")
+    out = await arun("docker", "exec", stack.container("sat-001"), "ls", "/etc/odc-tls")
+    assert out.split() == ["ca.crt"]  # the CA certificate, no key
 
 
 async def test_submit_from_host_matches_onnxruntime(stack: Stack) -> None:

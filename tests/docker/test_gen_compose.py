@@ -115,33 +115,44 @@ def test_node_keys_each_node_gets_only_its_own() -> None:
     assert "./.generated/secrets/node-keys:/etc/odc-keys:ro" in ground["volumes"]
     for node in ("sat-001", "sat-003"):
         svc = doc["services"][node]
-        key = f"/etc/odc-keys/{node}.key"
+        key, pub = f"/etc/odc-keys/{node}.key", "/etc/odc-keys/ground.warrant.pub"
         assert svc["command"][svc["command"].index("--node-key-file") + 1] == key
+        assert svc["command"][svc["command"].index("--ground-public-key") + 1] == pub
         mounts = [v for v in svc["volumes"] if "node-keys" in v]
-        assert mounts == [f"./.generated/secrets/node-keys/{node}.key:{key}:ro"]
+        assert mounts == [f"./.generated/secrets/node-keys/{node}.key:{key}:ro",
+                          f"./.generated/secrets/node-keys/ground.warrant.pub:{pub}:ro"]
     off = gen.compose(gen.Settings(nodes=1, node_keys=False))
     assert "--node-key-file" not in off["services"]["sat-001"]["command"]
     assert "--node-keys" not in off["services"]["ground"]["command"]
 
 
+@pytest.mark.slow  # runs `groundstation keys` twice (seconds of imports each)
 def test_node_keys_are_made_once_and_private_on_the_host(tmp_path: Path) -> None:
     secrets = tmp_path / "s"
     assert gen.main(["--nodes", "2", "--node-keys", "--secrets", str(secrets),
                      "-o", str(tmp_path / "c.yaml")]) == 0
     keys = sorted((secrets / "node-keys").iterdir())
-    assert [k.name for k in keys] == ["sat-001.key", "sat-002.key"]
-    first = keys[0].read_text()
-    assert len(first) == 65 and first.endswith("\n") and int(first, 16) >= 0
+    assert [k.name for k in keys] == [
+        "ground.warrant", "ground.warrant.pub", "sat-001.key", "sat-002.key"]
+    # made by the project's own command: the ground and the nodes read them
+    from flightsw.protocol.sign import load_keys
+    from flightsw.protocol.warrant import WarrantSigner
+
+    assert sorted(load_keys(secrets / "node-keys")) == ["sat-001", "sat-002"]
+    WarrantSigner.from_file(secrets / "node-keys" / "ground.warrant")
+    first = keys[2].read_text()
     assert secrets.stat().st_mode & 0o077 == 0  # the host guard: DIR is 0700
+    assert all(k.stat().st_mode & 0o777 == 0o644 for k in keys)  # the containers' user reads
     assert gen.main(["--nodes", "3", "--node-keys", "--secrets", str(secrets),
                      "-o", str(tmp_path / "c.yaml")]) == 0
-    assert keys[0].read_text() == first  # kept
+    assert keys[2].read_text() == first  # kept
     assert (secrets / "node-keys" / "sat-003.key").is_file()
 
 
 def test_writing_a_file_makes_the_tls_material_once(tmp_path: Path) -> None:
     out, secrets = tmp_path / "c.yaml", tmp_path / "s"
-    assert gen.main(["--nodes", "2", "--secrets", str(secrets), "-o", str(out)]) == 0
+    assert gen.main(["--nodes", "2", "--no-node-keys", "--secrets", str(secrets),
+                     "-o", str(out)]) == 0
     ca = (secrets / "clients" / "ca.crt").read_bytes()
     assert (secrets / "broker" / "broker.key").stat().st_mode & 0o077 == 0
     assert (secrets / "ca" / "ca.key").stat().st_mode & 0o077 == 0
@@ -150,7 +161,8 @@ def test_writing_a_file_makes_the_tls_material_once(tmp_path: Path) -> None:
                            str(secrets / "broker" / "broker.crt")],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert gen.main(["--nodes", "3", "--secrets", str(secrets), "-o", str(out)]) == 0
+    assert gen.main(["--nodes", "3", "--no-node-keys", "--secrets", str(secrets),
+                     "-o", str(out)]) == 0
     assert (secrets / "clients" / "ca.crt").read_bytes() == ca  # kept, not remade
 
 
@@ -209,7 +221,8 @@ def test_station_check_agrees_with_the_ground_station(spec: str) -> None:
 
 def test_random_passwords_file_is_private(tmp_path: Path) -> None:
     out = tmp_path / "c.yaml"
-    assert gen.main(["--nodes", "2", "--secrets", str(tmp_path / "s"), "-o", str(out)]) == 0
+    assert gen.main(["--nodes", "2", "--no-node-keys", "--secrets", str(tmp_path / "s"),
+                     "-o", str(out)]) == 0
     assert out.stat().st_mode & 0o077 == 0
 
 
