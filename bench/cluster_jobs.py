@@ -24,6 +24,10 @@ hops of processing and propagation latency. Reported per (stages, ISL rate):
 * ``required_isl_gbps``: the rate at which shipping takes as long as the slowest stage's
   compute, above which the links no longer limit throughput;
 * ``fits``: whether each stage's weights fit one node's memory.
+
+With ``--train``: data-parallel training steps of a dense model of ``--params`` over K
+members (``--stages``), each member computing ``--tokens`` per step, then a ring all-reduce
+of its bf16 gradients over the ISLs; the same keys, per training token.
 """
 
 from __future__ import annotations
@@ -132,6 +136,39 @@ def study(model: str, stage_counts: list[int], isl_gbps: list[float], profile: s
     return rows
 
 
+def training(members: list[int], isl_gbps: list[float], profile: str, params: float,
+             tokens_per_member_step: float, formation: bool,
+             eclipse_mode: str) -> list[dict[str, Any]]:
+    """Data-parallel training steps: each member computes its share (6 FLOPs per parameter
+    per token), then a ring all-reduce of bf16 gradients, 2 (K-1)/K of them through each
+    link, plus 2 (K-1) hops of latency; the slowest member sets the step."""
+    prof = load_profile(profile)
+    full = prof.effective_ops_per_s(prof.fastest_mode)
+    modes = {m.name: m for m in prof.compute.power_modes}
+    shade = prof.effective_ops_per_s(modes[eclipse_mode])
+    hop_s = prof.links.processing_latency_s + prof.links.isl_max_range_km / LIGHT_KM_S
+    grad_bytes = 2.0 * params
+    rows = []
+    for k in members:
+        for g in isl_gbps:
+            comp = 6.0 * params * tokens_per_member_step / full
+            slow = comp if formation or k == 1 else 6.0 * params * tokens_per_member_step / shade
+            ring = 0.0 if k == 1 else 2 * (k - 1) / k * 8 * grad_bytes / (g * 1e9) + 2 * (
+                k - 1) * hop_s
+            step = slow + ring
+            one = comp  # one member alone, same tokens per step
+            rows.append({
+                "mode": "train", "stages": k, "isl_gbps": g,
+                "items_per_s": round(k * tokens_per_member_step / step, 1),
+                "speedup_vs_one_node": round(k * one / step, 3),
+                "comm_share": round(ring / step, 4),
+                "straggler_share": round((slow - comp) / step, 4),
+                "required_isl_gbps": round(
+                    2 * (k - 1) / k * 8 * grad_bytes / comp / 1e9, 1) if k > 1 else 0.0,
+            })
+    return rows
+
+
 def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("--model", default="dense-405b", choices=["dense-405b", *ONNX])
@@ -143,7 +180,19 @@ def main() -> None:
                    help="members share sunlight (a dawn-dusk formation): no straggling")
     p.add_argument("--micro-batch", type=int, default=64, help="items per micro-batch")
     p.add_argument("--micro-batches", type=int, default=256, help="micro-batches in flight")
+    p.add_argument("--train", action="store_true",
+                   help="data-parallel training of a dense model (--params) instead")
+    p.add_argument("--params", type=float, default=1.2e9, help="parameters (--train)")
+    p.add_argument("--tokens", type=float, default=16_384,
+                   help="tokens per member per step (--train)")
     a = p.parse_args()
+    if a.train:
+        rows = training([int(x) for x in a.stages.split(",")],
+                        [float(x) for x in a.isl_gbps.split(",")], a.profile, a.params,
+                        a.tokens, a.formation, a.eclipse_mode)
+        emit({"rows": rows, "profile": a.profile, "params": a.params, "tokens": a.tokens,
+              "formation": a.formation}, a.json)
+        return
     rows = study(a.model, [int(x) for x in a.stages.split(",")],
                  [float(x) for x in a.isl_gbps.split(",")], a.profile, a.eclipse_mode,
                  a.formation, a.micro_batch, a.micro_batches)
