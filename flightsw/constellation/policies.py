@@ -227,6 +227,9 @@ class ForecastPolicy(Policy):
     name = "forecast"
     #: a job that finishes where it is with this share of its remaining time to spare stays
     keep_slack_frac: float = 0.25
+    #: a transfer longer than this is not started: a link between passing satellites lasts
+    #: minutes, and a handover cut by the link's end returns the job later than it left
+    link_hold_s: float = 120.0
 
     @staticmethod
     def wait_s(job: Candidate, p: Peer) -> float:
@@ -249,8 +252,11 @@ class ForecastPolicy(Policy):
             return None  # on time here with room to spare: leave the neighbours free
         best: tuple[float, str] | None = None
         for p in self.linked(peers):
+            move = transfer_time_s(job, p)
+            if move > self.link_hold_s:
+                continue
             run = run_time_s(job, p)
-            fin = transfer_time_s(job, p) + self.wait_s(job, p) + run
+            fin = move + self.wait_s(job, p) + run
             if deadline is not None and now + fin > deadline:
                 continue
             if best is not None and (fin, p.node) >= best:

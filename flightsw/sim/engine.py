@@ -276,6 +276,8 @@ class Simulation:
         self.t_stop = world.t_end
         self.min_soc = float(np.min(self.budget.battery_wh / self.budget.capacity_wh))
         self.preemptions = 0  # runs suspended (pre-emption or the energy guard)
+        self._soc_s = 0.0  # time integral of the fleet's mean state of charge (live nodes)
+        self._soc_dt = 0.0
         self._eta_d = np.array([p.bus.discharge_efficiency for p in profs])
         self.max_temp_c = float(np.max(self.temp_c))
 
@@ -843,6 +845,8 @@ class Simulation:
         if np.any(live):
             soc = self.budget.battery_wh[live] / self.budget.capacity_wh[live]
             self.min_soc = min(self.min_soc, float(np.min(soc)))
+            self._soc_s += float(np.mean(soc)) * dt
+            self._soc_dt += dt
             self.max_temp_c = max(self.max_temp_c, float(np.max(self.temp_c[live])))
 
     def _limits(self, t: float) -> None:
@@ -886,6 +890,12 @@ class Simulation:
             if got:
                 self._carry(i, got, t)
                 self._dispatch(i, t)
+
+    @property
+    def mean_soc(self) -> float:
+        """State of charge averaged over live nodes and over the run's physics steps (the
+        mean battery reserve Equinox reports)."""
+        return self._soc_s / self._soc_dt if self._soc_dt > 0 else float("nan")
 
     @property
     def bus_only_floor_violation_s(self) -> float:
