@@ -11,7 +11,8 @@ Writing a file (``-o``) also makes the deployment's TLS material if it is missin
 (``docker/make_secrets.py``, in ``--secrets``, default ``docker/.generated/secrets``).
 
 Broker accounts have roles (``docker/mosquitto/roles/``): one per node (user = node id), the
-ground station service, operators and viewers (``--operators``, ``--viewers``). Every
+ground station service, operators, viewers and consoles (``--operators``, ``--viewers``,
+``--consoles``). Every
 service reaches the broker over TLS (``mqtts://``, trusting the local CA through
 ``ODC_CA_FILE``); the broker persists its database to a volume.
 
@@ -96,6 +97,7 @@ class Settings:
     secrets_dir: str = "./.generated/secrets"  # make_secrets.py output, as compose sees it
     operators: tuple[str, ...] = ("operator",)  # broker accounts of the operator role
     viewers: tuple[str, ...] = ("viewer",)  # broker accounts of the read-only viewer role
+    consoles: tuple[str, ...] = ()  # accounts of the console role (operator + telecommands)
     node_keys: bool = True  # nodes seal their messages with per-node keys the ground checks
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
@@ -172,7 +174,8 @@ def _accounts(settings: Settings, nodes: Sequence[str]) -> dict[str, str]:
     """Every broker account and its role, checked: names the broker takes, none twice."""
     roles: dict[str, str] = {}
     for role, names in (("node", nodes), ("ground", [GROUND_USER]),
-                        ("operator", settings.operators), ("viewer", settings.viewers)):
+                        ("operator", settings.operators), ("viewer", settings.viewers),
+                        ("console", settings.consoles)):
         for name in names:
             if not _ACCOUNT.fullmatch(name):
                 raise ValueError(f"{role}s: account {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
@@ -235,6 +238,7 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         "ODC_MQTT_GROUND": accounts("ground"),
         "ODC_MQTT_OPERATORS": accounts("operator"),
         "ODC_MQTT_VIEWERS": accounts("viewer"),
+        "ODC_MQTT_CONSOLES": accounts("console"),
         "ODC_MQTT_TLS_DIR": TLS_MOUNT,
         "ODC_MQTT_DATA_DIR": BROKER_DATA,
     }
@@ -407,6 +411,8 @@ def _describe(settings: Settings) -> str:
         words.append(f"--operators {','.join(settings.operators)}")
     if settings.viewers != _DEFAULT.viewers:
         words.append(f"--viewers {','.join(settings.viewers)}")
+    if settings.consoles != _DEFAULT.consoles:
+        words.append(f"--consoles {','.join(settings.consoles)}")
     if settings.node_keys != _DEFAULT.node_keys:
         words.append("--node-keys" if settings.node_keys else "--no-node-keys")
     words += [f"--station {st}" for st in settings.stations]
@@ -443,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viewers", default=",".join(_DEFAULT.viewers), metavar="A,B,...",
                    help="broker accounts with the read-only viewer role (default: viewer; "
                         "'' for none)")
+    p.add_argument("--consoles", default=",".join(_DEFAULT.consoles), metavar="A,B,...",
+                   help="broker accounts with the console role: an operator that may send "
+                        "telecommands (default: none)")
     p.add_argument("--secrets", type=Path, default=make_secrets.DEFAULT_DIR, metavar="DIR",
                    help="TLS material (docker/make_secrets.py; default docker/.generated/secrets)")
     p.add_argument("--node-keys", action=argparse.BooleanOptionalAction,
@@ -472,7 +481,8 @@ def settings_from_args(args: argparse.Namespace, out_dir: Path) -> Settings:
         mosquitto_dir=_relative(MOSQUITTO_DIR, out_dir.resolve()),
         secrets_dir=_relative(args.secrets, out_dir.resolve()),
         operators=_names(args.operators), viewers=_names(args.viewers),
-        node_keys=args.node_keys, stations=tuple(args.station), lease_s=args.lease,
+        consoles=_names(args.consoles), node_keys=args.node_keys,
+        stations=tuple(args.station), lease_s=args.lease,
         telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
         profiles=tuple(p for p in args.profiles.split(",") if p),
     )

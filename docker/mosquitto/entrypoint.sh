@@ -10,6 +10,7 @@
 #   ODC_MQTT_GROUND     the ground station service
 #   ODC_MQTT_OPERATORS  ground clients: requests to the ground station, node traffic read-only
 #   ODC_MQTT_VIEWERS    read-only: node telemetry and status, job records
+#   ODC_MQTT_CONSOLES   the operations console: an operator that may send telecommands
 #   ODC_MQTT_USERS      accounts whose rules are in ODC_MQTT_ACL_EXTRA (e.g. a bridge)
 #   ODC_MQTT_ACL_EXTRA  a file of more ACL rules, appended
 # At least one account is required. User names: 1-64 of [A-Za-z0-9_.-], each once.
@@ -76,6 +77,7 @@ add_accounts ODC_MQTT_NODES node
 add_accounts ODC_MQTT_GROUND ground
 add_accounts ODC_MQTT_OPERATORS operator
 add_accounts ODC_MQTT_VIEWERS viewer
+add_accounts ODC_MQTT_CONSOLES console
 add_accounts ODC_MQTT_USERS ""
 [ -s "$run_dir/users" ] || die "no accounts: give ODC_MQTT_NODES, ODC_MQTT_GROUND, ... (user:password pairs)"
 if [ -n "${ODC_MQTT_ACL_EXTRA:-}" ]; then

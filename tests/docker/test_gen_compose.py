@@ -67,7 +67,8 @@ def test_walker_like_phasing_spreads_planes_and_slots() -> None:
 
 
 ROLE_VARS = {"node": "ODC_MQTT_NODES", "ground": "ODC_MQTT_GROUND",
-             "operator": "ODC_MQTT_OPERATORS", "viewer": "ODC_MQTT_VIEWERS"}
+             "operator": "ODC_MQTT_OPERATORS", "viewer": "ODC_MQTT_VIEWERS",
+             "console": "ODC_MQTT_CONSOLES"}
 
 
 def accounts(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -79,14 +80,16 @@ def accounts(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 def test_every_account_has_its_role_and_every_service_speaks_tls() -> None:
     doc = gen.compose(gen.Settings(nodes=4, network="host", port=2883, passwords="random",
-                                   operators=("operator", "alice"), viewers=("wall",)))
+                                   operators=("operator", "alice"), viewers=("wall",),
+                                   consoles=("console",)))
     roles = accounts(doc)
     assert set(roles["node"]) == {"sat-001", "sat-002", "sat-003", "sat-004"}
     assert set(roles["ground"]) == {"ground"}
     assert set(roles["operator"]) == {"operator", "alice"}
     assert set(roles["viewer"]) == {"wall"}
+    assert set(roles["console"]) == {"console"}
     users = {u: pw for r in roles.values() for u, pw in r.items()}
-    assert len(set(users.values())) == len(users) == 8  # random: no two alike
+    assert len(set(users.values())) == len(users) == 9  # random: no two alike
     broker = doc["services"]["broker"]
     assert broker["environment"]["ODC_MQTT_TLS_DIR"] == "/etc/odc-tls"
     assert "./.generated/secrets/broker:/etc/odc-tls:ro" in broker["volumes"]

@@ -73,12 +73,13 @@ class Deployment:
 
 def broker_env(tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
     """The generated broker environment for 3 nodes, and every account's password."""
-    doc = gen.compose(gen.Settings(nodes=3, passwords="random"))
+    doc = gen.compose(gen.Settings(nodes=3, passwords="random", consoles=("console",)))
     env: dict[str, str] = {k: v for k, v in doc["services"]["broker"]["environment"].items()
                            if k.startswith("ODC_MQTT_") and k not in (
                                "ODC_MQTT_PORT", "ODC_MQTT_BIND", "ODC_MQTT_DATA_DIR")}
     passwords: dict[str, str] = {}
-    for var in ("ODC_MQTT_NODES", "ODC_MQTT_GROUND", "ODC_MQTT_OPERATORS", "ODC_MQTT_VIEWERS"):
+    for var in ("ODC_MQTT_NODES", "ODC_MQTT_GROUND", "ODC_MQTT_OPERATORS", "ODC_MQTT_VIEWERS",
+                "ODC_MQTT_CONSOLES"):
         passwords.update(p.split(":", 1) for p in env[var].replace(",", " ").split())
     extra = {"spy": "spy-pw", "feeder": "feeder-pw"}
     passwords.update(extra)
@@ -177,7 +178,7 @@ PUBLISH: dict[str, list[tuple[str, bool]]] = {
     "ground": [
         (f"odc/sat/{A}/job", True),
         (f"odc/sat/{A}/model", True),
-        (f"odc/sat/{A}/cmd", True),
+        (f"odc/sat/{A}/cmd", False),  # telecommands are the console's
         ("odc/ground/stations", True),
         ("odc/ground/rep/c1", True),
         ("odc/ground/job/j1", True),
@@ -212,6 +213,19 @@ async def test_each_role_publishes_only_what_it_must(deployment: Deployment, use
     allowed = {t for t, ok in cases if ok}
     assert sorted(got - allowed) == [], f"{user} published where it must not"
     assert sorted(allowed - got) == [], f"{user} could not publish where it must"
+
+
+PUBLISH["console"] = [
+    ("odc/ground/req", True),
+    (f"odc/sat/{A}/cmd", True),
+    *((f"odc/sat/{A}/{leaf}", False) for leaf in (
+        "status", "telemetry", "state", "event", "result", "ack", "job", "model")),
+    ("odc/sat/console/status", False),
+    (f"odc/sat/{A}/handover/{B}", False),
+    ("odc/ground/stations", False),
+    ("odc/ground/job/j1", False),
+    ("odc/ground/rep/c1", False),
+]
 
 
 # (reader, topic, allowed): what each role may read (subscribed to "#": mosquitto grants
@@ -253,6 +267,19 @@ READ: dict[str, list[tuple[str, bool]]] = {
         ("odc/ground/req", False),
         *((f"odc/sat/{A}/{leaf}", True)
           for leaf in ("status", "telemetry", "state", "event", "result", "ack")),
+        ("odc/ground/stations", True),
+        ("odc/ground/rep/c1", True),
+        ("odc/ground/job/j1", True),
+    ],
+    "console": [
+        (f"odc/sat/{A}/job", False),
+        (f"odc/sat/{A}/cmd", False),
+        (f"odc/sat/{A}/model", False),
+        (f"odc/sat/{A}/result", False),
+        (f"odc/sat/{A}/handover/{B}", False),
+        ("odc/ground/req", False),
+        *((f"odc/sat/{A}/{leaf}", True)
+          for leaf in ("status", "telemetry", "state", "event", "ack")),
         ("odc/ground/stations", True),
         ("odc/ground/rep/c1", True),
         ("odc/ground/job/j1", True),
