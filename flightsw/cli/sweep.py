@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument("--local", action="store_true",
                        help="local processes even if the sweep file names a cluster")
     parser.add_argument("--workers", type=int, metavar="N",
-                        help="local processes (default: [cluster] workers, else CPU count)")
+                        help="local processes (default: [cluster] workers, else CPU count; 0: "
+                        "in this process, one run after another)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="run again the runs stored as failed (default: keep them)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no line per run")

@@ -8,6 +8,8 @@ driver (:mod:`flightsw.sweep.sweep`) stores results and gives lost runs another 
   driver is forked). It keeps only as many runs in the pool as it has processes, so a
   process that dies takes only the runs really in flight with it; the pool is then
   broken, and a new one carries on with the rest.
+* :class:`InlineBackend`: in the calling process, one run after another (``--workers 0``:
+  a debugger sees the run; the tests' reference).
 * :class:`DaskBackend`: a ``distributed.Client`` on an existing scheduler. The scheduler
   moves the tasks of a worker that dies to the others (and gives up on a task that has
   killed ``distributed.scheduler.allowed-failures`` workers: ``KilledWorker``, final).
@@ -29,7 +31,7 @@ from flightsw.exceptions import ConfigError
 from flightsw.sweep.grid import Run
 from flightsw.sweep.work import run_one
 
-__all__ = ["Backend", "DaskBackend", "LocalBackend", "Lost", "Outcome"]
+__all__ = ["Backend", "DaskBackend", "InlineBackend", "LocalBackend", "Lost", "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+class InlineBackend:
+    """Runs in this process, one after another."""
+
+    description = "this process"
+
+    def run(self, runs: Sequence[Run]) -> Iterator[Outcome]:
+        for run in runs:
+            yield run, run_one(run)
+
+    def close(self) -> None:
+        pass
+
+
 class LocalBackend:
     """Runs on ``workers`` local processes (default: the CPU count)."""
 
@@ -78,16 +93,26 @@ class LocalBackend:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def worker_pids(self) -> list[int]:
+        """The processes of the current pool (none before the first run)."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return sorted(procs)
+
     def run(self, runs: Sequence[Run]) -> Iterator[Outcome]:
         queue = deque(runs)
         flight: dict[cf.Future[dict[str, Any]], Run] = {}
         while queue or flight:
             pool = self._fresh_pool()
+            broken = False
             while queue and len(flight) < self.workers:
                 run = queue.popleft()
-                flight[pool.submit(run_one, run)] = run
-            done, _ = cf.wait(flight, return_when=cf.FIRST_COMPLETED)
-            broken = False
+                try:
+                    flight[pool.submit(run_one, run)] = run
+                except cf.process.BrokenProcessPool:  # a process died while all were idle
+                    queue.appendleft(run)
+                    broken = True
+                    break
+            done = set() if broken else cf.wait(flight, return_when=cf.FIRST_COMPLETED)[0]
             for fut in sorted(done, key=lambda f: flight[f].run_id):
                 run = flight.pop(fut)
                 try:

@@ -17,7 +17,9 @@ from flightsw.exceptions import ConfigError
 
 __all__ = ["apply_overrides", "parse_path"]
 
-_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_NAME = r"[A-Za-z0-9_-]+"
+_PART = re.compile(rf"({_NAME})|\[(\d+)\]")
+_WHOLE = re.compile(rf"{_NAME}(\[\d+\])*(\.{_NAME}(\[\d+\])*)*")
 
 #: Fields a sweep sets through its own axes, never through ``overrides``.
 RESERVED = {"seed": "seeds", "scheduler.policy": "policies", "name": "scenarios"}
@@ -26,17 +28,11 @@ RESERVED = {"seed": "seeds", "scheduler.policy": "policies", "name": "scenarios"
 def parse_path(path: str) -> tuple[str | int, ...]:
     """``"jobs[0].rate_per_hour"`` -> ``("jobs", 0, "rate_per_hour")``; a bare digit
     segment (``jobs.0``) stays a string and is matched as a name first, then an index."""
-    parts: list[str | int] = []
-    pos = 0
-    for m in _PART.finditer(path):
-        if m.start() != pos and path[pos:m.start()] != ".":
-            break
-        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
-        pos = m.end()
-    if not parts or pos != len(path) or path.startswith(".") or ".." in path:
+    if not _WHOLE.fullmatch(path):
         raise ConfigError(f"{path!r}: not a dotted path (write e.g. scheduler.lease_s or "
                           "jobs[0].rate_per_hour)")
-    return tuple(parts)
+    return tuple(m.group(1) if m.group(1) is not None else int(m.group(2))
+                 for m in _PART.finditer(path))
 
 
 def _index(items: list[Any], part: str | int, where: str) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.clock import VirtualClock
-from flightsw.sweep.executors import Backend, DaskBackend, LocalBackend, Lost
+from flightsw.sweep.executors import Backend, DaskBackend, InlineBackend, LocalBackend, Lost
 from flightsw.sweep.grid import Run, expand
 from flightsw.sweep.spec import SweepSpec
 from flightsw.sweep.store import RunStore, write_atomic
@@ -52,11 +52,13 @@ class SweepReport:
 def make_backend(spec: SweepSpec, scheduler: str | None = None,
                  workers: int | None = None) -> Backend:
     """Dask when a scheduler is given (``--scheduler`` wins over the file's
-    ``[cluster] scheduler``), else local processes."""
+    ``[cluster] scheduler``), else local processes (``workers=0``: this process)."""
     if scheduler is not None:
         return DaskBackend(scheduler, field="--scheduler")
     if spec.cluster.scheduler is not None:
         return DaskBackend(spec.cluster.scheduler, field="cluster.scheduler")
+    if workers == 0:
+        return InlineBackend()
     return LocalBackend(workers or spec.cluster.workers)
 
 
