@@ -148,6 +148,7 @@ def _energy_bound() -> dict[str, Any]:
     return data
 
 
+@pytest.mark.timeout(900)  # every policy, 6 nodes x 6 h: minutes on a loaded host
 @pytest.mark.parametrize("case", ["busy", "energy"])
 def test_no_policy_run_exceeds_the_bound(case: str) -> None:
     from pathlib import Path
