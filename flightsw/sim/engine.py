@@ -679,7 +679,8 @@ class Simulation:
     def _candidate(q: Queued, ahead_s: float) -> Candidate:
         tk = ticket(q)
         job = tk.job
-        return Candidate(job.jid, job.flops, int(job.input_bytes), job.model,
+        flops = job.flops if not q.done else job.flops * (q.items - q.done) / q.items
+        return Candidate(job.jid, flops, int(job.input_bytes), job.model,
                          int(job.model_bytes), job.deadline, job.value, job.priority,
                          tk.migrations, ahead_s)
 
