@@ -4,10 +4,10 @@ A backend takes runs and yields, for each, either its result or a :class:`Lost` 
 worker died, the cluster went away): every run it is given comes back exactly once. The
 driver (:mod:`flightsw.sweep.sweep`) stores results and gives lost runs another attempt.
 
-* :class:`LocalBackend`: a ``ProcessPoolExecutor`` (``spawn``, so no thread or lock of the
-  driver is forked). It keeps only as many runs in the pool as it has processes, so a
-  process that dies takes only the runs really in flight with it; the pool is then
-  broken, and a new one carries on with the rest.
+* :class:`LocalBackend`: a ``ProcessPoolExecutor`` (``forkserver``, else ``spawn``: no
+  thread or lock of the driver is forked). It keeps only as many runs in the pool as it
+  has processes, so a process that dies takes only the runs really in flight with it; the
+  pool is then broken, and a new one carries on with the rest.
 * :class:`InlineBackend`: in the calling process, one run after another (``--workers 0``:
   a debugger sees the run; the tests' reference).
 * :class:`DaskBackend`: a ``distributed.Client`` on an existing scheduler. The scheduler
@@ -55,6 +55,17 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` with the simulator imported once in the server (a new worker, or a
+    new pool after one died, starts in a fraction of a second), else ``spawn``; never a
+    plain fork of the driver, whose threads and locks a child must not inherit."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["flightsw.sweep.work"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -83,8 +94,7 @@ class LocalBackend:
 
     def _fresh_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=_context())
             self.pools_started += 1
         return self._pool
 
@@ -161,7 +171,9 @@ class DaskBackend:
             for run in runs
         }
         killed = self._distributed.KilledWorker
-        for fut in self._distributed.as_completed(list(futures)):  # type: ignore[no-untyped-call]
+        done = self._distributed.as_completed(  # type: ignore[no-untyped-call]
+            list(futures), loop=self.client.loop)
+        for fut in done:
             run = futures.pop(fut)
             try:
                 result = fut.result()
