@@ -95,11 +95,12 @@ async def one_run(image: str, port: int, node: str, timeout_s: float) -> dict[st
 async def bench(image: str, broker_image: str, runs: int, timeout_s: float) -> dict[str, Any]:
     port = free_port()
     nodes = [f"bench-{i}" for i in range(runs)]
-    users = " ".join(["ground:bench", *(f"{n}:bench" for n in nodes)])
+    node_accounts = " ".join(f"{n}:bench" for n in nodes)  # each in the node role
     broker = f"odc-bench-broker-{uuid.uuid4().hex[:8]}"
     docker("run", "-d", "--rm", "--network", "host", "--name", broker,
            "-v", f"{REPO / 'docker' / 'mosquitto'}:/etc/odc-mosquitto:ro",
-           "-e", f"ODC_MQTT_USERS={users}", "-e", f"ODC_MQTT_PORT={port}",
+           "-e", "ODC_MQTT_GROUND=ground:bench", "-e", f"ODC_MQTT_NODES={node_accounts}",
+           "-e", f"ODC_MQTT_PORT={port}",
            "-e", "ODC_MQTT_BIND=127.0.0.1",
            "--entrypoint", "/bin/sh", broker_image, "/etc/odc-mosquitto/entrypoint.sh")
     try:
