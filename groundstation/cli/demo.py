@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.timeutil import parse_iso
-from groundstation.demo import DemoOptions, run_demo
 
 __all__ = ["register"]
 
@@ -68,6 +67,10 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # imported here: every `flightsw`/`groundstation` command builds this parser, and the
+    # demo pulls in the whole ground segment and the console
+    from groundstation.demo import DemoOptions, run_demo  # noqa: PLC0415
+
     opts = DemoOptions(
         out=args.out,
         broker=args.broker,

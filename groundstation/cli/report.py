@@ -9,7 +9,6 @@ from typing import Any
 
 from flightsw.archive import ArchiveReader
 from groundstation.cli.replay import parse_time, telemetry_dir
-from groundstation.report import write_report
 
 __all__ = ["register"]
 
@@ -34,6 +33,8 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     start = None if args.start is None else parse_time(args.start, field="--start")
     end = None if args.end is None else parse_time(args.end, field="--end")
+    from groundstation.report import write_report  # noqa: PLC0415  (matplotlib: ~1.5 s)
+
     reader = ArchiveReader(telemetry_dir(Path(args.archive)))
     summary = write_report(reader, args.output, nodes=args.nodes, start=start, end=end,
                            max_nodes=args.max_nodes)

@@ -17,7 +17,8 @@ from flightsw.exceptions import ConfigError
 from flightsw.physics.ground import Station
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
 from groundstation.cli.keys import add_node_keys_arg, node_keys_from_args, warrants_from_args
-from groundstation.console import ConsoleService, KeyRing, OperatorAuth
+from groundstation.console.auth import OperatorAuth
+from groundstation.console.commands import KeyRing
 from groundstation.service import GroundStation
 
 __all__ = ["add_console_args", "console_from_args", "parse_http", "parse_station", "register"]
@@ -83,6 +84,10 @@ def console_from_args(
     """The console service of ``--http``, or a context that does nothing without it."""
     if not args.http:
         return contextlib.nullcontext()
+    # imported here: aiohttp and prometheus-client are for `serve --http` only, and every
+    # `groundstation` command builds this module's parser
+    from groundstation.console.service import ConsoleService  # noqa: PLC0415
+
     host, port = parse_http(args.http)
     return ConsoleService(
         bus,

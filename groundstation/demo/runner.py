@@ -42,7 +42,9 @@ from flightsw.physics import CircularOrbits
 from flightsw.protocol import JobEvent, Status, Telemetry, decode, dump, parse, topics
 from groundstation.cli.serve import parse_http
 from groundstation.client import GroundClient
-from groundstation.console import ConsoleService, KeyRing, OperatorAuth
+from groundstation.console.auth import OperatorAuth
+from groundstation.console.commands import KeyRing
+from groundstation.console.service import ConsoleService
 from groundstation.demo.plan import DemoPlan, plan_demo
 from groundstation.demo.state import DemoState, JobTrack
 from groundstation.demo.summary import DemoResult, archive_facts

@@ -31,8 +31,10 @@ from flightsw.protocol import (
     topics,
 )
 from flightsw.protocol.auth import CommandVerifier
-from groundstation.console import ConsoleService, KeyRing, OperatorAuth
 from groundstation.console.api import ROUTES
+from groundstation.console.auth import OperatorAuth
+from groundstation.console.commands import KeyRing
+from groundstation.console.service import ConsoleService
 from groundstation.service import GroundStation
 
 TOKEN = "t0ken-for-tests"
