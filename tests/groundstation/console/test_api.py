@@ -264,3 +264,33 @@ async def test_page_and_its_assets_are_served(
         assert code == 200
     code, _ = await get(c, "/static/..%2Fapi.py")
     assert code == 404
+
+
+async def test_history_from_memory_and_from_the_archive(
+    running: tuple[ConsoleService, GroundStation, Bus],
+) -> None:
+    c, gs, bus = running
+    t = c.clock.now()
+    for seq, soc in ((1, 0.7), (2, 0.6)):
+        tm = telemetry("sat-a", t + seq, soc=soc, seq=seq)
+        await bus.publish(topics.telemetry("sat-a"), dump(tm), qos=0)
+    await until(lambda: len(c.fleet.rows["sat-a"].history) == 3)
+    code, mem = await get(c, "/api/nodes/sat-a/history")
+    assert code == 200 and mem["source"] == "memory"
+    assert mem["soc"] == [0.8, 0.7, 0.6] and len(mem["t"]) == 3
+    gs.archive.flush()
+
+    async def archived() -> dict[str, Any]:
+        while True:
+            code, body = await get(c, f"/api/nodes/sat-a/history?start={t - 10}&end={t + 10}")
+            if code == 200 and len(body["t"]) == 3:
+                return dict(body)
+            await asyncio.sleep(0.1)
+
+    body = await asyncio.wait_for(archived(), 10)
+    assert body["source"] == "archive" and body["soc"] == [0.8, 0.7, 0.6]
+    # the range is of the ground's reception times (the archive's index)
+    code, body = await get(c, f"/api/nodes/sat-a/history?start={t + 60}&end={t + 120}")
+    assert code == 200 and body["soc"] == []
+    code, err = await get(c, "/api/nodes/sat-a/history?start=yesterday")
+    assert code == 400 and "start" in err["error"]
