@@ -183,6 +183,55 @@ def _shade(ax: Axes, spans: list[tuple[float, float]]) -> None:
         ax.axvspan(a, b, color=ECLIPSE_COLOR, alpha=0.28, lw=0, zorder=0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Bands:
+    """Per time bin (hours since t0): 10th, 50th and 90th percentile over every node."""
+
+    h: npt.NDArray[np.float64]
+    soc: npt.NDArray[np.float64]  # (3, bins)
+    temp: npt.NDArray[np.float64]
+
+
+def _fleet_bands(reader: ArchiveReader, nodes: list[str], start: float | None,
+                 end: float | None, t0: float, t1: float, bins: int = 120) -> _Bands:
+    """Percentile bands of SoC and temperature over all ``nodes`` (more than the rows)."""
+    edges = np.linspace(t0, max(t1, t0 + 1e-3), bins + 1)
+    ts: list[float] = []
+    soc: list[float] = []
+    temp: list[float] = []
+    for s in _collect(reader, nodes, start, end).values():
+        ts += s.t
+        soc += s.soc
+        temp += s.temp
+    t = np.asarray(ts)
+    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
+    out_soc = np.full((3, bins), np.nan)
+    out_temp = np.full((3, bins), np.nan)
+    soc_a, temp_a = np.asarray(soc), np.asarray(temp)
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            out_soc[:, b] = np.nanpercentile(soc_a[sel], [10, 50, 90])
+            out_temp[:, b] = np.nanpercentile(temp_a[sel], [10, 50, 90])
+    mid = (edges[:-1] + edges[1:]) / 2.0
+    return _Bands((mid - t0) / 3600.0, out_soc, out_temp)
+
+
+def _draw_fleet(sub: Any, bands: _Bands, n_nodes: int, t0: float) -> None:
+    sub.suptitle(f"Fleet: all {n_nodes} nodes with telemetry (median, 10th-90th percentile)",
+                 fontsize=12, fontweight="bold", x=0.01, ha="left")
+    ax_soc, ax_temp = sub.subplots(1, 2)
+    for ax, q, color, label in ((ax_soc, bands.soc, "#1a73e8", "SoC [%]"),
+                                (ax_temp, bands.temp, "#d93025", "Temperature [°C]")):
+        ax.fill_between(bands.h, q[0], q[2], color=color, alpha=0.25, lw=0, label="p10-p90")
+        ax.plot(bands.h, q[1], color=color, lw=1.4, label="median")
+        ax.set_ylabel(label)
+        ax.set_xlabel(f"hours since {format_iso(t0)}")
+        ax.grid(True, alpha=0.3)
+    ax_soc.set_ylim(0, 100)
+    ax_soc.legend(loc="lower left", fontsize=9)
+
+
 def _same_scale(axes: list[Axes]) -> None:
     """One y-range for like panels of every row, so rows compare at a glance."""
     if len(axes) < 2:
@@ -250,9 +299,11 @@ def build_report(
 
     mpl.rcParams["svg.fonttype"] = "none"
     rows = len(shown)
+    fleet = _fleet_bands(reader, candidates, start, end, t0, t_last) if omitted else None
     # the Agg canvas is attached only to save: with it attached, every shared-axis limit
     # change would redraw the whole figure
-    fig = Figure(figsize=(17.0, 1.4 + 2.75 * rows), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(17.0, 1.4 + 2.75 * (rows + (fleet is not None))), dpi=dpi,
+                 layout="constrained")
     fig.suptitle(
         f"Mission report: {len(shown)} node{'s' if rows > 1 else ''}, "
         f"{format_iso(t0)} to {format_iso(t_last)} ({(t_last - t0) / 3600:.1f} h)"
@@ -260,7 +311,9 @@ def build_report(
            if omitted else ""),
         fontsize=14, fontweight="bold",
     )
-    subfigs = fig.subfigures(rows, 1, squeeze=False)[:, 0]
+    subfigs = list(fig.subfigures(rows + (fleet is not None), 1, squeeze=False)[:, 0])
+    if fleet is not None:
+        _draw_fleet(subfigs.pop(), fleet, len(candidates), t0)
     share: Axes | None = None
     n_results = 0
     temp_axes: list[Axes] = []

@@ -102,3 +102,18 @@ def test_limits_contact_failures_and_one_scale(tmp_path: Path, mission_writer: A
     marks = [c for c in rows["sat-a"][3].collections if c.get_label() == "failed"]
     assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
     assert not [c for c in rows["sat-b"][3].collections if c.get_label() == "failed"]
+
+
+def test_fleet_bands_when_more_nodes_than_rows(mission: Any) -> None:
+    fig, summary = build_report(ArchiveReader(mission.path), max_nodes=2)
+    assert summary.omitted_nodes == 1
+    titles = [sf.get_suptitle() for sf in fig.subfigs]
+    assert len(titles) == 3 and titles[-1].startswith("Fleet: all 3 nodes")
+    soc_ax = fig.subfigs[-1].axes[0]
+    (median,) = soc_ax.get_lines()
+    band = soc_ax.collections[0].get_paths()[0].vertices[:, 1]
+    y = median.get_ydata()
+    assert np.nanmin(y) >= band.min() - 1e-9 and np.nanmax(y) <= band.max() + 1e-9
+    assert 40 < np.nanmedian(y) < 90  # the synthetic missions' SoC swings 45-85 %
+    fig_all, _ = build_report(ArchiveReader(mission.path))
+    assert not any(sf.get_suptitle().startswith("Fleet") for sf in fig_all.subfigs)
