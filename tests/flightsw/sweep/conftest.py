@@ -15,7 +15,7 @@ policies = ["forecast", "local"]
 seeds = [1, 2]
 
 [overrides]
-duration_hours = [0.2]
+duration_hours = [0.1]
 """
 
 
@@ -38,5 +38,5 @@ def quickstart() -> Path:
 
 @pytest.fixture
 def small() -> str:
-    """The text of a sweep of 4 runs (2 policies x 2 seeds) of 0.2 mission hours."""
+    """The text of a sweep of 4 runs (2 policies x 2 seeds) of 0.1 mission hours."""
     return SMALL

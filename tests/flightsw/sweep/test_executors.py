@@ -27,7 +27,7 @@ policies = ["forecast", "local", "least-loaded"]
 seeds = [1, 2]
 
 [overrides]
-duration_hours = [0.2]
+duration_hours = [0.1]
 """
 
 

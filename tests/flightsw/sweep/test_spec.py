@@ -17,7 +17,7 @@ def test_small_sweep(write_sweep: Callable[[str], Path], small: str, quickstart:
     assert spec.name == "sweep"
     assert spec.scenarios == [quickstart]
     assert spec.seed_list == [1, 2]
-    assert spec.overrides == {"duration_hours": [0.2]}
+    assert spec.overrides == {"duration_hours": [0.1]}
     assert spec.cluster.scheduler is None
     assert spec.summary.metrics == list(DEFAULT_METRICS)
 
