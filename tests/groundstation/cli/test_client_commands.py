@@ -33,6 +33,7 @@ async def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
     return subprocess.CompletedProcess(list(args), proc.returncode, out.decode(), err.decode())
 
 
+@pytest.mark.timeout(300)  # many CLI processes, each importing onnx: slow on a loaded host
 async def test_client_commands_against_a_running_service(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
