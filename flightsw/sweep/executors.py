@@ -70,6 +70,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _outcome(fut: cf.Future[dict[str, Any]], run: Run) -> Outcome:
+    try:
+        return run, fut.result()
+    except cf.process.BrokenProcessPool as exc:
+        return run, Lost(f"worker process died: {_describe(exc)}")
+
+
 class InlineBackend:
     """Runs in this process, one after another."""
 
@@ -124,15 +131,16 @@ class LocalBackend:
                     break
             done = set() if broken else cf.wait(flight, return_when=cf.FIRST_COMPLETED)[0]
             for fut in sorted(done, key=lambda f: flight[f].run_id):
-                run = flight.pop(fut)
-                try:
-                    yield run, fut.result()
-                except cf.process.BrokenProcessPool as exc:
-                    broken = True
-                    yield run, Lost(f"worker process died: {_describe(exc)}")
-            if broken:  # every run still in the dead pool is lost with it
-                for run in sorted(flight.values(), key=lambda r: r.run_id):
-                    yield run, Lost("worker process died (the pool broke while it ran)")
+                outcome = _outcome(fut, flight.pop(fut))
+                broken |= isinstance(outcome[1], Lost)
+                yield outcome
+            if broken:  # the dead pool fails every run still in it (those that finished
+                # first keep their result): collect them all, then start a new pool
+                rest, stuck = cf.wait(flight, timeout=60.0)
+                for fut in sorted(rest, key=lambda f: flight[f].run_id):
+                    yield _outcome(fut, flight[fut])
+                for fut in sorted(stuck, key=lambda f: flight[f].run_id):
+                    yield flight[fut], Lost("worker process died (the pool broke while it ran)")
                 flight.clear()
                 self._drop_pool()
 
