@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.clock import VirtualClock
+from flightsw.exceptions import ConfigError
 from flightsw.sweep.executors import Backend, DaskBackend, InlineBackend, LocalBackend, Lost
 from flightsw.sweep.grid import Run, expand
 from flightsw.sweep.spec import SweepSpec
@@ -57,6 +58,8 @@ def make_backend(spec: SweepSpec, scheduler: str | None = None,
         return DaskBackend(scheduler, field="--scheduler")
     if spec.cluster.scheduler is not None:
         return DaskBackend(spec.cluster.scheduler, field="cluster.scheduler")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--workers: must be 0 (this process) or more, not {workers}")
     if workers == 0:
         return InlineBackend()
     return LocalBackend(workers or spec.cluster.workers)

@@ -64,6 +64,14 @@ def test_bad_sweep_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert message in err and err.count("\n") == 1
 
 
+def test_bad_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(SWEEP)
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "o"), "--workers", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "sweep: error: --workers: must be 0 (this process) or more, not -1" in err
+
+
 def test_local_runs_do_not_import_dask() -> None:
     code = ("import sys, flightsw.cli; flightsw.cli.build_parser(); "
             "import flightsw.sweep, flightsw.cli.sweep; "
