@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -45,18 +47,29 @@ from flightsw.exceptions import (
     UnknownModelError,
 )
 from flightsw.models.cost import ModelCost, analyse
-from flightsw.models.executor import Executor
+from flightsw.models.executor import Executor, Partial
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
+from flightsw.node.checkpoint import SUSPEND_S
 from flightsw.node.commands import CommandDesk
 from flightsw.node.config import NodeConfig
 from flightsw.node.core import NodeCore
 from flightsw.node.downlink import Downlink
-from flightsw.node.effects import Effect, Failed, JobNote, Run, Started, StatusChanged, Stopped
+from flightsw.node.effects import (
+    Effect,
+    Failed,
+    JobNote,
+    Run,
+    Started,
+    StatusChanged,
+    Stopped,
+    Suspended,
+)
 from flightsw.node.identity import job_warrants, node_sealer
 from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
+from flightsw.node.outlook import Outlook
 from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
@@ -149,6 +162,9 @@ class Node:
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._parked: dict[str, list[tuple[Intake, float]]] = {}  # jobs awaiting a model
         self._runs: dict[int, asyncio.Task[None]] = {}  # run token -> its task
+        # run token -> (stop at the next item boundary, wake the modelled wait)
+        self._suspend: dict[int, tuple[threading.Event, asyncio.Event]] = {}
+        self._partials: dict[str, list[Partial]] = {}  # job -> outputs of the items done
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -331,6 +347,15 @@ class Node:
                 task = self._runs.pop(e.run.token, None)
                 if task is not None:
                     task.cancel()
+            elif isinstance(e, Suspended):
+                extra_w = float(self.load.extra_w[0])
+                self.load.close(0, self.clock.now(), complete=False)
+                self.load.pending_j[0] += SUSPEND_S * extra_w  # writing the checkpoint
+                self._runs.pop(e.run.token, None)
+                flag = self._suspend.pop(e.run.token, None)
+                if flag is not None:  # its task keeps the items done and ends
+                    flag[0].set()
+                    flag[1].set()
             elif isinstance(e, JobNote):
                 await self.event(e.q, e.state, e.detail, e.target)
             elif isinstance(e, Failed):
@@ -415,7 +440,7 @@ class Node:
         now = self.clock.now()
         q = Queued(job_id=job.job_id, epoch=job.epoch, priority=job.priority,
                    deadline=job.deadline, value=job.value, work=work, accepted_at=now,
-                   payload=intake)
+                   payload=intake, items=intake.items)
         shed = self.core.accept(q, now)
         await self.event(q, "accepted")
         await self.carry(shed)
@@ -437,29 +462,75 @@ class Node:
             self._wake.clear()
             await self._dispatch()
 
+    def outlook(self, now: float) -> Outlook:
+        """This node's eclipse timeline and battery net of energy not yet booked."""
+        ol = self.budget.outlook(0, now)
+        return ol._replace(battery_wh=ol.battery_wh - self.load.unbooked_wh(0))
+
     async def _dispatch(self) -> None:
         now = self.clock.now()
-        effects = self.core.dispatch(now, self.budget.temperature_c_of(0), self.margin_wh(now))
+        ol = self.outlook(now) if len(self.core.sched) else None
+        effects = self.core.dispatch(now, self.budget.temperature_c_of(0), self.margin_wh(now),
+                                     ol)
         await self.carry(effects)
 
     def _start(self, run: Run) -> None:
         d = run.d
         self.load.begin(0, run.start, d.latency_s, d.mode.watts)
+        self._suspend[run.token] = (threading.Event(), asyncio.Event())
         self._runs[run.token] = self.spawn(self._run(run), f"job:{run.q.job_id}")
+
+    def drop_partial(self, job_id: str) -> None:
+        """Forget the outputs a suspended job kept here (it moved to another node)."""
+        self._partials.pop(job_id, None)
+
+    def _left_s(self, run: Run) -> float:
+        """The modelled wait of a run starting now: its latency, after the checkpoint of a
+        suspension still being written (a duration, not a difference of mission times)."""
+        return run.d.latency_s + max(0.0, run.start - self.clock.now())
+
+    async def _execute(self, run: Run, intake: Intake) -> Partial | None:
+        """Run the job's items not done yet for real while the modelled run lasts; on a
+        suspension, stop at the next item boundary and keep the outputs so far (``None``)."""
+        q = run.q
+        stop, woken = self._suspend[run.token]
+        kept = self._partials.get(q.job_id, [])
+        start = sum(p.done for p in kept)
+        chunk = max(1, math.ceil(intake.items / 16))
+        exec_task = asyncio.ensure_future(self.executor.run_items(
+            intake.job.model, intake.arrays, start=start, chunk=chunk, stop=stop))
+        wake = asyncio.ensure_future(woken.wait())
+        sleep = asyncio.ensure_future(self.clock.sleep(self._left_s(run)))
+        try:
+            await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleep, wake):
+                t.cancel()
+        if stop.is_set():  # suspended: keep the items done, end here
+            part = await exec_task
+            self._partials[q.job_id] = [*kept, part]
+            return None
+        part = await exec_task
+        self._partials.pop(q.job_id, None)
+        parts = [p for p in (*kept, part) if p.done]
+        outputs = {n: np.concatenate([p.outputs[n] for p in parts], axis=0)
+                   for n in parts[0].outputs} if parts else {}
+        return Partial(outputs, sum(p.host_wall_s for p in parts), 0,
+                       sum(p.done for p in parts), False)
 
     async def _run(self, run: Run) -> None:
         q, d = run.q, run.d
         intake = _intake(q)
         job = intake.job
         await self.event(q, "running", f"mode {d.mode.name}")
-        exec_task: asyncio.Future[Any] | None = None
         upsets_before = self.budget.upsets_of(0)
         hits = Hits(0, 0, 0, 0)
+        stop = self._suspend[run.token][0]
         try:
             if self.config.execute:
-                exec_task = asyncio.ensure_future(self.executor.run(job.model, intake.arrays))
-                await self.clock.sleep(d.latency_s)
-                res = await exec_task
+                res = await self._execute(run, intake)
+                if res is None:
+                    return  # suspended: the core has queued it again
                 produced = res.outputs
                 hits = self._radiation(job.model, intake.items, upsets_before)
                 if hits.silent:
@@ -467,13 +538,23 @@ class Node:
                 outputs = arrays_to_tensors(produced)
                 host = res.host_wall_s
             else:
-                await self.clock.sleep(d.latency_s)
+                woken = self._suspend[run.token][1]
+                wake = asyncio.ensure_future(woken.wait())
+                sleep = asyncio.ensure_future(self.clock.sleep(self._left_s(run)))
+                try:
+                    await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for t in (sleep, wake):
+                        t.cancel()
+                if stop.is_set():
+                    return
                 outputs, host = {}, 0.0
         except asyncio.CancelledError:
-            if exec_task is not None:
-                exec_task.cancel()  # asks onnxruntime to terminate the run
+            stop.set()  # the run is stopped: no more items
+            self._suspend.pop(run.token, None)
             raise
         except (InferenceError, JobRejected, FlightSwError) as exc:
+            self._suspend.pop(run.token, None)
             if self.core.abort(run.token) is not None:
                 self._runs.pop(run.token, None)
                 self.load.close(0, self.clock.now(), complete=True)
@@ -484,6 +565,7 @@ class Node:
         if self.core.finish(run.token) is None:
             return  # stopped meanwhile (its task was cancelled too late to notice)
         self._runs.pop(run.token, None)
+        self._suspend.pop(run.token, None)
         self.load.close(0, self.clock.now(), complete=True)
         self._send_result(
             JobResult(
@@ -495,11 +577,12 @@ class Node:
                 items=intake.items,
                 host_wall_s=host,
                 modelled_latency_s=d.latency_s,
-                modelled_energy_j=d.energy_j,
+                modelled_energy_j=d.energy_j + q.spent_j,
                 power_mode=d.mode.name,
                 submitted_at=job.submitted_at,
                 accepted_at=q.accepted_at,
-                started_at=run.start,
+                started_at=run.start if q.first_start is None else q.first_start,
+                suspensions=q.suspensions,
                 finished_at=self.clock.now(),
                 deadline=q.deadline,
                 value=q.value,
@@ -542,6 +625,11 @@ class Node:
             core = self.core
             changed, effects = core.limits(now, b.temperature_c_of(0), b.soc_of(0))
             await self.carry(effects)
+            if core.run is not None:  # the energy guard (the simulator's twin: Simulation._guard)
+                guarded = core.guard(now, self.margin_wh(now), self.outlook(now))
+                if guarded:
+                    changed = True
+                    await self.carry(guarded)
             await self._expire_parked(now)
             if changed or (core.waiting() and core.due(now, self.margin_wh(now))):
                 await self._dispatch()

@@ -114,7 +114,8 @@ class JobSubmit(Message):
 
 
 JobState = Literal[
-    "accepted", "queued", "deferred", "running", "migrating", "cancelled", "shed", "handed_over"
+    "accepted", "queued", "deferred", "running", "migrating", "cancelled", "shed", "handed_over",
+    "suspended",
 ]
 
 
@@ -139,6 +140,7 @@ class JobResult(Message):
     deadline: float | None = None
     value: float = 0.0
     migrations: int = 0
+    suspensions: int = 0  # times it was suspended at an item boundary (pre-emption)
     # emulator ground truth: radiation upsets in the job's memory while it ran, how many the
     # profile's mitigations caught, and whether one got through into the outputs
     upsets_hit: int = 0

@@ -294,8 +294,6 @@ class Simulation:
                target: str | None = None) -> None:
         if self.archive is None:
             return
-        if state == "suspended":  # not yet a wire state: it is queued again, said so
-            state, detail = "queued", f"suspended: {detail}"
         self.archive.event(
             JobEvent(job_id=q.job_id, epoch=q.epoch, node=self.nodes[i].name,
                      state=state, t=t, detail=detail, target=target)  # type: ignore[arg-type]

@@ -265,3 +265,33 @@ def test_execute_runs_the_model_for_real(tmp_path: Path) -> None:
         "unfinished_at_end_of_run", 0)
     assert m["host_inference_s"] > 0.0
     assert (tmp_path / "run" / "models").is_dir()
+
+
+def test_a_suspended_job_migrates_with_its_progress(tmp_path: Path) -> None:
+    """A long job pre-empted on A by an urgent one moves to idle B with its items done:
+    B runs only what is left (plus the resume cost), and the result counts both runs."""
+    from flightsw.node.checkpoint import RESUME_S, SUSPEND_S
+
+    data = _pair(True)
+    ops = 137.5e12 * 0.35
+    data["jobs"] = [
+        {"name": "long", "flops_per_item": 6.0 * ops, "items": 100, "times_s": [2.0],
+         "nodes": ["A"], "priority": 1, "deadline_s": 1250.0},
+        {"name": "urgent", "flops_per_item": 0.5 * ops, "items": 100, "times_s": [302.0],
+         "nodes": ["A"], "deadline_s": 200.0, "priority": 9},
+    ]
+    out = tmp_path / "run"
+    m = run_scenario(scenario(data), out_dir=out)
+    events, results = _messages(out)
+    long = next(r for r in results if r.deadline is not None and r.deadline > 1000 + T0)
+    assert long.status == "done" and long.node == "B" and long.epoch == 1
+    susp = [e for e in events if e.state == "suspended" and e.node == "A"]
+    assert len(susp) == 1 and "pre-empted" in (susp[0].detail or "")
+    assert m["migrations"] == 1
+    # B ran the items A had not: 25 of 100 were done in A's 300 s (dual execution doubles
+    # the 600 s of work), so B ran 900 s plus the resume cost
+    assert long.power_mode == "MAXN"
+    assert long.modelled_latency_s == pytest.approx(0.75 * 1200.0 + RESUME_S)
+    watts = 60.0  # jetson-agx-orin MAXN: both runs and the checkpoint are on its account
+    want = (300.0 + SUSPEND_S) * watts + (900.0 + RESUME_S) * watts
+    assert long.modelled_energy_j == pytest.approx(want)
