@@ -16,6 +16,11 @@ afford the job and finish it by its deadline it picks the earliest finish, and m
 if here cannot run it or would finish it late. A job on time here keeps its place when it
 has a quarter of its remaining time to spare (moving it would only fill a neighbour that a
 tighter job may need); otherwise it moves only for a marked gain (the shared hysteresis).
+Energy-aware placement: when here cannot pay, through its next eclipse, for the work of at
+least the job's priority and the job, the job goes to the linked peer that can pay for its
+own such work and the job with the most to spare, if it finishes the job on time there. A
+transfer longer than ``link_hold_s`` is not started (links between passing satellites last
+minutes).
 """
 
 from __future__ import annotations
@@ -247,6 +252,10 @@ class ForecastPolicy(Policy):
         stay_ok = affordable(job, here)
         deadline = job.deadline
         stay_on_time = deadline is None or now + stay <= deadline
+        if stay_ok and self._energy_short(job, here):
+            relief = self._energy_relief(job, here, peers, now)
+            if relief is not None:
+                return relief
         if (stay_ok and deadline is not None
                 and deadline - (now + stay) >= self.keep_slack(job, now)):
             return None  # on time here with room to spare: leave the neighbours free
@@ -277,6 +286,36 @@ class ForecastPolicy(Policy):
         if gain >= self.rules.min_gain_s and gain >= self.rules.min_gain_frac * stay:
             return node
         return None
+
+    @staticmethod
+    def _energy_need_wh(job: Candidate, p: Peer) -> float:
+        """Energy (Wh) of the work at ``p`` that runs before and with ``job``."""
+        return p.watts * (ForecastPolicy.wait_s(job, p) + run_time_s(job, p)) / 3600.0
+
+    def _energy_short(self, job: Candidate, here: Peer) -> bool:
+        """Here cannot pay, through its next eclipse, for the work queued at the job's
+        priority or above and the job itself: something of it will wait for energy."""
+        return here.margin_wh < self._energy_need_wh(job, here)
+
+    def _energy_relief(self, job: Candidate, here: Peer, peers: Sequence[Peer],
+                       now: float) -> str | None:
+        """A linked peer that can pay for its own work and this job and still finish the job
+        on time (the one with the most margin to spare), or ``None``. Moving the job leaves
+        here's energy to the work that stays (energy-aware placement)."""
+        best: tuple[float, str] | None = None
+        for p in self.linked(peers):
+            move = transfer_time_s(job, p)
+            if move > self.link_hold_s or not affordable(job, p):
+                continue
+            fin = move + self.wait_s(job, p) + run_time_s(job, p)
+            if job.deadline is not None and now + fin > job.deadline:
+                continue
+            spare = p.margin_wh - self._energy_need_wh(job, p)
+            if spare <= 0.0:
+                continue
+            if best is None or (-spare, p.node) < best:
+                best = (-spare, p.node)
+        return None if best is None else best[1]
 
     def keep_slack(self, job: Candidate, now: float) -> float:
         """Spare time (s) that makes a job on time where it is not worth moving."""

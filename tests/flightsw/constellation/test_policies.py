@@ -278,3 +278,16 @@ def test_forecast_breaks_ties_by_name() -> None:
     policy = make_policy("forecast")
     here = _here(queued_work_s=100.0)
     assert _choose(policy, _job(), here, [_peer("zeta"), _peer("alpha")]) == "alpha"
+
+
+def test_forecast_moves_work_here_cannot_pay_for_behind_its_queue_to_the_most_spare() -> None:
+    policy = make_policy("forecast")
+    job = _job(deadline=NOW + 10_000.0)  # 10 s at 25 W: 0.069 Wh; on time anywhere
+    # here can pay for the job alone but not for the 1,000 s of work ahead of it (6.9 Wh)
+    here = _here(queued_work_s=1_000.0, margin_wh=1.0)
+    rich, richer = _peer("rich", margin_wh=20.0), _peer("richer", margin_wh=40.0)
+    poor = _peer("poor", margin_wh=40.0, queued_work_s=6_000.0)  # its own queue needs 41.7
+    assert _choose(policy, job, here, [rich, richer, poor]) == "richer"
+    assert _choose(policy, job, here, [poor]) is None  # nobody can pay: stay
+    # with energy enough here for its queue, a job with room to spare stays
+    assert _choose(policy, job, here._replace(margin_wh=10.0), [richer]) is None
