@@ -143,6 +143,7 @@ class Budget:
         self._forecast: _Forecast | None = None
         self._schedule: _Schedule | None = None
         self._consts: tuple[list[float], list[float], list[float]] | None = None
+        self._deficit: tuple[_Forecast, npt.NDArray[np.bool_]] | None = None
         self._observe(t0)
 
     @classmethod
@@ -325,6 +326,8 @@ class Budget:
         """Rows whose bus alone (compute idle) loses energy over the scanned orbits: array
         output over the lit share of the scan, against the baseline load."""
         fc = self.forecast(now)
+        if self._deficit is not None and self._deficit[0] is fc:
+            return self._deficit[1]
         sch = self._schedule
         assert sch is not None
         span = max(sch.t1 - sch.t0, 1.0)
@@ -336,7 +339,9 @@ class Budget:
         eta_d = np.asarray(self.power.discharge_efficiency, dtype=np.float64)
         day = sun_w - fc.base_w
         gain = np.where(day > 0, day * eta_c, day / eta_d) * lit - fc.base_w / eta_d * (1 - lit)
-        return np.asarray(gain < 0.0)
+        out = np.asarray(gain < 0.0)
+        self._deficit = (fc, out)  # until the forecast is refreshed
+        return out
 
     def margin_wh(self, i: int, now: float) -> float:
         """Energy row ``i`` may spend now and stay above the floor through next eclipse."""
