@@ -60,6 +60,7 @@ PROFILES: tuple[tuple[str, float, float], ...] = (
     ("cubesat-6u", 500.0, 97.4),  # SSO rideshare, the common cubesat orbit
 )
 GROUND_USER = "ground"
+CONSOLE_USER = "console"  # the account the ground's operations console connects as
 PROBE_USER = "odc-probe"  # the broker's own health check (made inside the container)
 MOSQUITTO_DIR = Path(__file__).resolve().parent / "mosquitto"
 HERE = Path(__file__).resolve().parent
@@ -98,6 +99,9 @@ class Settings:
     operators: tuple[str, ...] = ("operator",)  # broker accounts of the operator role
     viewers: tuple[str, ...] = ("viewer",)  # broker accounts of the read-only viewer role
     consoles: tuple[str, ...] = ()  # accounts of the console role (operator + telecommands)
+    # the ground serves the operations console (docs/console.md) on this port, connected
+    # as its own console account; None: no console
+    console_port: int | None = 8080
     node_keys: bool = True  # nodes seal their messages with per-node keys the ground checks
     stations: tuple[str, ...] = ()
     lease_s: float | None = None  # node lease (mission s); None = the CLIs' default
@@ -173,9 +177,12 @@ def check_station(text: str) -> str:
 def _accounts(settings: Settings, nodes: Sequence[str]) -> dict[str, str]:
     """Every broker account and its role, checked: names the broker takes, none twice."""
     roles: dict[str, str] = {}
+    consoles = settings.consoles
+    if settings.console_port is not None and CONSOLE_USER not in consoles:
+        consoles = (*consoles, CONSOLE_USER)  # the ground's console signs in as this one
     for role, names in (("node", nodes), ("ground", [GROUND_USER]),
                         ("operator", settings.operators), ("viewer", settings.viewers),
-                        ("console", settings.consoles)):
+                        ("console", consoles)):
         for name in names:
             if not _ACCOUNT.fullmatch(name):
                 raise ValueError(f"{role}s: account {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
@@ -274,6 +281,16 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         serve += ["--station", station]
     if settings.lease_s is not None:
         serve += ["--lease", _fmt(settings.lease_s)]
+    ground_env: list[Yaml] = [f"ODC_BROKER={url(GROUND_USER)}", *client_env, *clock_env]
+    if settings.console_port is not None:
+        if not 1 <= settings.console_port <= 65535:
+            raise ValueError(f"console port: need 1..65535, got {settings.console_port}")
+        bind = "127.0.0.1" if settings.network == "host" else "0.0.0.0"
+        serve += ["--http", f"{bind}:{settings.console_port}"]
+        token = "console-dev" if settings.passwords == "dev" else secrets.token_urlsafe(18)
+        ground_env += [f"ODC_CONSOLE_BROKER={url(CONSOLE_USER)}", f"ODC_CONSOLE_TOKEN={token}"]
+        if settings.passwords == "dev":  # the nodes' documented dev telecommand keys
+            ground_env.append("ODC_COMMAND_KEY_PATTERN={node}-cmd-dev")
     ground_volumes: list[Yaml] = ["archive:/var/lib/odc/archive", client_tls]
     if settings.node_keys:
         serve += ["--node-keys", KEYS_MOUNT]
@@ -283,13 +300,16 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         "ground": common({
             "image": "${ODC_IMAGE:-odc:latest}",
             "command": serve,
-            "environment": [f"ODC_BROKER={url(GROUND_USER)}", *client_env, *clock_env],
+            "environment": ground_env,
             "volumes": ground_volumes,
             "healthcheck": odc_health,
             "depends_on": after_broker,
             "restart": "on-failure",
         }),
     }
+    if settings.console_port is not None and settings.network == "bridge":
+        port = settings.console_port
+        services["ground"]["ports"] = [f"127.0.0.1:{port}:{port}"]  # type: ignore[index]
     for s in specs:
         cmd: list[Yaml] = [
             "flightsw", "node", "--id", s.node_id, "--profile", s.profile,
@@ -413,6 +433,9 @@ def _describe(settings: Settings) -> str:
         words.append(f"--viewers {','.join(settings.viewers)}")
     if settings.consoles != _DEFAULT.consoles:
         words.append(f"--consoles {','.join(settings.consoles)}")
+    if settings.console_port != _DEFAULT.console_port:
+        words.append("--no-console" if settings.console_port is None
+                     else f"--console-port {settings.console_port}")
     if settings.node_keys != _DEFAULT.node_keys:
         words.append("--node-keys" if settings.node_keys else "--no-node-keys")
     words += [f"--station {st}" for st in settings.stations]
@@ -452,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consoles", default=",".join(_DEFAULT.consoles), metavar="A,B,...",
                    help="broker accounts with the console role: an operator that may send "
                         "telecommands (default: none)")
+    p.add_argument("--console-port", type=int, default=_DEFAULT.console_port, metavar="PORT",
+                   help="the ground serves the operations console there (default 8080; "
+                        "bridge network: published on 127.0.0.1)")
+    p.add_argument("--no-console", dest="console_port", action="store_const", const=None,
+                   help="no operations console")
     p.add_argument("--secrets", type=Path, default=make_secrets.DEFAULT_DIR, metavar="DIR",
                    help="TLS material (docker/make_secrets.py; default docker/.generated/secrets)")
     p.add_argument("--node-keys", action=argparse.BooleanOptionalAction,
@@ -482,6 +510,7 @@ def settings_from_args(args: argparse.Namespace, out_dir: Path) -> Settings:
         secrets_dir=_relative(args.secrets, out_dir.resolve()),
         operators=_names(args.operators), viewers=_names(args.viewers),
         consoles=_names(args.consoles), node_keys=args.node_keys,
+        console_port=args.console_port,
         stations=tuple(args.station), lease_s=args.lease,
         telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
         profiles=tuple(p for p in args.profiles.split(",") if p),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
@@ -137,6 +139,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     compose_file = workdir / "compose.yaml"
     run(sys.executable, str(REPO / "docker" / "gen_compose.py"), "--nodes", str(len(NODES)),
         "--network", "host", "--port", str(port), "--passwords", PASSWORDS,
+        "--console-port", str(free_port()),
         "--lease", "20", "--telemetry-period", "2", "--max-payload", str(64 << 20),
         "--secrets", str(workdir / "secrets"), "-o", str(compose_file))
     st = Stack(f"odctest{uuid.uuid4().hex[:8]}", compose_file, port, workdir)
@@ -250,6 +253,31 @@ async def test_archive_has_telemetry_from_every_node(stack: Stack) -> None:
             return
         await clock.sleep(1.0)
     raise AssertionError(f"telemetry records per node in the archive: {counts}")
+
+
+async def test_the_console_shows_every_node(stack: Stack) -> None:
+    """The ground serves the operations console (the page a user opens first), connected
+    through its own console account over TLS: its API lists every node, live."""
+    await wait_healthy(stack)
+    text = stack.compose_file.read_text()
+    port = int(re.search(r'"127\.0\.0\.1:(\d+)", "--node-keys"', text).group(1))  # type: ignore[union-attr]
+    clock = WallClock()
+    deadline = clock.perf_counter() + 60
+    seen: list[str] = []
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        while clock.perf_counter() < deadline:
+            try:
+                async with http.get(f"{base}/api/nodes") as r:
+                    seen = sorted(row["node"] for row in (await r.json())["nodes"])
+            except (aiohttp.ClientError, TimeoutError):
+                seen = []
+            if seen == sorted(NODES):
+                async with http.get(f"{base}/") as r:
+                    assert r.status == 200 and "<html" in (await r.text()).lower()
+                return
+            await clock.sleep(1.0)
+    raise AssertionError(f"console at {port} lists {seen}, want {sorted(NODES)}")
 
 
 async def test_killed_node_job_completes_on_another_node(stack: Stack) -> None:
