@@ -9,7 +9,6 @@ way). Every error is a :class:`StudyError` naming the file and the field.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flightsw.economics.exceptions import StudyError
 from flightsw.sim.scenario import format_errors
+from flightsw.tomlfile import read_toml
 
 __all__ = [
     "AssumedOperations",
@@ -142,10 +142,5 @@ def parse_study(
 def load_study(path: str | Path) -> Study:
     """Read and validate a STUDY.toml file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text("utf-8"))
-    except OSError as exc:
-        raise StudyError(f"{p}: cannot read study: {exc.strerror}") from exc
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise StudyError(f"{p.name}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "study", StudyError)
     return parse_study(data, source=p.name, base_dir=p.resolve().parent)

@@ -14,7 +14,6 @@ are seconds after ``start``.
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flightsw.exceptions import ConfigError, ScenarioError
 from flightsw.timeutil import parse_iso
+from flightsw.tomlfile import read_toml
 
 __all__ = [
     "Burst",
@@ -374,16 +374,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file (relative paths inside it are taken from the
     file's directory; ``name`` defaults to the file stem)."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read scenario: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{p.name}: not UTF-8 text: {exc.reason}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p.name}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "scenario", ScenarioError)
     data.setdefault("name", p.stem)
     if "base_dir" in data:
         raise ScenarioError(f"{p.name}: base_dir: unknown field (not part of the scenario schema)")

@@ -22,7 +22,6 @@ Every error is a :class:`~flightsw.exceptions.ConfigError` naming the file and t
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from flightsw.constellation import POLICIES
 from flightsw.exceptions import ConfigError
 from flightsw.sim.scenario import format_errors
 from flightsw.sweep.overrides import RESERVED, parse_path
+from flightsw.tomlfile import read_toml
 
 __all__ = ["DEFAULT_METRICS", "ClusterSpec", "SummarySpec", "SweepSpec", "load_sweep",
            "parse_sweep"]
@@ -164,15 +164,6 @@ def parse_sweep(data: dict[str, Any], *, source: str = "<sweep>",
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (scenario paths are taken from its directory)."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read sweep file: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p.name}: not UTF-8 text: {exc.reason}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p.name}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "sweep file")
     data.setdefault("name", p.stem)
     return parse_sweep(data, source=p.name, base_dir=p.resolve().parent)

@@ -9,7 +9,6 @@ error is a :class:`ScenarioError` naming the file and the field.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flightsw.exceptions import ScenarioError
 from flightsw.sim.scenario import format_errors
 from flightsw.timeutil import parse_iso
+from flightsw.tomlfile import read_toml
 
 __all__ = [
     "AgingOverrides",
@@ -124,11 +124,6 @@ def parse_lifetime_scenario(
 def load_lifetime_scenario(path: str | Path) -> LifetimeScenario:
     """Read and validate a lifetime scenario TOML file (``name`` defaults to the file stem)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text("utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read lifetime scenario: {exc.strerror}") from exc
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{p.name}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "lifetime scenario", ScenarioError)
     data.setdefault("name", p.stem)
     return parse_lifetime_scenario(data, source=p.name, base_dir=p.resolve().parent)
