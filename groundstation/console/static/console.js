@@ -270,8 +270,15 @@
   // -- submit ---------------------------------------------------------------------------
   async function loadModels() {
     try { S.models = (await api("/api/models")).models; } catch (e) { S.models = []; }
-    $("#submit-model").innerHTML = S.models.map((m) => `<option value="${m.model}">${m.model.slice(0, 12)} (${m.inputs.map((i) => i.name + JSON.stringify(i.shape)).join(", ")})</option>`).join("");
+    const sel = $("#submit-model"), keep = sel.value;
+    sel.innerHTML = S.models.map((m) => `<option value="${m.model}">${m.model.slice(0, 12)} (${m.inputs.map((i) => i.name + JSON.stringify(i.shape)).join(", ")})</option>`).join("");
+    if (S.models.some((m) => m.model === keep)) sel.value = keep;
   }
+  // models uploaded after the page loaded: a node storing one says so; the list also
+  // refreshes when the operator opens it
+  let modelTimer = null;
+  const modelsSoon = () => { if (S.operator && !modelTimer) modelTimer = setTimeout(() => { modelTimer = null; loadModels(); }, 500); };
+  $("#submit-model").onfocus = modelsSoon;
   $("#submit-fill").onclick = () => {
     const m = S.models.find((x) => x.model === $("#submit-model").value); if (!m) return;
     const inputs = {};
@@ -323,7 +330,7 @@
     for (const a of m.alarms || []) upsertAlarm(a);
     if (m.stations) S.stations = m.stations;
     if (m.isls) S.isls = m.isls;
-    if (m.events && m.events.length) addEvents(m.events);
+    if (m.events && m.events.length) { addEvents(m.events); if (m.events.some((e) => e.kind === "model_stored")) modelsSoon(); }
     for (const c of m.commands || []) onCommand(c);
     if ((m.jobs || []).length) { jobsSoon(); if (watching && m.jobs.some((j) => j.job_id === watching && (j.state === "done" || j.state === "failed"))) { showJob(watching); watching = null; } }
     if (m.alarms && m.alarms.length) renderAlarms();

@@ -11,16 +11,12 @@ the test's temporary directory. Skips, naming what is missing, without chromium.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from browser import api, artifacts, chrome, click, wait
 from mosquitto import MosquittoProcess
 from node_harness import DIGITS
 from procs import Procs
@@ -34,25 +30,6 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 EPOCH = "2026-03-20T00:00:00Z"
 TOKEN = "browser-test-operator"
-T = TypeVar("T")
-
-
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
-                               if p is None)
-        pytest.skip(f"{missing} not installed (run .ci/browser.sh: Debian chromium, "
-                    "chromium-driver)")
-    return browser, driver
-
-
-def artifacts(tmp_path: Path) -> Path:
-    root = os.environ.get("ODC_ARTIFACTS")
-    out = Path(root) / "console" if root else tmp_path / "artifacts"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture
@@ -62,46 +39,9 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     p.close()
 
 
-def wait(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: float = 0.2) -> T:
-    end = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < end:
-        try:
-            got = fn()
-        except Exception as exc:  # the page may be mid-update: try again
-            last = exc
-        else:
-            if got:
-                return got
-            last = got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
-
-
-def click(drv: Any, css: str) -> None:
-    """Find and click, again if the page re-rendered the element in between (the tables
-    are redrawn as updates arrive)."""
-    from selenium.webdriver.common.by import By
-
-    def once() -> bool:
-        drv.find_element(By.CSS_SELECTOR, css).click()
-        return True
-
-    wait(f"a click on {css}", once, 15)
-
-
-def api(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url + path, timeout=5) as r:
-        return json.loads(r.read())
-
-
 async def test_console_in_chromium(
     mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser, driver_path = _chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     shots = artifacts(tmp_path)
@@ -128,12 +68,7 @@ async def test_console_in_chromium(
     ):
         await gc.upload_model(DIGITS)  # the page's submit form offers what the ground holds
 
-    opts = Options()
-    opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1600,1500", "--no-first-run", "--disable-extensions"):
-        opts.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    drv = chrome()
     try:
         drv.get(f"{url}/#token={TOKEN}")
 

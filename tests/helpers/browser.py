@@ -1,0 +1,91 @@
+"""Helpers of the console's browser tests: Debian's chromium (headless) under selenium,
+polling with a deadline, clicks that survive a re-rendered table, the JSON API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+__all__ = ["api", "artifacts", "chrome", "click", "wait"]
+
+
+def _chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
+                               if p is None)
+        pytest.skip(f"{missing} not installed (run .ci/browser.sh: Debian chromium, "
+                    "chromium-driver)")
+    return browser, driver
+
+
+def chrome() -> Any:
+    """A headless chromium driven by selenium (skips, naming what is missing, without)."""
+    browser, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1600,1500", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+
+
+def artifacts(tmp_path: Path, sub: str = "console") -> Path:
+    """``$ODC_ARTIFACTS/<sub>`` (CI keeps it), else the test's temporary directory."""
+    root = os.environ.get("ODC_ARTIFACTS")
+    out = Path(root) / sub if root else tmp_path / "artifacts"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def wait(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: float = 0.2) -> T:
+    """``fn()`` until it returns something true; fails naming ``what`` and the last seen."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < end:
+        try:
+            got = fn()
+        except Exception as exc:  # the page may be mid-update: try again
+            last = exc
+        else:
+            if got:
+                return got
+            last = got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
+
+
+def click(drv: Any, css: str) -> None:
+    """Find and click, again if the page re-rendered the element in between (the tables
+    are redrawn as updates arrive)."""
+    from selenium.webdriver.common.by import By
+
+    def once() -> bool:
+        drv.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(f"a click on {css}", once, 15)
+
+
+def api(url: str, path: str, token: str | None = None) -> Any:
+    """GET ``url + path`` as JSON."""
+    req = urllib.request.Request(url.rstrip("/") + path)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
