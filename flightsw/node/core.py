@@ -43,6 +43,7 @@ from flightsw.node.effects import (
     Stopped,
     Suspended,
 )
+from flightsw.node.lifetime import FAILED_REASON, NodeLifetime
 from flightsw.node.limits import limit_flags
 from flightsw.node.outlook import Outlook
 from flightsw.node.scheduler import URGENT_PRIORITY, Admission, OnboardScheduler, Queued
@@ -73,6 +74,7 @@ class NodeCore:
         "jobs_done",
         "jobs_failed",
         "last_try",
+        "lifetime",
         "max_queue",
         "migrations_in",
         "migrations_out",
@@ -126,11 +128,16 @@ class NodeCore:
         # (value/s, typical value/s, soc, temperature, throttle) -> run it?
         self.value_gate: Callable[[float, float, float, float, float], bool] | None = None
         self.typical_vps = 0.0  # running mean of accepted jobs' value per second of work
+        # lifetime events (flightsw.node.lifetime): a manoeuvre pauses compute, a lost
+        # accelerator halts it for good; None: no events drawn for this node
+        self.lifetime: NodeLifetime | None = None
 
     # -- state read by drivers ----------------------------------------------------------
     @property
     def safe_mode(self) -> bool:
-        return self.safe_manual or self.safe_auto is not None
+        lt = self.lifetime
+        return (self.safe_manual or self.safe_auto is not None
+                or (lt is not None and lt.failed))
 
     def _touch(self) -> None:
         self._queued_s = None
@@ -204,6 +211,8 @@ class NodeCore:
         allowed, reason = True, None
         if self.paused:
             allowed, reason = False, "compute paused by telecommand"
+        elif self.lifetime is not None and self.lifetime.halt is not None:
+            allowed, reason = False, self.lifetime.halt
         elif self.safe_mode:
             allowed, reason = False, f"safe mode ({self.safe_auto or 'commanded'})"
         elif temp_c >= th.max_c:
@@ -480,6 +489,25 @@ class NodeCore:
         self.urgent_seen.clear()
         self.busy_until = -math.inf
 
+    def lifetime_step(self, now: float) -> list[Effect]:
+        """Apply the lifetime events due by ``now`` (:mod:`flightsw.node.lifetime`): a lost
+        accelerator stops the run and drops the queue for good, as a crash without restart
+        (the ground re-runs what the node held when its leases lapse); a manoeuvre stops
+        the run and queues it again, as the ``pause`` telecommand does."""
+        lt = self.lifetime
+        if lt is None:
+            return _NONE
+        ch = lt.advance(now)
+        if ch.failed:
+            out = list(self.stop(now, FAILED_REASON, requeue=False))
+            self.crash()
+            out.append(StatusChanged("safe"))
+            return out
+        if ch.began:
+            return self.stop(now, lt.halt or "debris collision-avoidance manoeuvre",
+                             requeue=True)
+        return _NONE
+
     def _fail(self, q: Queued, reason: str) -> Failed:
         self.jobs_failed += 1
         self.deferred.pop(q.job_id, None)
@@ -507,6 +535,8 @@ class NodeCore:
             return True, None, {}, out
         if name == "leave_safe":
             self.safe_manual = False
+            if self.lifetime is not None and self.lifetime.failed:
+                return False, f"cannot leave safe mode: {FAILED_REASON}", {}, out
             if self.safe_auto is not None:
                 return False, f"cannot leave safe mode: {self.safe_auto}", {}, out
             return True, None, {}, [StatusChanged("online")]
