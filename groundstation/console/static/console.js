@@ -9,6 +9,7 @@
     tracks: new Map(), jobPage: 0, jobState: "", models: [], drawn: [], lastMsgAt: 0,
   };
   window.odc = S;  // for scripts and the browser test
+  let dirty = false;  // something to redraw at the next animation frame
   const $ = (q) => document.querySelector(q);
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
   const fmtT = (t) => t ? new Date(t * 1000).toISOString().slice(11, 19) : "";
@@ -60,9 +61,17 @@
     pts.forEach(([la, lo], i) => i ? ctx.lineTo(X(lo), Y(la)) : ctx.moveTo(X(lo), Y(la)));
     ctx.stroke(); ctx.setLineDash([]);
   }
+  // land (Natural Earth 1:110m, shipped as static/land.json): one path, built once
+  let land = null;
+  fetch("/static/land.json").then((r) => r.json()).then((d) => {
+    const p = new Path2D();
+    for (const r of d.rings) { for (let i = 0; i < r.length; i += 2) (i ? p.lineTo : p.moveTo).call(p, X(r[i] / 10), Y(r[i + 1] / 10)); p.closePath(); }
+    land = p; S.landRings = d.rings.length; dirty = true;
+  }).catch(() => { S.landRings = 0; });
   function drawMap() {
     const c = mctx, w = map.width, h = map.height;
     c.fillStyle = "#0a2136"; c.fillRect(0, 0, w, h);
+    if (land) { c.fillStyle = "#1b3324"; c.fill(land, "evenodd"); c.strokeStyle = "#3c5f47"; c.lineWidth = 0.7; c.stroke(land); }
     // night side: the sub-solar point from the mission time (the map's only astronomy)
     if (S.now) {
       const d = new Date(S.now * 1000), doy = (Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 0)) / 864e5;
@@ -314,7 +323,6 @@
   }
 
   // -- the WebSocket ----------------------------------------------------------------------
-  let dirty = false;
   function apply(m) {
     S.now = m.now; S.lastMsgAt = Date.now();
     if (m.type === "snapshot") { S.nodes.clear(); S.alarms.clear(); $("#events").innerHTML = ""; }

@@ -106,6 +106,7 @@ def _drive(drv: Any, By: Any, url: str, token: str, shots: Path) -> None:  # noq
         wait("every satellite to move on the map", moved, 30)
         assert js("return window.odc.tracks.size") == 3  # ground tracks from the orbits
         assert len(js("return window.odc.stations.stations")) == 10  # the demo's network
+        assert js("return window.odc.landRings") > 100  # the shipped land outlines drawn
         drv.save_screenshot(str(shots / "map.png"))
 
         # sat3 starts just above its floor: its battery alarm, acknowledged by the operator
