@@ -103,6 +103,11 @@ class AlarmBook:
         self._changed: dict[str, Alarm] = {}
         self._seq = 0
         self.raised_total: dict[Level, int] = {"yellow": 0, "red": 0}
+        self.revision = 0  # rises at every change (the store saves when it moved)
+
+    def _mark(self, key: str, a: Alarm) -> None:
+        self._changed[key] = a
+        self.revision += 1
 
     @staticmethod
     def key(node: str, kind: str) -> str:
@@ -132,7 +137,7 @@ class AlarmBook:
             a = Alarm(f"{key}:{self._seq}", c.node, c.kind, c.level, c.message, now, now)
             self._alarms[key] = a
             self.raised_total[c.level] += 1
-            self._changed[key] = a
+            self._mark(key, a)
             return a
         peak = a.peak or a.level
         worse = _RANK[c.level] > _RANK[peak]
@@ -145,11 +150,11 @@ class AlarmBook:
             a.level = c.level  # the level and the message say what holds now
             a.message = c.message
             a.updated_at = now
-            self._changed[key] = a
+            self._mark(key, a)
         elif a.message != c.message and now - a.updated_at >= 10.0:
             a.message = c.message  # the figure moves; told now and then, not every frame
             a.updated_at = now
-            self._changed[key] = a
+            self._mark(key, a)
         return a
 
     def clear(self, node: str, kind: str, now: float) -> None:
@@ -159,7 +164,7 @@ class AlarmBook:
             return
         a.active = False
         a.updated_at = now
-        self._changed[key] = a
+        self._mark(key, a)
         if a.acked:
             del self._alarms[key]
 
@@ -167,7 +172,7 @@ class AlarmBook:
         for key, a in self._alarms.items():
             if a.id == alarm_id:
                 a.acked, a.acked_by, a.acked_at, a.updated_at = True, who, now, now
-                self._changed[key] = a
+                self._mark(key, a)
                 if not a.active:
                     del self._alarms[key]
                 return a
@@ -184,6 +189,35 @@ class AlarmBook:
         out = list(self._changed.values())
         self._changed.clear()
         return out
+
+    def state(self) -> dict[str, Any]:
+        """Everything to rebuild the book after a restart (see :meth:`restore`)."""
+        return {"seq": self._seq, "raised_total": dict(self.raised_total),
+                "alarms": [a.as_dict() for a in self._alarms.values()]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` gave (the alarms listed, acknowledged or not, and
+        the id sequence, so new ids never repeat old ones). ``ValueError``/``KeyError``/
+        ``TypeError`` name what is wrong."""
+        alarms: dict[str, Alarm] = {}
+        for i, d in enumerate(state["alarms"]):
+            level, peak = d["level"], d.get("peak", d["level"])
+            if level not in _RANK or peak not in _RANK:
+                raise ValueError(f"alarms[{i}]: level {level!r}/peak {peak!r} not yellow or red")
+            a = Alarm(str(d["id"]), str(d["node"]), str(d["kind"]), level, str(d["message"]),
+                      float(d["raised_at"]), float(d["updated_at"]), bool(d["active"]),
+                      bool(d["acked"]), d.get("acked_by"),
+                      None if d.get("acked_at") is None else float(d["acked_at"]),
+                      None if peak == level else peak)
+            alarms[self.key(a.node, a.kind)] = a
+        seq = int(state["seq"])
+        totals = state.get("raised_total", {})
+        self._alarms = alarms
+        self._seq = max([seq, *(int(a.id.rsplit(":", 1)[-1]) for a in alarms.values()
+                                if a.id.rsplit(":", 1)[-1].isdigit())])
+        self.raised_total = {"yellow": int(totals.get("yellow", 0)),
+                             "red": int(totals.get("red", 0))}
+        self._changed.clear()
 
     def counts(self) -> dict[str, int]:
         out = {"red": 0, "yellow": 0, "unacked": 0}

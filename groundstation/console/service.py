@@ -7,7 +7,8 @@ Tasks of its TaskGroup:
   (node telemetry, status, state and events, telecommand acks, the ground's job records,
   the ground stations) and update the fleet, the alarms and the event log;
 * ``console:push`` every ``push_period_s`` sends each WebSocket client what changed
-  (never the whole state, except once on connect);
+  (never the whole state, except once on connect) and saves the alarm book if it changed
+  (``console-alarms.json`` in the data directory, read back at start);
 * the HTTP server (aiohttp) answers the API, ``/metrics`` and the page.
 
 It talks to the ground station only as a client would (``GroundClient`` requests on the
@@ -46,6 +47,7 @@ from flightsw.protocol import (
 from flightsw.taskset import cancel_all
 from groundstation.client import GroundClient
 from groundstation.console.alarms import TELEMETRY_KINDS, AlarmBook, Condition, conditions
+from groundstation.console.alarmstore import AlarmStore
 from groundstation.console.api import build_app
 from groundstation.console.auth import OperatorAuth
 from groundstation.console.commands import CommandDesk, KeyRing
@@ -90,6 +92,7 @@ class ConsoleService:
         self.push_period_s = push_period_s
         self.fleet = Fleet()
         self.alarms = AlarmBook()
+        self.alarm_store = AlarmStore(archive_dir)
         self.jobs = JobView(archive_dir / "jobs.sqlite")
         self.desk = CommandDesk(bus, clock, keys or KeyRing())
         self.hub = Hub()
@@ -112,6 +115,9 @@ class ConsoleService:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
+        restored = self.alarm_store.load(self.alarms)  # a bad file stops us here, named
+        if restored:
+            log.info("console: %d alarm(s) restored from %s", restored, self.alarm_store.path)
         await self._stack.__aenter__()
         try:
             tg = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -170,6 +176,11 @@ class ConsoleService:
             await self._stack.__aexit__(None, None, None)
         finally:
             self.jobs.close()
+            if self.alarm_store.dirty(self.alarms):
+                try:
+                    self.alarm_store.save(self.alarms)
+                except OSError as err:
+                    log.error("console: alarms not saved to %s: %s", self.alarm_store.path, err)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
@@ -308,11 +319,20 @@ class ConsoleService:
     async def _push_loop(self) -> None:
         while True:
             await self.clock.sleep_host(self.push_period_s)
+            if self.alarm_store.dirty(self.alarms):
+                await self._save_alarms()
             msg = self.delta()
             if msg is not None and self.hub.clients:
                 await self.hub.broadcast(msg)
             elif msg is not None:
                 pass  # nobody watching: the change is dropped, the next snapshot has it
+
+    async def _save_alarms(self) -> None:
+        revision, text = self.alarm_store.encode(self.alarms)
+        try:
+            await asyncio.to_thread(self.alarm_store.write, revision, text)
+        except OSError as exc:  # the console goes on; the next change tries again
+            log.error("console: alarms not saved to %s: %s", self.alarm_store.path, exc)
 
     def stations_view(self) -> dict[str, Any]:
         if self.stations is None:
