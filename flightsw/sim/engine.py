@@ -56,6 +56,7 @@ from flightsw.node.effects import (
     Stopped,
     Suspended,
 )
+from flightsw.node.lifetime import NodeLifetime, schedule_of
 from flightsw.node.limits import limit_flags
 from flightsw.node.load import ComputeLoad
 from flightsw.node.rounds import LazyPeers, plan_moves, with_queue
@@ -280,6 +281,7 @@ class Simulation:
         self._soc_dt = 0.0
         self._eta_d = np.array([p.bus.discharge_efficiency for p in profs])
         self.max_temp_c = float(np.max(self.temp_c))
+        self.manoeuvring: set[int] = set()  # nodes whose manoeuvre may draw propulsion now
 
     # ================================================================ small helpers
     def _status(self, i: int, state: str, t: float) -> None:
@@ -825,8 +827,9 @@ class Simulation:
                        f"node crash: {self.nodes[i].name} lost the job and its onboard inputs", t)
 
     def _restart(self, t: float, i: int) -> None:
-        if self.alive[i]:
-            return
+        lt = self.nodes[i].lifetime
+        if self.alive[i] or (lt is not None and lt.failed):
+            return  # a node whose accelerator was lost never comes back
         self.alive[i] = True
         self.nodes[i].crash()  # it boots with nothing held
         self._status(i, "online", t)
@@ -837,6 +840,8 @@ class Simulation:
 
     # ================================================================ physics step
     def _physics(self, t: float, dt: float) -> None:
+        if self.manoeuvring:
+            self._propulsion(t, dt)
         self.budget.step(t, dt, self.load.power(t, dt, self.alive))
         self.temp_c = self.budget.temperature_k - _KELVIN
         self.margins = self.budget.margins_wh(t)
@@ -977,6 +982,52 @@ class Simulation:
         self.stats.executed += 1
         self.stats.host_inference_s += res.host_wall_s
 
+    # ================================================================ lifetime events
+    def _schedule_lifetime(self) -> None:
+        """Hand each node its drawn lifetime events (the core consults them) and wake it at
+        each: a failure, a manoeuvre's start and end."""
+        draw = self.w.lifetime
+        if draw is None:
+            return
+        for i, node in enumerate(self.nodes):
+            sched = schedule_of(draw, i, node.spec.profile)
+            if sched is None:
+                continue
+            lt = node.lifetime = NodeLifetime(sched)
+            for t in lt.times():
+                self.q.push(t, self._lifetime, i)
+
+    def _lifetime(self, t: float, i: int) -> None:
+        node = self.nodes[i]
+        lt = node.lifetime
+        assert lt is not None
+        was_failed = lt.failed
+        got = node.lifetime_step(t)
+        if got:
+            self._carry(i, got, t)
+        if lt.failed:
+            if not was_failed and self.alive[i]:
+                self._crash(t, i)  # for good: its leases lapse, the ground re-runs its jobs
+            return
+        if lt.window is not None:
+            self.manoeuvring.add(i)
+        if self.alive[i]:
+            self.full[i] = True
+            self._mark(i, freed=lt.window is None)
+            self._dispatch(i, t)
+
+    def _propulsion(self, t: float, dt: float) -> None:
+        """Book the propulsion energy of manoeuvres over the step ending at ``t``."""
+        for i in sorted(self.manoeuvring):
+            lt = self.nodes[i].lifetime
+            assert lt is not None
+            if self.alive[i]:
+                e = lt.propulsion_j(t - dt, t)
+                lt.propulsion_drawn_j += e
+                self.load.pending_j[i] += e
+            if lt.window is None or lt.failed:
+                self.manoeuvring.discard(i)
+
     # ================================================================ main loop
     def _schedule_faults(self) -> None:
         for f in self.w.faults:
@@ -1012,6 +1063,7 @@ class Simulation:
         for i in range(self.n):
             self._status(i, "online", w.t0)
         self._schedule_faults()
+        self._schedule_lifetime()
         steps = max(1, math.ceil(w.mission_s / self.step_s - 1e-9))
         tail_steps = math.ceil(self.tail_max_s / self.step_s - 1e-9)
         mig_every = max(1, round(self.sched_spec.migration_period_s / self.step_s))

@@ -14,6 +14,10 @@ Definitions (see ``docs/scenarios.md``):
 * ``energy_per_job_j`` is all modelled compute energy spent on jobs (including runs that
   were stopped or whose result was discarded) over jobs done;
 * ``migrations_per_job`` is completed handovers over jobs submitted;
+* ``lifetime`` (only with ``lifetime_events = true``): ``nodes_failed`` and
+  ``accelerators_lost`` (nodes whose accelerators failed for good, and how many those
+  held), ``manoeuvres`` flown, ``manoeuvre_paused_s`` (node-seconds of compute paused by
+  them) and ``propulsion_energy_j`` (what their thrusters drew from the batteries);
 * ``preemptions`` counts runs suspended to let another job run (0 where the engine does not
   pre-empt);
 * ``battery_reserve_mean`` (only for a :class:`MeteredSimulation`) is the battery above the
@@ -40,7 +44,14 @@ from flightsw.node.spec import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
 
-__all__ = ["HOST_KEYS", "MeteredSimulation", "collect_metrics", "dumps_metrics", "without_wall"]
+__all__ = [
+    "HOST_KEYS",
+    "MeteredSimulation",
+    "collect_metrics",
+    "dumps_metrics",
+    "lifetime_metrics",
+    "without_wall",
+]
 
 #: Keys measured on the host (not reproducible run to run).
 HOST_KEYS = ("wall_s", "host_inference_s")
@@ -130,6 +141,22 @@ class MeteredSimulation(Simulation):
         self.metered_s += dt
 
 
+def lifetime_metrics(sim: Simulation) -> dict[str, Any]:
+    """What the lifetime events did in a run (``lifetime_events = true``): nodes whose
+    accelerators were lost and how many accelerators that was, manoeuvres flown, the
+    node-seconds of compute they paused (windows clipped to the end of the run and to a
+    failure) and the propulsion energy they drew."""
+    lts = [nd.lifetime for nd in sim.nodes if nd.lifetime is not None]
+    failed = [lt for lt in lts if lt.failed]
+    return {
+        "nodes_failed": len(failed),
+        "accelerators_lost": sum(lt.schedule.accelerators for lt in failed),
+        "manoeuvres": sum(lt.flown for lt in lts),
+        "manoeuvre_paused_s": sum(lt.paused_s(sim.t_stop) for lt in lts),
+        "propulsion_energy_j": sum(lt.propulsion_drawn_j for lt in lts),
+    }
+
+
 def collect_metrics(sim: Simulation) -> dict[str, Any]:
     """Every metric of a finished :class:`Simulation` (see the module docstring)."""
     if not sim.finished:
@@ -186,6 +213,8 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
             "preemptions": int(getattr(sim, "preemptions", 0)),
         }
     )
+    if w.lifetime is not None:
+        out["lifetime"] = lifetime_metrics(sim)
     if isinstance(sim, MeteredSimulation) and sim.metered_s > 0:
         out["battery_reserve_mean"] = sim.reserve_s / sim.metered_s
         out["battery_soc_mean"] = sim.soc_s / sim.metered_s
