@@ -34,6 +34,7 @@ JOB_STATES = (
     "accepted",
     "deferred",
     "running",
+    "suspended",
     "migrating",
     "done",
     "failed",

@@ -403,12 +403,16 @@ class GroundStation:
                 epoch=next_epoch(ev.epoch),
                 migrations=row["migrations"] + 1,
             )
-        elif ev.state in ("accepted", "queued", "deferred", "running"):
-            fields.update(state=ev.state, node=ev.node, epoch=ev.epoch)
+        elif ev.state in ("accepted", "queued", "deferred", "running", "suspended"):
+            # a suspended job waits in its node's queue with the items it has done; the
+            # core's `queued` note that follows a suspension must not hide it
+            shown = "suspended" if ev.state == "queued" and row["state"] == "suspended" \
+                else ev.state
+            fields.update(state=shown, node=ev.node, epoch=ev.epoch)
             if ev.state == "accepted" and row["accepted_at"] is None:
                 fields["accepted_at"] = ev.t
-            if ev.state == "running":
-                fields["started_at"] = ev.t
+            if ev.state == "running" and row["started_at"] is None:
+                fields["started_at"] = ev.t  # the first start: a resume keeps it
         else:  # shed, cancelled: the failed result follows
             fields.update(detail=f"{ev.state}: {ev.detail}")
         self.table.update(ev.job_id, **fields)

@@ -24,6 +24,7 @@ from flightsw.physics.orbit import CircularOrbits
 from flightsw.protocol import decode, dump, topics
 from flightsw.timeutil import parse_iso
 from groundstation.client import GroundClient
+from groundstation.exceptions import GroundError
 from groundstation.service import GroundStation
 
 pytestmark = pytest.mark.mqtt
@@ -234,3 +235,58 @@ async def test_job_out_of_contact_waits_for_next_pass(
     assert rec.uplinked_at is not None
     assert rec.uplinked_at >= first.aos - 30.0  # orbit epoch differs by a few seconds
     assert rec.uplinked_at <= first.los
+
+
+async def test_a_suspended_job_shows_suspended_and_keeps_its_first_start(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    """Pre-emption seen from the ground: the long job's row says ``suspended`` while the
+    urgent one runs, and its ``started_at`` stays the first start after it resumes."""
+    slow = slow_profile(tmp_path, ops=1e8)  # one detector item: about a modelled second
+    procs.ground(mosquitto.url, tmp_path / "archive", extra=["--lease", "60"])
+    procs.node(mosquitto.url, "sat-a", str(slow))
+    rng = np.random.default_rng(5)
+    long_x = rng.standard_normal((12, 3, 96, 96)).astype(np.float32)
+    urgent_x = rng.standard_normal((1, 3, 96, 96)).astype(np.float32)
+    states: list[str] = []
+    async with (
+        MqttBus(mosquitto.url, client_id="watcher", clean_start=True) as bus,
+        bus.subscribe("odc/sat/sat-a/event") as events,
+        bus.subscribe("odc/sat/sat-a/telemetry") as tm,
+        client(mosquitto.url) as gc,
+    ):
+        model = await gc.upload_model(DETECTOR)
+        await wait_for(tm, kind("telemetry"), timeout=60)
+        for _ in range(100):  # the ground knows the node from its first heartbeat on
+            try:
+                await gc.submit(model, {"image": long_x}, node="sat-a", priority=2,
+                                job_id="long")
+                break
+            except GroundError:
+                await asyncio.sleep(0.1)
+        await wait_for(events, kind("job_event", job_id="long", state="running"), timeout=60)
+        first_start = (await gc.job("long")).started_at
+        await gc.submit(model, {"image": urgent_x}, node="sat-a", priority=9, job_id="urgent",
+                        deadline_s=8.0)  # would miss it waiting behind the long run
+        await wait_for(events, kind("job_event", job_id="long", state="suspended"),
+                       timeout=60)
+        for _ in range(100):  # the ground's row follows the node's event
+            rec = await gc.job("long")
+            states.append(rec.state)
+            if rec.state == "suspended" or rec.state in ("done", "failed"):
+                break
+            await asyncio.sleep(0.05)
+        urgent = await gc.wait("urgent", timeout_s=120)
+        long = await gc.wait("long", timeout_s=240)
+    assert "suspended" in states, states
+    assert urgent.state == long.state == "done"
+    # the first start, not the resume (the node's own stamp, within an event's latency)
+    assert first_start is not None and long.started_at is not None
+    assert urgent.started_at is not None and long.started_at < urgent.started_at
+    assert abs(long.started_at - first_start) < 0.5
+    assert urgent.finished_at is not None and long.finished_at is not None
+    assert urgent.finished_at < long.finished_at
+    for rec, x in ((long, long_x), (urgent, urgent_x)):
+        want = reference(DETECTOR, "image", x)
+        out = GroundClient.outputs(rec)
+        assert all(np.array_equal(out[k], want[k]) for k in want)
