@@ -79,9 +79,11 @@ def add_console_args(p: argparse.ArgumentParser) -> None:
 
 
 def console_from_args(
-    args: argparse.Namespace, bus: Any, clock: Any, archive: Path, ground: GroundStation | None
+    args: argparse.Namespace, bus: Any, clock: Any, archive: Path, ground: GroundStation | None,
+    node_keys: dict[str, bytes] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Any]:
-    """The console service of ``--http``, or a context that does nothing without it."""
+    """The console service of ``--http``, or a context that does nothing without it; with
+    ``node_keys`` (``--node-keys``) it checks node seals as the ground does."""
     if not args.http:
         return contextlib.nullcontext()
     # imported here: aiohttp and prometheus-client are for `serve --http` only, and every
@@ -98,6 +100,7 @@ def console_from_args(
         auth=OperatorAuth(args.operator_token),
         keys=KeyRing.from_file(args.command_keys, args.command_key_pattern),
         ground_ingested=None if ground is None else (lambda: ground.ingested),
+        node_keys=node_keys,
     )
 
 
@@ -157,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
                             clean_start=True, persistent_session=False)
                 )
                 await stack.enter_async_context(
-                    console_from_args(args, cbus, clock, args.archive, gs)
+                    console_from_args(args, cbus, clock, args.archive, gs, node_keys)
                 )
             await stop.wait()
             logging.getLogger("groundstation").info("stopping: %s", gs.summary())

@@ -63,6 +63,7 @@ class AlarmStore:
         """Write ``text`` atomically (a crash leaves the old file or the new one); may run
         in a worker thread."""
         tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

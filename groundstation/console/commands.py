@@ -144,5 +144,5 @@ class CommandDesk:
         return out
 
     @staticmethod
-    def parse_ack(payload: bytes) -> Ack:
+    def parse_ack(payload: bytes | dict[str, Any]) -> Ack:
         return parse(Ack, payload)

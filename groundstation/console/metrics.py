@@ -66,6 +66,12 @@ class _FleetCollector(Collector):
         ing = CounterMetricFamily("odc_console_messages_ingested", "messages the console received")
         ing.add_metric([], float(m.ingested()))
         yield ing
+        rej = CounterMetricFamily(
+            "odc_console_messages_rejected",
+            "node messages the console refused: unsealed, forged or replayed (with node keys)",
+        )
+        rej.add_metric([], float(m.rejected()))
+        yield rej
         if m.ground_ingested is not None:
             g_ing = CounterMetricFamily(
                 "odc_ground_messages_ingested", "messages the ground station archived"
@@ -89,7 +95,9 @@ class ConsoleMetrics:
         archive_dir: Path,
         ingested: Callable[[], int],
         ground_ingested: Callable[[], int] | None = None,
+        rejected: Callable[[], int] = lambda: 0,
     ) -> None:
+        self.rejected = rejected
         self.fleet = fleet
         self.alarms = alarms
         self.archive_dir = archive_dir

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -30,7 +30,7 @@ from aiohttp import web
 
 from flightsw.bus import Bus, Subscription
 from flightsw.clock import Clock
-from flightsw.exceptions import FlightSwError
+from flightsw.exceptions import AuthError, FlightSwError, ProtocolError
 from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.orbit import Orbits
 from flightsw.protocol import (
@@ -40,10 +40,12 @@ from flightsw.protocol import (
     NodeState,
     Status,
     Telemetry,
+    decode,
     parse,
     parse_event,
     topics,
 )
+from flightsw.protocol.sign import Verifier
 from flightsw.taskset import cancel_all
 from groundstation.client import GroundClient
 from groundstation.console.alarms import TELEMETRY_KINDS, AlarmBook, Condition, conditions
@@ -82,6 +84,7 @@ class ConsoleService:
         keys: KeyRing | None = None,
         push_period_s: float = 0.25,
         ground_ingested: Callable[[], int] | None = None,
+        node_keys: Mapping[str, bytes] | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -103,9 +106,13 @@ class ConsoleService:
         self._stations_changed = False
         self.isls: dict[tuple[str, str], float] = {}
         self.ingested = 0
+        # with the nodes' keys, as the ground: status, state, events and acks count only
+        # sealed by their node (telemetry is not sealed, see docs/security.md)
+        self.verifier = None if node_keys is None else Verifier(node_keys)
+        self.rejected = 0
         self.metrics = ConsoleMetrics(
             self.fleet, self.alarms, archive_dir / "telemetry", lambda: self.ingested,
-            ground_ingested,
+            ground_ingested, lambda: self.rejected,
         )
         self.client: GroundClient | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -195,6 +202,9 @@ class ConsoleService:
                 continue
             try:
                 handler(msg.payload, msg.topic)
+            except AuthError as exc:
+                self.rejected += 1
+                log.warning("console: refused %s: %s", msg.topic, exc)
             except (GroundError, FlightSwError) as exc:
                 log.debug("console: ignored %s: %s", msg.topic, exc)
             except Exception:
@@ -207,6 +217,20 @@ class ConsoleService:
         self.events.append(ev)
         self._new_events.append(ev)
 
+    def _sealed(self, payload: bytes, topic: str) -> Any:
+        """The decoded message, checked against its node's key when the console has the
+        nodes' keys (:class:`AuthError` if unsealed, forged, replayed or not the topic's)."""
+        if self.verifier is None:
+            return payload
+        obj = decode(payload)
+        if not isinstance(obj, dict):
+            raise ProtocolError(f"expected a map, got {type(obj).__name__}")
+        node = topics.node_from_topic(topic)
+        if node is None or obj.get("node") != node:
+            raise AuthError(f"node: {obj.get('node')!r} does not match the topic's {node!r}")
+        self.verifier.check(node, topic, obj)
+        return obj
+
     def _on_telemetry(self, payload: bytes, topic: str) -> None:
         tm = parse(Telemetry, payload)
         r = self.fleet.on_telemetry(tm, self.clock.perf_counter())
@@ -218,23 +242,25 @@ class ConsoleService:
                 self._event("alarm", c.node, f"{c.level}: {c.message}", c.level, tm.t)
 
     def _on_status(self, payload: bytes, topic: str) -> None:
-        st = parse(Status, payload)
+        st = parse(Status, self._sealed(payload, topic))
         row = self.fleet.rows.get(st.node)
         orbits: Orbits | None = None
         if st.orbit is not None and (row is None or row.orbits is None):
             with contextlib.suppress(FlightSwError):
                 orbits = orbits_from_info(st.orbit, st.node)
         old = row.status if row is not None else "unknown"
+        if self.verifier is not None and st.state != "offline":
+            self.verifier.expect_will(st.node, st.will_seq)  # its sealed last will
         self.fleet.on_status(st, orbits)
         if old != st.state:
             level = "warning" if st.state != "online" else "info"
             self._event("status", st.node, f"{old} -> {st.state}", level, st.t)
 
     def _on_state(self, payload: bytes, topic: str) -> None:
-        self.fleet.on_state(parse(NodeState, payload))
+        self.fleet.on_state(parse(NodeState, self._sealed(payload, topic)))
 
     def _on_event(self, payload: bytes, topic: str) -> None:
-        ev = parse_event(payload)
+        ev = parse_event(self._sealed(payload, topic))
         if isinstance(ev, JobEvent):
             text = f"job {ev.job_id[:12]} {ev.state}"
             if ev.state == "handed_over" and ev.target:
@@ -250,7 +276,7 @@ class ConsoleService:
             self._event(ev.kind, ev.node, f"{ev.kind} {ev.model[:12]}", "info", ev.t)
 
     def _on_ack(self, payload: bytes, topic: str) -> None:
-        ack = self.desk.parse_ack(payload)
+        ack = self.desk.parse_ack(self._sealed(payload, topic))
         rec = self.desk.on_ack(ack)
         text = f"ack {ack.name} {'ok' if ack.ok else 'REJECTED'}"
         if ack.reason:
@@ -332,6 +358,7 @@ class ConsoleService:
         try:
             await asyncio.to_thread(self.alarm_store.write, revision, text)
         except OSError as exc:  # the console goes on; the next change tries again
+            self.alarm_store.saved_revision = revision
             log.error("console: alarms not saved to %s: %s", self.alarm_store.path, exc)
 
     def stations_view(self) -> dict[str, Any]:
