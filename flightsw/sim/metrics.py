@@ -208,6 +208,8 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
             "events": st.events,
             "per_class": per_class,
             "min_soc": sim.min_soc,
+            # floor seconds of a twin with compute off: what no scheduler could prevent
+            "bus_only_floor_violation_s": sim.bus_only_floor_violation_s,
             "max_temperature_c": sim.max_temp_c,
             "offered_load": offered_load(sim),
             "preemptions": int(getattr(sim, "preemptions", 0)),

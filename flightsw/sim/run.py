@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.exceptions import ScenarioError
-from flightsw.sim.engine import Simulation
-from flightsw.sim.metrics import collect_metrics, dumps_metrics
+from flightsw.sim.metrics import MeteredSimulation, collect_metrics, dumps_metrics
 from flightsw.sim.scenario import Scenario, load_scenario
 from flightsw.sim.world import build_world
 
@@ -52,8 +51,9 @@ def run_scenario(
             models_dir = out_dir / "models"
     elif execute:
         raise ScenarioError("execute: needs an output directory (models are stored there)")
-    sim = Simulation(world, archive_dir=archive_dir, execute=execute, models_dir=models_dir,
-                     terminals=terminals)
+    # metered: the mean battery reserve and state of charge are in every run's metrics
+    sim = MeteredSimulation(world, archive_dir=archive_dir, execute=execute,
+                            models_dir=models_dir, terminals=terminals)
     sim.run(progress)
     metrics = collect_metrics(sim)
     if out_dir is not None:

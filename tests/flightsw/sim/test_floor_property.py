@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flightsw.sim import Scenario, Simulation, build_world, parse_scenario
+from flightsw.sim.metrics import collect_metrics
 
 MODELS = Path(__file__).resolve().parents[3] / "examples" / "models"
 SMALL_ARRAY = (Path(__file__).resolve().parents[3] / "examples" / "scenarios" / "profiles"
@@ -172,5 +173,9 @@ def test_a_bus_that_cannot_keep_the_floor_is_reported_apart() -> None:
          "items_scale": 1.0, "seed": 1}
     sim = _simulate(f)
     assert sim.bus_only_floor_violation_s > 0.0
+    # and metrics.json says so, apart from the violations a scheduler could have prevented
+    m = collect_metrics(sim)
+    assert m["bus_only_floor_violation_s"] == sim.bus_only_floor_violation_s
+    assert m["battery_floor_violation_s"] <= m["bus_only_floor_violation_s"]
     # compute never made it worse than the bus alone: the real battery is never lower
     assert np.all(sim.budget.battery_wh >= sim.budget.bus_battery_wh - 1e-6)
