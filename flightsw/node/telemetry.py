@@ -52,6 +52,9 @@ def telemetry(node: Node, seq: int) -> Telemetry:
         in_contact=node.downlink.in_contact(now),
         upsets_mitigated=node.upsets_mitigated,
         silent_corruptions=node.silent_corruptions,
+        # the peers it could hand work to now (it hears peers only when it migrates)
+        isl_peers=(sorted(p.node for p in node.migration.linked_peers(now))
+                   if node.policy.name != "local" else None),
     )
 
 

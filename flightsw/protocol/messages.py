@@ -232,6 +232,8 @@ class Telemetry(Message):
     migrations_in: int = 0
     upsets_mitigated: int = 0
     silent_corruptions: int = 0
+    # the peers it has an inter-satellite link to now (None: not reported)
+    isl_peers: list[NodeId] | None = None
 
 
 class CircularOrbitInfo(Message):

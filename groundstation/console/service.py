@@ -309,10 +309,24 @@ class ConsoleService:
 
     # -- push ----------------------------------------------------------------------------
     def isls_in_use(self) -> list[dict[str, Any]]:
+        """Links up now, as the nodes report them (``isl_peers`` of their last telemetry:
+        ``kind: link``, each pair once), and handovers of the last ``_ISL_S`` mission
+        seconds (``kind: handover``, from the node that gave the job)."""
         now = self.clock.now()
         for k in [k for k, t in self.isls.items() if now - t > _ISL_S]:
             del self.isls[k]
-        return [{"src": s, "dst": d, "t": t} for (s, d), t in self.isls.items()]
+        links: dict[tuple[str, str], float] = {}
+        for r in self.fleet.rows.values():
+            tm = r.telemetry
+            if tm is None or not tm.isl_peers or r.status == "offline":
+                continue
+            for peer in tm.isl_peers:
+                a, b = sorted((tm.node, peer))
+                links[(a, b)] = max(links.get((a, b), 0.0), tm.t)
+        out = [{"src": s, "dst": d, "t": t, "kind": "link"} for (s, d), t in links.items()]
+        out.extend({"src": s, "dst": d, "t": t, "kind": "handover"}
+                   for (s, d), t in self.isls.items())
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -105,11 +105,12 @@
       c.strokeStyle = node === S.selected ? "#58a6ff" : "rgba(88,166,255,0.35)";
       for (const l of tr.past) polyline(c, l); for (const l of tr.next) polyline(c, l, [4, 4]);
     }
-    // ISLs in use
-    c.strokeStyle = "#ff7b72"; c.lineWidth = 2;
+    // ISLs: links the nodes report up (thin), handovers of the last 10 mission minutes (thick, dashed)
+    c.strokeStyle = "#ff7b72";
     for (const l of S.isls) {
       const a = S.nodes.get(l.src), b = S.nodes.get(l.dst);
-      if (a && b && a.lat !== undefined && b.lat !== undefined && Math.abs(a.lon - b.lon) < 180) polyline(c, [[a.lat, a.lon], [b.lat, b.lon]]);
+      c.lineWidth = l.kind === "handover" ? 2.5 : 1.2;
+      if (a && b && a.lat !== undefined && b.lat !== undefined && Math.abs(a.lon - b.lon) < 180) polyline(c, [[a.lat, a.lon], [b.lat, b.lon]], l.kind === "handover" ? [6, 3] : null);
     }
     // satellites
     const drawn = [];
