@@ -5,6 +5,10 @@ async with MqttBus(url, client_id="me") as bus, GroundClient(bus, clock) as gc:
     job_id = await gc.submit(model, {"input": x}, deadline_s=60)
     record = await gc.wait(job_id, timeout_s=30)
     outputs = gc.outputs(record)
+
+A pipeline job: ``stages = await gc.upload_stages(path, 3)`` cuts the model into three
+stage models (``flightsw.models.partition``) and uploads them;
+``gc.submit(stages[0], inputs, stages=stages)`` runs them on three nodes in turn.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import numpy.typing as npt
 
 from flightsw.bus import Bus
 from flightsw.clock import Clock
-from flightsw.exceptions import ProtocolError
+from flightsw.exceptions import FlightSwError, ProtocolError
+from flightsw.models.partition import partition
 from flightsw.models.store import chunk_model, sha256_bytes
 from flightsw.protocol import ModelChunk, dump, parse
 from flightsw.protocol.messages import arrays_to_tensors
@@ -133,6 +138,10 @@ class GroundClient:
             data = path.read_bytes()
         except OSError as exc:
             raise GroundError(f"model file {path}: {exc.strerror}") from exc
+        return await self.upload_bytes(data, str(path))
+
+    async def upload_bytes(self, data: bytes, name: str = "model") -> str:
+        """Upload an ONNX model given as bytes (``name`` for errors); its sha256."""
         model = sha256_bytes(data)
         if (await self.request("has_model", {"model": model}))["has"]:
             return model
@@ -143,8 +152,21 @@ class GroundClient:
             got = await self.request("model_chunk", chunk.model_dump(mode="python"))
             stored = got.get("stored")
         if stored != model:
-            raise GroundError(f"model upload of {path} did not complete")
+            raise GroundError(f"model upload of {name} did not complete")
         return model
+
+    async def upload_stages(self, path: Path, k: int) -> list[str]:
+        """Cut the ONNX file into ``k`` pipeline stages (``flightsw.models.partition``) and
+        upload each; the stage models' sha256 in order."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise GroundError(f"model file {path}: {exc.strerror}") from exc
+        try:
+            plan = partition(data, k)
+        except FlightSwError as exc:
+            raise GroundError(f"--stages: {exc}") from exc
+        return [await self.upload_bytes(s.model, f"{path} stage {s.index}") for s in plan.stages]
 
     # -- jobs ----------------------------------------------------------------------------
     async def submit(
@@ -157,7 +179,10 @@ class GroundClient:
         deadline_s: float | None = None,
         value: float = 1.0,
         job_id: str | None = None,
+        stages: list[str] | None = None,
     ) -> str:
+        """Submit a job; with ``stages`` (stage models, ``model`` the first) a pipeline
+        job over as many nodes."""
         job = {
             "job_id": job_id or uuid.uuid4().hex,
             "model": model,
@@ -165,6 +190,7 @@ class GroundClient:
             "priority": priority,
             "deadline_s": deadline_s,
             "value": value,
+            "stages": stages,
         }
         try:
             args = parse(SubmitArgs, {"job": job, "node": node})

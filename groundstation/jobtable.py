@@ -42,6 +42,7 @@ _COLUMNS = (
     "power_mode",
     "migrations",
     "duplicates",
+    "stages",
     "reason",
     "detail",
     "lease_seen",
@@ -70,10 +71,17 @@ class JobTable:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
         except sqlite3.Error as exc:
             raise GroundError(f"job table {path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self.path = path
+
+    def _add_missing_columns(self) -> None:
+        """A table written before a column existed gains it (``stages``: 0, no pipeline)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "stages" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN stages INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -94,6 +102,7 @@ class JobTable:
             "submitted_at": job.submitted_at,
             "migrations": 0,
             "duplicates": 0,
+            "stages": 0 if job.pipeline is None else len(job.pipeline.stages),
         }
         cols = ", ".join([*row, "submit_blob"])
         marks = ", ".join("?" for _ in range(len(row) + 1))

@@ -65,7 +65,9 @@ class SubmitJob(Message):
 
     The service sets ``epoch`` (0) and ``submitted_at`` (its mission time) and turns
     ``deadline_s`` (seconds after submission, None for none) into the job's ``deadline``.
-    ``job_id`` is chosen by the client, so a resent request is harmless.
+    ``job_id`` is chosen by the client, so a resent request is harmless. ``stages``, the
+    stage models of a pipeline job in order (``model`` the first), makes it one: the ground
+    runs stage ``k`` on the ``k``-th of as many distinct nodes.
     """
 
     job_id: JobId
@@ -74,6 +76,7 @@ class SubmitJob(Message):
     priority: Annotated[int, Field(ge=0, le=9)] = 5
     deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     value: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    stages: Annotated[list[Sha256], Field(min_length=2, max_length=64)] | None = None
 
 
 class SubmitArgs(Message):
@@ -122,6 +125,7 @@ class JobRecord(Message):
     power_mode: str | None = None
     migrations: int = 0
     duplicates: int = 0
+    stages: int = 0  # a pipeline job's stage count (0: not a pipeline)
     reason: str | None = None
     detail: str | None = None
     outputs: dict[str, Tensor] | None = None

@@ -21,7 +21,10 @@ from flightsw.models.executor import check_inputs
 from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.protocol import JobSubmit, ModelChunk, batch_items, dump, parse
 from flightsw.protocol.codec import decode
+from flightsw.protocol.messages import Pipeline
+from flightsw.protocol.warrant import inputs_sha256
 from groundstation.exceptions import GroundError, JobNotFound, RequestError
+from groundstation.pipeline import check_stages
 from groundstation.protocol import Reply, Request, SubmitArgs
 
 if TYPE_CHECKING:
@@ -119,6 +122,8 @@ class RequestDesk:
             )
         if gs.table.exists(spec.job_id):
             return {"job_id": spec.job_id, "duplicate": True}
+        if spec.stages is not None:
+            check_stages(spec.model, spec.stages, a.node, gs.store.has)
         if a.node is not None and not gs.knows(a.node):
             raise RequestError(f"node: no node {a.node!r} is known to the ground station",
                                field="node")
@@ -131,6 +136,8 @@ class RequestDesk:
             deadline=None if spec.deadline_s is None else now + spec.deadline_s,
             value=spec.value,
             submitted_at=now,
+            pipeline=None if spec.stages is None else Pipeline(
+                stages=spec.stages, inputs_sha256=inputs_sha256(spec.inputs)),
         )
         if gs.warrants is not None:
             job = gs.warrants.sign(job)

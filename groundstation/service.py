@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -80,6 +80,8 @@ from flightsw.taskset import cancel_all
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
 from groundstation.jobtable import JobTable
+from groundstation.pipeline import Candidate as PipelineCandidate
+from groundstation.pipeline import choose_group
 from groundstation.protocol import (
     REQUEST_TOPIC,
     TERMINAL,
@@ -539,6 +541,9 @@ class GroundStation:
             if expired_at_ground(row["deadline"], now):
                 self._fail_at_ground(row, EXPIRED_AT_GROUND, now)
                 continue
+            if row["stages"]:
+                await self._uplink_pipeline(row, now, reachable)
+                continue
             if row["target"] is not None:
                 choice = self.nodes.get(row["target"])
                 if choice is None or not self.placeable(choice, now) or not reachable(choice):
@@ -560,6 +565,28 @@ class GroundStation:
             await self._send_job(row, choice.node, now)
             # the node's next heartbeat lists it; until then it counts in its backlog
             choice.sent_work[row["job_id"]] = (now, self._work_s(choice, row))
+
+    async def _uplink_pipeline(self, row: dict[str, Any], now: float,
+                               reachable: Callable[[NodeView], bool]) -> None:
+        """Uplink stage 0 of a pipeline job with the group chosen now
+        (:mod:`groundstation.pipeline`), each member sent its stage model first."""
+        plan = self.table.submitted(row["job_id"]).pipeline
+        assert plan is not None
+        views = [v for v in self.nodes.values() if self.placeable(v, now)]
+        group = choose_group(plan.stages, [
+            PipelineCandidate(v.node, v.backlog_s(now, self.lease_s),
+                              frozenset(v.models) | frozenset(v.models_sending), reachable(v))
+            for v in views])
+        if group is None:
+            return
+        for node, model in zip(group, plan.stages, strict=True):
+            if model not in self.nodes[node].models:
+                await self._send_model(self.nodes[node], model, now)
+        first = self.nodes[group[0]]
+        if plan.stages[0] not in first.models:
+            return  # stage 0 goes once its model is there; the others may still be on way
+        await self._send_job(row, first.node, now, members=group)
+        first.sent_work[row["job_id"]] = (now, self._work_s(first, row))
 
     def _fail_at_ground(self, row: dict[str, Any], reason: str, now: float) -> None:
         """End a job the ground never uplinked (the rulebook's ground failure)."""
@@ -656,9 +683,13 @@ class GroundStation:
             self._tg.create_task(send(), name=f"ground:uplink:{view.node}")
         )
 
-    async def _send_job(self, row: dict[str, Any], node: str, now: float) -> None:
+    async def _send_job(self, row: dict[str, Any], node: str, now: float,
+                        members: list[str] | None = None) -> None:
         job = self.table.submitted(row["job_id"])
         job = job.model_copy(update={"epoch": row["epoch"]})
+        if members is not None and job.pipeline is not None:  # the group of this uplink
+            plan = job.pipeline.model_copy(update={"members": members})
+            job = job.model_copy(update={"pipeline": plan})
         self.table.update(
             row["job_id"],
             state="uplinked",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy.typing as npt
 
 from flightsw.exceptions import ProtocolError
+from flightsw.node.pipeline import check_plan
 from flightsw.protocol import JobSubmit, decode, parse
 from flightsw.protocol.batch import batch_items
 
@@ -45,5 +46,6 @@ def read_job(payload: bytes, max_bytes: int) -> Intake:
     """Decode and validate a job; :class:`ProtocolError` / :class:`JobRejected` carry the
     error's ``code`` and ``field``."""
     job = parse(JobSubmit, payload, max_bytes=max_bytes)
+    check_plan(job)
     arrays = job.arrays()
     return Intake(job=job, arrays=arrays, items=batch_items(arrays))

@@ -130,7 +130,12 @@ class Migration:
             if not peers:
                 continue
             here = as_peer(node.node_state(), 0.0, 0.0)
-            moves, _ = plan_moves(core, here, peers, node.policy, now, self.rng, self.candidate)
+            # a pipeline stage stays where the ground placed it: the next member takes it
+            # only from this one (flightsw.node.pipeline)
+            staged = {q.job_id for q in core.sched if _intake(q).job.pipeline is not None}
+            only = {q.job_id for q in core.sched} - staged if staged else None
+            moves, _ = plan_moves(core, here, peers, node.policy, now, self.rng, self.candidate,
+                                  only=only)
             for mv in moves:
                 node.spawn(
                     self.hand_over(mv.q.job_id, mv.peer.node, transfer_time_s(mv.cand, mv.peer)),

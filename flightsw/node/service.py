@@ -70,6 +70,7 @@ from flightsw.node.jobs import Intake, peek_job_id, read_job
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
+from flightsw.node.pipeline import check_sender, is_passed_on, pass_on
 from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
@@ -396,6 +397,12 @@ class Node:
                 await self._refuse(intake.job.job_id, intake.job.epoch, exc.code, str(exc),
                                    exc.field, topic=msg.topic)
                 return
+        try:
+            check_sender(intake.job, self.id, None)  # a pipeline's stage 0 only
+        except JobRejected as exc:
+            await self._refuse(intake.job.job_id, intake.job.epoch, exc.code, exc.reason,
+                               exc.field, topic=msg.topic)
+            return
         await self._admit(intake)
 
     async def _admit(self, intake: Intake) -> None:
@@ -567,6 +574,14 @@ class Node:
         self._runs.pop(run.token, None)
         self._suspend.pop(run.token, None)
         self.load.close(0, self.clock.now(), complete=True)
+        if is_passed_on(job):  # a pipeline stage before the last: on to the next member
+            if outputs:
+                self.spawn(pass_on(self, q, job, outputs), f"stage:{q.job_id}")
+            else:
+                self._send_result(self._failed(q.job_id, q.epoch, "pipeline: no outputs to "
+                                               "pass on (this node does not execute)", q))
+            self.wake()
+            return
         self._send_result(
             JobResult(
                 job_id=q.job_id,
@@ -716,6 +731,7 @@ class Node:
             intake = read_job(dump(h.job), self.config.max_payload_bytes)
             if self.warrants is not None:
                 self.warrants.check(h.job)  # a job the ground issued, as it issued it
+            check_sender(h.job, self.id, h.src)  # a pipeline stage from the member before
         except (ProtocolError, JobRejected) as exc:
             await self.error("invalid_handover", str(exc), field=exc.field,
                              job_id=h.job.job_id, topic=msg.topic)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flightsw.exceptions import ProtocolError
 from flightsw.physics.ground import Station
@@ -38,6 +38,7 @@ __all__ = [
     "NodeId",
     "NodeState",
     "OrbitInfo",
+    "Pipeline",
     "Sha256",
     "StationInfo",
     "Status",
@@ -92,8 +93,37 @@ def arrays_to_tensors(arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Tensor]:
     return {name: Tensor.from_array(np.asarray(a)) for name, a in arrays.items()}
 
 
+class Pipeline(Message):
+    """A job split into stages over several nodes (``flightsw.models.partition``).
+
+    ``stages`` are the stage models in order, ``inputs_sha256`` the digest of the job's
+    original inputs (what stage 0 runs on; ``flightsw.protocol.warrant.inputs_sha256``),
+    ``stage`` the stage this copy of the job runs, and ``members`` the node of each stage,
+    chosen by the ground when it uplinks stage 0 (empty until then).
+    """
+
+    stages: list[Sha256] = Field(min_length=2, max_length=64)
+    inputs_sha256: Sha256
+    stage: Annotated[int, Field(ge=0)] = 0
+    members: list[NodeId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Pipeline:
+        if self.stage >= len(self.stages):
+            raise ValueError(f"stage {self.stage} of a {len(self.stages)}-stage pipeline")
+        if self.members and len(self.members) != len(self.stages):
+            raise ValueError(f"{len(self.members)} members for {len(self.stages)} stages")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("members: a node appears twice")
+        return self
+
+
 class JobSubmit(Message):
-    """An inference job: run ``model`` on ``inputs`` (first axis = items of a batch)."""
+    """An inference job: run ``model`` on ``inputs`` (first axis = items of a batch).
+
+    A stage of a pipeline job carries ``pipeline``; its ``model`` is the stage's model and
+    its ``inputs`` the previous stage's outputs (the original inputs at stage 0).
+    """
 
     kind: Literal["job"] = "job"
     job_id: JobId
@@ -108,6 +138,7 @@ class JobSubmit(Message):
     migrations: Annotated[int, Field(ge=0)] = 0
     # the ground's Ed25519 signature on what the job is (flightsw.protocol.warrant)
     warrant: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")] | None = None
+    pipeline: Pipeline | None = None
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return tensors_to_arrays(self.inputs, "inputs")

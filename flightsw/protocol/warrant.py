@@ -14,6 +14,13 @@ with ``inputs_sha256`` the hex SHA-256 of the canonical encoding of ``inputs`` (
 :func:`flightsw.protocol.sign.canonical` and docs/protocol.md). A signature, unlike the
 node seals' HMAC, can be checked by anyone holding the public key and made by no one else,
 so one public key serves every node.
+
+A pipeline job (``JobSubmit.pipeline``) changes its ``model`` and ``inputs`` from stage to
+stage, so its warrant signs what stays: ``model`` is the first stage's model,
+``inputs_sha256`` the pipeline's digest of the original inputs, and the map gains
+``"stages"``, the list of stage models. The members (the nodes the ground chose) and the
+stage index are not covered, nor the activations a stage after the first runs on: a node
+checks those against the plan and the handover's sender (``flightsw.node.pipeline``).
 """
 
 from __future__ import annotations
@@ -28,30 +35,40 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from flightsw.exceptions import AuthError
-from flightsw.protocol.messages import JobSubmit
+from flightsw.protocol.messages import JobSubmit, Tensor
 from flightsw.protocol.sign import canonical
 
 __all__ = [
     "WarrantSigner",
     "WarrantVerifier",
+    "inputs_sha256",
     "new_warrant_key",
     "warrant_body",
 ]
 
 
+def inputs_sha256(inputs: dict[str, Tensor]) -> str:
+    """The hex SHA-256 of the canonical encoding of a job's inputs."""
+    plain = {k: t.model_dump(mode="python") for k, t in inputs.items()}
+    return hashlib.sha256(canonical(plain)).hexdigest()
+
+
 def warrant_body(job: JobSubmit) -> bytes:
     """The bytes a warrant signs (see the module doc)."""
-    inputs = {k: t.model_dump(mode="python") for k, t in job.inputs.items()}
-    return canonical({
+    body = {
         "job_id": job.job_id,
         "model": job.model,
-        "inputs_sha256": hashlib.sha256(canonical(inputs)).hexdigest(),
+        "inputs_sha256": inputs_sha256(job.inputs),
         "priority": job.priority,
         "deadline": job.deadline,
         "value": job.value,
         "submitted_at": job.submitted_at,
         "origin": job.origin,
-    })
+    }
+    p = job.pipeline
+    if p is not None:
+        body.update(model=p.stages[0], inputs_sha256=p.inputs_sha256, stages=list(p.stages))
+    return canonical(body)
 
 
 def new_warrant_key() -> tuple[str, str]:

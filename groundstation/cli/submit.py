@@ -24,6 +24,8 @@ def register(sub: Any) -> None:
     p.add_argument("model", type=Path, help="ONNX model file (uploaded if needed)")
     p.add_argument("input", type=Path, help=".npy array (first axis = items) or .npz by name")
     p.add_argument("--node", help="run on this node (default: the service places it)")
+    p.add_argument("--stages", type=int, default=1,
+                   help="split the model into K pipeline stages run on K nodes (default 1)")
     p.add_argument("--priority", type=int, default=5, help="0-9, higher first")
     p.add_argument("--deadline", type=float, default=None, help="mission seconds from now")
     p.add_argument("--value", type=float, default=1.0)
@@ -68,11 +70,21 @@ def save_outputs(outputs: dict[str, np.ndarray[Any, Any]], path: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.out is not None and not args.wait:
         raise GroundError("-o/--out: the outputs exist only once the job is done; add --wait")
+    if args.stages < 1:
+        raise GroundError(f"--stages: must be at least 1, got {args.stages}")
+    if args.stages > 1 and args.node is not None:
+        raise GroundError("--node: a pipeline job (--stages > 1) runs on nodes the ground "
+                          "chooses")
     inputs = load_inputs(args.model, args.input)
 
     async def main() -> int:
         async with connect_client(args) as gc:
-            model = await gc.upload_model(args.model)
+            stages = None
+            if args.stages > 1:
+                stages = await gc.upload_stages(args.model, args.stages)
+                model = stages[0]
+            else:
+                model = await gc.upload_model(args.model)
             job_id = await gc.submit(
                 model,
                 inputs,
@@ -81,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
                 deadline_s=args.deadline,
                 value=args.value,
                 job_id=args.job_id,
+                stages=stages,
             )
             print(job_id, flush=True)
             if not args.wait:

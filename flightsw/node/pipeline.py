@@ -1,0 +1,127 @@
+"""A node's part in a pipeline job: which copies of a stage it runs, and passing one on.
+
+A pipeline job (``JobSubmit.pipeline``) runs stage by stage on the members the ground
+chose. Stage 0 comes from the ground, on the node's job topic, with the original inputs
+(their digest is the one the warrant signs). A later stage comes only as a handover from
+the member of the stage before, on this node's handover inbox, whose topic the broker
+binds to the sender; its inputs are that member's outputs, which no signature covers.
+A node finishing a stage that is not the last hands the job to the next member, outputs
+as inputs, epoch + 1 (the ground follows the holder as for a migration), after the
+modelled time of the hop over the inter-satellite link; the last stage's node sends the
+result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from flightsw.exceptions import JobRejected
+from flightsw.protocol import Handover, JobSubmit, NodeState, dump, topics
+from flightsw.protocol.messages import Tensor
+from flightsw.protocol.warrant import inputs_sha256
+
+if TYPE_CHECKING:
+    from flightsw.node.scheduler import Queued
+    from flightsw.node.service import Node
+
+__all__ = ["check_plan", "check_sender", "hop_s", "is_passed_on", "next_stage", "pass_on"]
+
+_C_KM_S = 299_792.458
+
+
+def check_plan(job: JobSubmit) -> None:
+    """A pipeline job's own consistency: its model is its stage's, and at stage 0 its
+    inputs are those the plan (and so the warrant) names; :class:`JobRejected` naming the
+    field otherwise."""
+    p = job.pipeline
+    if p is None:
+        return
+    if job.model != p.stages[p.stage]:
+        raise JobRejected(f"model: {job.model} is not stage {p.stage}'s model "
+                          f"{p.stages[p.stage]}", field="model")
+    if p.stage == 0 and inputs_sha256(job.inputs) != p.inputs_sha256:
+        raise JobRejected("inputs: their sha256 is not the pipeline's inputs_sha256",
+                          field="inputs")
+
+
+def check_sender(job: JobSubmit, me: str, src: str | None) -> None:
+    """Where a pipeline job may come from: stage 0 from the ground (``src`` None), stage
+    ``s`` > 0 handed over by member ``s - 1`` to member ``s`` == ``me``. A job that is not a
+    pipeline passes. :class:`JobRejected` (field ``pipeline``) names what is wrong."""
+    p = job.pipeline
+    if p is None:
+        return
+    if not p.members:
+        raise JobRejected("pipeline.members: empty (the ground names them at uplink)",
+                          field="pipeline.members")
+    if p.members[p.stage] != me:
+        raise JobRejected(f"pipeline.members: stage {p.stage} is {p.members[p.stage]}'s, "
+                          f"not {me}'s", field="pipeline.members")
+    if src is None and p.stage != 0:
+        raise JobRejected(f"pipeline.stage: stage {p.stage} comes from member "
+                          f"{p.members[p.stage - 1]}, not from the ground",
+                          field="pipeline.stage")
+    if src is not None and (p.stage == 0 or p.members[p.stage - 1] != src):
+        want = "the ground" if p.stage == 0 else p.members[p.stage - 1]
+        raise JobRejected(f"pipeline.stage: stage {p.stage} comes from {want}, not from "
+                          f"{src}", field="pipeline.stage")
+
+
+def is_passed_on(job: JobSubmit) -> bool:
+    """The job is a pipeline stage with a stage after it."""
+    p = job.pipeline
+    return p is not None and p.stage + 1 < len(p.stages)
+
+
+def next_stage(job: JobSubmit, outputs: dict[str, Tensor]) -> JobSubmit:
+    """The job as the next member receives it: the next stage's model on this stage's
+    outputs, epoch + 1 (the warrant stays: it covers neither)."""
+    p = job.pipeline
+    assert p is not None
+    assert p.stage + 1 < len(p.stages)
+    nxt = p.model_copy(update={"stage": p.stage + 1})
+    return job.model_copy(update={"epoch": job.epoch + 1, "model": p.stages[p.stage + 1],
+                                  "inputs": dict(outputs), "pipeline": nxt})
+
+
+def hop_s(here_km: npt.NDArray[np.float64], rate_bps: float, latency_s: float,
+          peer: NodeState | None, size: int) -> float:
+    """Modelled seconds to ship ``size`` bytes to ``peer``: serialisation at the slower
+    end's ISL rate, light time over the straight range and the link's processing latency
+    (the range as it stands now; line of sight is not required, a relay is not modelled).
+    Without the peer's state: this node's rate and latency only."""
+    rate = rate_bps
+    light = 0.0
+    if peer is not None:
+        if peer.isl_rate_bps > 0:
+            rate = min(rate, peer.isl_rate_bps) if rate > 0 else peer.isl_rate_bps
+        there = np.asarray(peer.position_km, dtype=np.float64)
+        if there.shape == here_km.shape:
+            light = float(np.linalg.norm(there - here_km)) / _C_KM_S
+    send = 8.0 * size / rate if rate > 0 else 0.0
+    total = send + light + latency_s
+    return total if math.isfinite(total) else 0.0
+
+
+async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor]) -> None:
+    """Hand the finished stage's outputs to the next member (see the module doc)."""
+    moved = next_stage(job, outputs)
+    p = moved.pipeline
+    assert p is not None
+    dst = p.members[p.stage]
+    links = node.profile.links
+    size = len(dump(moved))
+    transfer = hop_s(node.budget.position_of(0), links.isl_rate_bps,
+                     links.processing_latency_s, node.migration.peers.get(dst), size)
+    node.epochs[job.job_id] = moved.epoch
+    await node.event(q, "handed_over",
+                     f"stage {p.stage - 1} done, stage {p.stage} to {dst} "
+                     f"({size} B, {transfer:.3f} s hop)", target=dst)
+    if transfer > 0:
+        await node.clock.sleep(transfer)
+    await node.send(topics.handover(node.id, dst),
+                    Handover(src=node.id, dst=dst, t=node.clock.now(), job=moved))
