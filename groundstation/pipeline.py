@@ -3,9 +3,10 @@
 A pipeline job runs stage ``k`` of its plan on the ``k``-th of as many distinct nodes. At
 each uplink (the first, and every re-run after a lapsed lease) the ground chooses the
 group afresh among the nodes it may place work on (online, a heartbeat within the lease),
-so a member that went silent is left out; stage 0's node must also be in contact. Each
-stage takes, in order, the candidate that holds (or is being sent) its stage model, then
-the one with the least backlog, never a node already in the group.
+so a member that went silent is left out; stage 0's node must also be in contact. First
+each stage, in order, takes the free candidate with the least backlog of those holding (or
+being sent) its stage model; then each stage still without a node takes the free one with
+the least backlog. No node is in the group twice.
 """
 
 from __future__ import annotations
@@ -51,11 +52,18 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate]) -> list
     none in contact for stage 0."""
     if len(candidates) < len(stages):
         return None
-    group: list[str] = []
-    for k, model in enumerate(stages):
-        pool = [c for c in candidates if c.node not in group and (k > 0 or c.in_contact)]
-        if not pool:
-            return None
-        best = min(pool, key=lambda c: (model not in c.models, c.backlog_s, c.node))
-        group.append(best.node)
-    return group
+    group: list[str | None] = [None] * len(stages)
+
+    def free(k: int, model: str | None) -> list[Candidate]:
+        return [c for c in candidates if c.node not in group and (k > 0 or c.in_contact)
+                and (model is None or model in c.models)]
+
+    for holders in (True, False):
+        for k, model in enumerate(stages):
+            if group[k] is not None:
+                continue
+            pool = free(k, model if holders else None)
+            if pool:
+                group[k] = min(pool, key=lambda c: (c.backlog_s, c.node)).node
+    done = [n for n in group if n is not None]
+    return done if len(done) == len(stages) else None

@@ -1,0 +1,94 @@
+"""A node's rules for pipeline jobs: which copies of a stage it takes, from whom, and the
+job it passes on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flightsw.exceptions import JobRejected
+from flightsw.node.jobs import read_job
+from flightsw.node.pipeline import check_plan, check_sender, hop_s, is_passed_on, next_stage
+from flightsw.protocol import JobSubmit, NodeState, Tensor, dump
+from flightsw.protocol.messages import Pipeline
+from flightsw.protocol.warrant import inputs_sha256
+
+STAGES = ["a1" * 32, "b2" * 32, "c3" * 32]
+MEMBERS = ["n0", "n1", "n2"]
+
+
+def job(stage: int = 0, members: list[str] | None = None) -> JobSubmit:
+    x = {"X": Tensor.from_array(np.arange(12, dtype=np.float32).reshape(3, 4))}
+    plan = Pipeline(stages=STAGES, inputs_sha256=inputs_sha256(x), stage=stage,
+                    members=MEMBERS if members is None else members)
+    return JobSubmit(job_id="p1", model=STAGES[stage], inputs=x, pipeline=plan)
+
+
+def test_stage_zero_comes_from_the_ground_to_member_zero_only() -> None:
+    check_sender(job(0), "n0", None)
+    with pytest.raises(JobRejected, match="stage 0 is n0's, not n1's") as err:
+        check_sender(job(0), "n1", None)
+    assert err.value.field == "pipeline.members"
+    with pytest.raises(JobRejected, match="stage 0 comes from the ground, not from n2"):
+        check_sender(job(0), "n0", "n2")
+    with pytest.raises(JobRejected, match="empty"):
+        check_sender(job(0, members=[]), "n0", None)
+
+
+def test_a_later_stage_comes_only_from_the_member_before() -> None:
+    check_sender(job(2), "n2", "n1")
+    with pytest.raises(JobRejected, match="stage 2 comes from n1, not from n0") as err:
+        check_sender(job(2), "n2", "n0")
+    assert err.value.field == "pipeline.stage"
+    with pytest.raises(JobRejected, match="from member n0, not from the ground"):
+        check_sender(job(1), "n1", None)
+
+
+def test_a_plain_job_passes_the_checks() -> None:
+    plain = job().model_copy(update={"pipeline": None})
+    check_sender(plain, "anyone", "anyone-else")
+    check_plan(plain)
+    assert not is_passed_on(plain)
+
+
+def test_the_model_must_be_the_stage_model_and_stage_zero_inputs_the_signed_ones() -> None:
+    check_plan(job(0))
+    with pytest.raises(JobRejected, match="is not stage 1's model") as err:
+        check_plan(job(1).model_copy(update={"model": STAGES[0]}))
+    assert err.value.field == "model"
+    other = {"X": Tensor.from_array(np.zeros((3, 4), np.float32))}
+    with pytest.raises(JobRejected, match="inputs: their sha256") as err:
+        check_plan(job(0).model_copy(update={"inputs": other}))
+    assert err.value.field == "inputs"
+    # a later stage runs on activations no digest names
+    check_plan(job(1).model_copy(update={"inputs": other}))
+    # read_job applies the plan check to what arrives
+    with pytest.raises(JobRejected, match="inputs: their sha256"):
+        read_job(dump(job(0).model_copy(update={"inputs": other})), 1 << 20)
+
+
+def test_next_stage_carries_the_outputs_with_epoch_plus_one() -> None:
+    first = job(0).model_copy(update={"epoch": 4, "warrant": "0" * 128})
+    out = {"h": Tensor.from_array(np.ones((3, 5), np.float32))}
+    assert is_passed_on(first)
+    nxt = next_stage(first, out)
+    assert nxt.pipeline is not None
+    assert (nxt.epoch, nxt.model, nxt.pipeline.stage) == (5, STAGES[1], 1)
+    assert nxt.inputs == out and nxt.warrant == first.warrant
+    assert nxt.pipeline.inputs_sha256 == first.pipeline.inputs_sha256  # type: ignore[union-attr]
+    check_plan(nxt)
+    check_sender(nxt, "n1", "n0")
+    last = next_stage(nxt, out)
+    assert not is_passed_on(last)
+
+
+def test_the_hop_time_is_serialisation_light_time_and_latency() -> None:
+    here = np.array([7000.0, 0.0, 0.0])
+    peer = NodeState(node="n1", t=0.0, soc=1.0, battery_wh=1.0, floor_wh=0.0,
+                     temperature_c=20.0, throttle_c=80.0, queue_depth=0, queued_work_s=0.0,
+                     sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0, effective_ops_per_s=1.0,
+                     power_w=1.0, position_km=[7000.0, 2997.92458, 0.0], isl_rate_bps=1e6)
+    # 1 MB at the slower end's 1 Mbit/s = 8 s, 2997.9 km of light = 10 ms, 5 ms processing
+    assert hop_s(here, 1e9, 0.005, peer, 1_000_000) == pytest.approx(8.0 + 0.010 + 0.005)
+    # peer unheard of: this end's rate and latency only
+    assert hop_s(here, 1e9, 0.005, None, 1_000_000) == pytest.approx(0.008 + 0.005)
