@@ -1,8 +1,10 @@
 """Runs ONNX inference for real with onnxruntime, off the event-loop thread.
 
 One :class:`onnxruntime.InferenceSession` is created per model hash (CPU provider) and kept.
-Inference runs in a dedicated :class:`~concurrent.futures.ThreadPoolExecutor`, so the node's
-event loop keeps publishing telemetry and taking telecommands while a long batch job runs.
+Inference runs in the threads of an :class:`~flightsw.models.pool.InferencePool` (the
+executor's own, or one a node host shares among its nodes: one session per model for all),
+so the node's event loop keeps publishing telemetry and taking telecommands while a long
+batch job runs.
 Inputs are checked against the graph before they reach onnxruntime
 (:meth:`Executor.validate_inputs`), so a bad job is refused with a reason that names the
 input and what is wrong, and onnxruntime's own errors become :class:`InferenceError`.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,14 +30,12 @@ import onnxruntime as ort
 
 from flightsw.clock import Clock, WallClock
 from flightsw.exceptions import InferenceError, JobRejected
-from flightsw.models.spec import TensorSpec, format_shape, read_graph_inputs
+from flightsw.models.pool import InferencePool, Loaded, session_options
+from flightsw.models.spec import TensorSpec, format_shape
 from flightsw.models.store import ModelStore, check_model_hash
 from flightsw.protocol.batch import batch_items
 
 __all__ = ["ExecResult", "Executor", "Partial", "check_inputs", "session_options"]
-
-_PROVIDERS = ["CPUExecutionProvider"]
-
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -45,25 +44,6 @@ class ExecResult:
     outputs: dict[str, npt.NDArray[Any]]
     host_wall_s: float
     items: int
-
-
-def session_options(intra_op_threads: int) -> ort.SessionOptions:
-    """The session options the executor uses (also used by ``bench/inference_overhead.py``).
-
-    Sequential execution with ``intra_op_threads`` threads inside each operator; worker
-    threads do not spin-wait between operators, so an idle node does not burn the CPU the
-    event loop needs.
-    """
-    if intra_op_threads < 1:
-        raise InferenceError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = intra_op_threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return so
 
 
 def check_inputs(specs: tuple[TensorSpec, ...], inputs: Mapping[str, Any]) -> int:
@@ -146,18 +126,14 @@ class Partial:
     stopped: bool
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    session: ort.InferenceSession
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[str, ...]
-
-
 class Executor:
-    """onnxruntime sessions per model hash; inference in a dedicated thread pool.
+    """One node's inference: its inputs checked, its runs in an :class:`InferencePool`.
 
-    ``max_workers`` jobs may run at once; each uses ``intra_op_threads`` threads inside
-    onnxruntime (default: the host's CPUs divided among the workers). ``clock`` supplies
+    Without ``pool`` the executor makes a private one of ``max_workers`` threads, each
+    using ``intra_op_threads`` threads inside onnxruntime (default: the host's CPUs divided
+    among the workers), and closes it on exit. With ``pool`` (a node host's, shared by its
+    nodes) the sessions and threads are the pool's; the executor's runs take their turn
+    with the other executors' and closing it cancels only its own work. ``clock`` supplies
     ``perf_counter`` for the host wall time reported in :class:`ExecResult`.
     """
 
@@ -168,69 +144,38 @@ class Executor:
         *,
         clock: Clock | None = None,
         intra_op_threads: int | None = None,
+        pool: InferencePool | None = None,
     ) -> None:
-        if max_workers < 1:
-            raise InferenceError(f"max_workers must be >= 1, got {max_workers}")
         self._store = store
         self._clock: Clock = clock if clock is not None else WallClock()
-        self._threads = intra_op_threads or max(1, (os.cpu_count() or 1) // max_workers)
-        self._options = session_options(self._threads)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="inference"
-        )
-        self._specs: dict[str, tuple[TensorSpec, ...]] = {}
-        self._sessions: dict[str, _Loaded] = {}
+        self._owns_pool = pool is None
+        self._pool = pool if pool is not None else InferencePool(
+            max_workers, intra_op_threads=intra_op_threads)
         self._lock = threading.Lock()  # guards _running
-        self._load_lock = threading.Lock()  # one session created at a time
         self._running: set[ort.RunOptions] = set()
         self._closed = False
 
     @property
     def intra_op_threads(self) -> int:
-        return self._threads
+        return self._pool.intra_op_threads
+
+    @property
+    def pool(self) -> InferencePool:
+        return self._pool
 
     # -- inputs ---------------------------------------------------------------------------
     def input_specs(self, model_hash: str) -> tuple[TensorSpec, ...]:
         """The inputs a model takes (read from the stored graph, cached)."""
         model_hash = check_model_hash(model_hash)
-        specs = self._specs.get(model_hash)
-        if specs is None:
-            specs = read_graph_inputs(self._store.path(model_hash), model_hash[:12])
-            self._specs[model_hash] = specs
-        return specs
+        return self._pool.input_specs(model_hash, self._store.path(model_hash))
 
     def validate_inputs(self, model_hash: str, inputs: Mapping[str, Any]) -> int:
         """Check inputs against the model; return the number of items or raise JobRejected."""
         return check_inputs(self.input_specs(model_hash), inputs)
 
     # -- sessions -------------------------------------------------------------------------
-    def _load(self, model_hash: str) -> _Loaded:
-        loaded = self._sessions.get(model_hash)
-        if loaded is not None:
-            return loaded
-        with self._load_lock:
-            loaded = self._sessions.get(model_hash)
-            if loaded is not None:
-                return loaded
-            specs = self.input_specs(model_hash)
-            path = self._store.path(model_hash)
-            try:
-                session = ort.InferenceSession(
-                    str(path), sess_options=self._options, providers=_PROVIDERS
-                )
-            except Exception as exc:
-                raise InferenceError(
-                    f"model {model_hash[:12]}: onnxruntime cannot load it: {exc}"
-                ) from exc
-            for out in session.get_outputs():
-                if not str(out.type).startswith("tensor("):
-                    raise InferenceError(
-                        f"model {model_hash[:12]}: output {out.name!r} is {out.type}, not a "
-                        "tensor; convert scikit-learn classifiers with options zipmap=False"
-                    )
-            loaded = _Loaded(session, specs, tuple(o.name for o in session.get_outputs()))
-            self._sessions[model_hash] = loaded
-            return loaded
+    def _load(self, model_hash: str) -> Loaded:
+        return self._pool.session(model_hash, self._store.path(model_hash))
 
     async def load(self, model_hash: str) -> None:
         """Create the model's session now (in the pool) rather than on its first run."""
@@ -240,19 +185,17 @@ class Executor:
 
     def unload(self, model_hash: str) -> None:
         """Drop a model's session (next run loads it again)."""
-        model_hash = check_model_hash(model_hash)
-        self._sessions.pop(model_hash, None)
-        self._specs.pop(model_hash, None)
+        self._pool.unload(check_model_hash(model_hash))
 
     def loaded(self) -> list[str]:
         """Hashes of models whose sessions are held, sorted."""
-        return sorted(self._sessions)
+        return self._pool.loaded()
 
     # -- running --------------------------------------------------------------------------
     def _submit(self, fn: Any, *args: Any) -> concurrent.futures.Future[Any]:
         if self._closed:
             raise InferenceError("executor is closed")
-        return self._pool.submit(fn, *args)
+        return self._pool.submit(self, fn, *args)
 
     def _infer(
         self, model_hash: str, inputs: Mapping[str, npt.NDArray[Any]], options: ort.RunOptions
@@ -347,7 +290,8 @@ class Executor:
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop taking work, ask running inferences to stop, and release the pool.
+        """Stop taking work, cancel this executor's queued runs, ask its running inferences
+        to stop, and release a private pool.
 
         Does not block: a run already inside onnxruntime ends at its next operator boundary.
         """
@@ -357,13 +301,16 @@ class Executor:
         with self._lock:
             for options in self._running:
                 options.terminate = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._sessions.clear()
+        if self._owns_pool:
+            self._pool.close()
+        else:
+            self._pool.cancel(self)
 
     async def aclose(self) -> None:
-        """:meth:`close`, then wait (off the event loop) for the pool's threads to finish."""
+        """:meth:`close`, then wait (off the event loop) for a private pool's threads."""
         self.close()
-        await asyncio.to_thread(self._pool.shutdown, True)
+        if self._owns_pool:
+            await asyncio.to_thread(self._pool.close, True)
 
     async def __aenter__(self) -> Executor:
         return self
