@@ -6,13 +6,20 @@ temperature (with its throttle and maximum), power mode (with its watts) and job
 (the node's ``jobs_done`` counter, the results the ground archived, failed results marked).
 Eclipses (telemetry ``sunlit`` < 0.5) are shaded grey in every panel and ground contact
 (telemetry ``in_contact``) is a bar along the bottom. Like panels share one y-scale across
-the rows. Drawn with matplotlib's Agg canvas directly (no pyplot, no global backend state).
+the rows. The drain (from the last job submission to the end of the run: no new work, the
+queues empty) is shaded yellow when the ground's job table (``jobs.sqlite``, beside the
+``telemetry`` archive as ``groundstation serve --archive DIR`` keeps them) says when the
+last job was submitted; the archive alone cannot tell (it holds only jobs uplinked), so
+without the table :attr:`ReportSummary.drain_note` says it is not determinable. Drawn with
+matplotlib's Agg canvas directly (no pyplot, no global backend state).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +41,11 @@ from flightsw.timeutil import format_iso
 from groundstation.exceptions import ReplayError
 from hardware_profiles import load_profile
 
-__all__ = ["ReportSummary", "build_report", "write_report"]
+__all__ = ["ReportSummary", "build_report", "last_submission", "write_report"]
 
 ECLIPSE_COLOR = "#9aa0a6"
 CONTACT_COLOR = "#8e24aa"
+DRAIN_COLOR = "#f9ab00"
 SAFE_MODE = "SAFE"
 
 
@@ -64,6 +72,26 @@ class ReportSummary:
     samples: int
     results: int
     omitted_nodes: int
+    drain_from: float | None = None  # the last job submission, if known and in the span
+    drain_note: str = ""  # what the figure says of the drain, or why it cannot
+
+
+def last_submission(archive_dir: Path) -> tuple[float | None, str]:
+    """When the last job was submitted, from the ground's job table beside the archive
+    (``DIR/jobs.sqlite`` for the archive ``DIR/telemetry``), and a note naming the source
+    or why there is none."""
+    table = archive_dir.parent / "jobs.sqlite"
+    if not table.is_file():
+        return None, (f"drain not determinable: no job table {table} (the archive holds "
+                      "only the jobs uplinked, not when the last one was submitted)")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{table}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT max(submitted_at), count(*) FROM jobs").fetchone()
+    except sqlite3.Error as exc:
+        return None, f"drain not determinable: job table {table}: {exc}"
+    if row is None or row[0] is None:
+        return None, f"drain not determinable: no job submitted ({table})"
+    return float(row[0]), f"last of {row[1]} jobs submitted at {format_iso(float(row[0]))}"
 
 
 def _num(msg: dict[str, Any], key: str) -> float:
@@ -262,7 +290,8 @@ def write_report(
     except OSError as exc:
         raise ReplayError(f"-o {out}: cannot write: {exc}") from exc
     return ReportSummary(path=out, nodes=summary.nodes, samples=summary.samples,
-                         results=summary.results, omitted_nodes=summary.omitted_nodes)
+                         results=summary.results, omitted_nodes=summary.omitted_nodes,
+                         drain_from=summary.drain_from, drain_note=summary.drain_note)
 
 
 def build_report(
@@ -296,6 +325,12 @@ def build_report(
     omitted = len(candidates) - pos
     t0 = min(min(s.t) for s in shown)
     t_last = max(max(s.t) for s in shown)
+    drain_from, drain_note = last_submission(Path(reader.directory))
+    if drain_from is not None and not t0 <= drain_from < t_last:
+        drain_note += " (outside the span shown: no drain drawn)"
+        drain_from = None
+    elif drain_from is not None:
+        drain_note += f"; drain {(t_last - drain_from) / 60:.0f} min to the end"
 
     mpl.rcParams["svg.fonttype"] = "none"
     rows = len(shown)
@@ -308,7 +343,10 @@ def build_report(
         f"Mission report: {len(shown)} node{'s' if rows > 1 else ''}, "
         f"{format_iso(t0)} to {format_iso(t_last)} ({(t_last - t0) / 3600:.1f} h)"
         + (f"; {omitted} more nodes with telemetry not shown (pick with --node)"
-           if omitted else ""),
+           if omitted else "")
+        + (f"\nno job submitted after {format_iso(drain_from)}: drain "
+           f"{(t_last - drain_from) / 60:.0f} min to the end (shaded yellow)"
+           if drain_from is not None else ""),
         fontsize=14, fontweight="bold",
     )
     subfigs = list(fig.subfigures(rows + (fleet is not None), 1, squeeze=False)[:, 0])
@@ -383,6 +421,11 @@ def build_report(
 
         for ax in axes:
             _shade(ax, spans)
+            if drain_from is not None:
+                d = (drain_from - t0) / 3600.0
+                ax.axvline(d, color=DRAIN_COLOR, lw=1.4, ls="-.", zorder=2)
+                ax.axvspan(d, (t_last - t0) / 3600.0, color=DRAIN_COLOR, alpha=0.12, lw=0,
+                           zorder=0, gid="drain")
             if contact:  # along the bottom, in axes coordinates: a collection, not a patch
                 ax.broken_barh(contact, (0.0, 0.035), transform=ax.get_xaxis_transform(),
                                color=CONTACT_COLOR, lw=0, zorder=1)
@@ -393,8 +436,11 @@ def build_report(
                 ax.tick_params(labelbottom=False)
     _same_scale(temp_axes)
     _same_scale(jobs_axes)
+    drain = ([Patch(color=DRAIN_COLOR, alpha=0.3, label="drain (after the last submission)")]
+             if drain_from is not None else [])
     fig.legend(
-        handles=[Patch(color=ECLIPSE_COLOR, alpha=0.5, label="eclipse (sunlit < 0.5)"),
+        handles=[*drain,
+                 Patch(color=ECLIPSE_COLOR, alpha=0.5, label="eclipse (sunlit < 0.5)"),
                  Patch(color=CONTACT_COLOR, label="ground contact"),
                  Line2D([], [], color="#d93025", lw=1.0, ls="--", label="SoC floor"),
                  Line2D([], [], color="#f29900", lw=1.0, ls="--", label="throttle"),
@@ -402,10 +448,11 @@ def build_report(
                  Line2D([], [], color="#9334e6", lw=1.6, label="jobs_done (telemetry)"),
                  Line2D([], [], color="#e37400", lw=1.4, ls="--", label="results archived"),
                  Line2D([], [], color="#d93025", marker="x", lw=0, label="failed job")],
-        loc="outside lower center", ncols=8, fontsize=10, frameon=False,
+        loc="outside lower center", ncols=8 + len(drain), fontsize=10, frameon=False,
     )
     if share is not None:
         share.set_xlim(0, max((t_last - t0) / 3600.0, 1e-3))
     return fig, ReportSummary(path=Path(), nodes=[s.node for s in shown],
                               samples=sum(len(s.t) for s in shown), results=n_results,
-                              omitted_nodes=omitted)
+                              omitted_nodes=omitted, drain_from=drain_from,
+                              drain_note=drain_note)

@@ -41,4 +41,5 @@ def _run(args: argparse.Namespace) -> int:
     more = f"; {summary.omitted_nodes} more not shown" if summary.omitted_nodes else ""
     print(f"wrote {summary.path}: {len(summary.nodes)} nodes, {summary.samples} telemetry "
           f"samples, {summary.results} results{more}", file=sys.stderr)
+    print(summary.drain_note, file=sys.stderr)  # the drain marked, or why it cannot be
     return 0
