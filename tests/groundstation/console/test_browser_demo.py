@@ -6,7 +6,8 @@ The demo's third node starts 6 points above its depth-of-discharge floor (its pl
 test hook), so its battery alarm is up from the first telemetry. The test sees the three
 satellites move on the map, acknowledges that alarm, submits a classifier job from the
 page and sees its result (uplinked and downlinked in the demo's real contact windows), and
-sends a signed ``pause`` that the node acknowledges. Screenshots go to
+sends a signed ``pause`` that the node acknowledges; the land outlines and the ISLs the
+nodes report are drawn. Screenshots go to
 ``$ODC_ARTIFACTS/console-demo`` (CI keeps them), else to the test's temporary directory.
 """
 
@@ -107,6 +108,11 @@ def _drive(drv: Any, By: Any, url: str, token: str, shots: Path) -> None:  # noq
         assert js("return window.odc.tracks.size") == 3  # ground tracks from the orbits
         assert len(js("return window.odc.stations.stations")) == 10  # the demo's network
         assert js("return window.odc.landRings") > 100  # the shipped land outlines drawn
+        # the train's links, as the nodes report them (363 km apart: in every range here)
+        links = wait("the nodes' ISLs on the map", lambda: {
+            (i["src"], i["dst"]) for i in js("return window.odc.isls") if i["kind"] == "link"}
+            >= {("sat1", "sat2"), ("sat2", "sat3")} and js("return window.odc.isls"), 30)
+        assert all(i["src"] < i["dst"] for i in links if i["kind"] == "link")  # once a pair
         drv.save_screenshot(str(shots / "map.png"))
 
         # sat3 starts just above its floor: its battery alarm, acknowledged by the operator
