@@ -310,17 +310,25 @@ class ConsoleService:
     # -- push ----------------------------------------------------------------------------
     def isls_in_use(self) -> list[dict[str, Any]]:
         """Links up now, as the nodes report them (``isl_peers`` of their last telemetry:
-        ``kind: link``, each pair once), and handovers of the last ``_ISL_S`` mission
+        ``kind: link``, each pair once; not drawn when the peer's own report leaves this
+        node out, e.g. a peer with no terminal), and handovers of the last ``_ISL_S`` mission
         seconds (``kind: handover``, from the node that gave the job)."""
         now = self.clock.now()
         for k in [k for k, t in self.isls.items() if now - t > _ISL_S]:
             del self.isls[k]
+        reports: dict[str, list[str] | None] = {}
+        for r in self.fleet.rows.values():
+            if r.telemetry is not None and r.status != "offline":
+                reports[r.node] = r.telemetry.isl_peers
         links: dict[tuple[str, str], float] = {}
         for r in self.fleet.rows.values():
             tm = r.telemetry
             if tm is None or not tm.isl_peers or r.status == "offline":
                 continue
             for peer in tm.isl_peers:
+                back = reports.get(peer)
+                if back is not None and tm.node not in back:
+                    continue  # a link needs both terminals: the peer does not see this one
                 a, b = sorted((tm.node, peer))
                 links[(a, b)] = max(links.get((a, b), 0.0), tm.t)
         out = [{"src": s, "dst": d, "t": t, "kind": "link"} for (s, d), t in links.items()]
