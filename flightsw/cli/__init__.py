@@ -12,7 +12,7 @@ from flightsw.exceptions import FlightSwError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("profiles", "eclipses", "passes", "node", "sim", "economics", "sweep")
+_COMMANDS = ("profiles", "eclipses", "passes", "node", "nodes", "sim", "economics", "sweep")
 # and each entry point of COMMANDS_GROUP: ``demo`` comes from groundstation/cli/demo.py
 # (declared in pyproject.toml), since the demo drives the ground station too
 

@@ -1,0 +1,146 @@
+"""A node host: many full nodes in one process and one event loop (``flightsw nodes``).
+
+Each hosted node is the same :class:`~flightsw.node.service.Node` a ``flightsw node``
+process runs, with its own MQTT session (client id ``odc-node-<id>``, its sealed last
+will), its own state directory and its own key; only what cannot differ between nodes is
+shared: the process, the event loop, the imported code, the profile objects of the
+scenario, and the inference (one :class:`~flightsw.models.pool.InferencePool`: a bounded
+thread pool taking the nodes' runs in turn and one onnxruntime session per model hash).
+
+``async with NodeHost(roster, broker_url, clock) as host:`` returns once every node is
+online; a node that fails stops the host (with the node's error), as a crashed
+``flightsw node`` process would stop its container. Starting is ``start_concurrency``
+nodes at a time so a thousand MQTT connections do not hit the broker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+from typing import Self
+
+from flightsw.bus.mqtt import MqttBus, Will
+from flightsw.clock import Clock
+from flightsw.exceptions import ConfigError
+from flightsw.models.executor import Executor
+from flightsw.models.pool import InferencePool
+from flightsw.node.identity import node_sealer
+from flightsw.node.roster import HostedNode
+from flightsw.node.service import Node
+from flightsw.protocol import Status, topics
+from flightsw.protocol.codec import encode
+
+__all__ = ["NodeHost", "node_broker_url"]
+
+log = logging.getLogger("flightsw.node.host")
+
+
+def node_broker_url(template: str, node_id: str) -> str:
+    """The broker URL of one node: ``{node}`` in ``template`` becomes its id (per-node
+    broker credentials, e.g. ``mqtt://{node}:secret@host:1883``)."""
+    return template.replace("{node}", node_id)
+
+
+class NodeHost:
+    """Runs ``roster`` against the broker at ``broker_url`` until the block exits.
+
+    ``inference_workers`` bounds the inference threads of all the nodes together; each run
+    uses ``intra_op_threads`` threads inside onnxruntime (default 1).
+    """
+
+    def __init__(
+        self,
+        roster: list[HostedNode],
+        broker_url: str,
+        clock: Clock,
+        *,
+        inference_workers: int = 2,
+        intra_op_threads: int = 1,
+        start_concurrency: int = 32,
+    ) -> None:
+        if not roster:
+            raise ConfigError("a node host needs at least one node")
+        ids = [h.config.node_id for h in roster]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("a node host's nodes must have distinct ids")
+        if start_concurrency < 1:
+            raise ConfigError(f"start_concurrency must be >= 1, got {start_concurrency}")
+        self.roster = roster
+        self.broker_url = broker_url
+        self.clock = clock
+        self.pool = InferencePool(inference_workers, intra_op_threads=intra_op_threads)
+        self.nodes: dict[str, Node] = {}
+        self._start_gate = asyncio.Semaphore(start_concurrency)
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+
+    @property
+    def telemetry_sent(self) -> int:
+        return sum(n.telemetry_sent for n in self.nodes.values())
+
+    async def _serve(self, hosted: HostedNode) -> None:
+        config, profile = hosted.config, hosted.profile
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # the last will sealed now, as the one-node runner does (flightsw.node.runner)
+        sealer = node_sealer(config)
+        topic = topics.status(config.node_id)
+        offline = Status(node=config.node_id, state="offline", t=0.0, profile=profile.name)
+        body = sealer.seal(topic, offline.model_dump(mode="python"))
+        will_seq = body["auth"]["seq"] if "auth" in body else None
+        will = Will(topic=topic, payload=encode(body), qos=1, retain=True)
+        url = node_broker_url(self.broker_url, config.node_id)
+        released = False
+        await self._start_gate.acquire()
+        try:
+            async with MqttBus(url, client_id=f"odc-node-{config.node_id}", will=will) as bus:
+                node = Node(config, bus, self.clock, profile, hosted.orbits, sealer=sealer,
+                            will_seq=will_seq)
+                # the node's runs go through the host's pool: shared sessions and threads
+                node.executor = Executor(node.store, clock=self.clock, pool=self.pool)
+                async with node:
+                    self._start_gate.release()
+                    released = True
+                    self.nodes[config.node_id] = node
+                    if len(self.nodes) == len(self.roster):
+                        self._ready.set()
+                    await self._stop.wait()
+        finally:
+            if not released:
+                self._start_gate.release()
+            self.nodes.pop(config.node_id, None)
+
+    async def __aenter__(self) -> Self:
+        tg = asyncio.TaskGroup()
+        await tg.__aenter__()
+        self._tg = tg
+        for hosted in self.roster:
+            tg.create_task(self._serve(hosted), name=f"host:{hosted.config.node_id}")
+        try:
+            await self._ready.wait()
+        except BaseException as exc:  # a node failed to start (the group cancelled us)
+            self._stop.set()
+            try:
+                await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            finally:
+                self.pool.close()
+            raise
+        log.info("node host: %d nodes online", len(self.nodes))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        assert self._tg is not None
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.pool.close, True)
+        log.info("node host stopped")
