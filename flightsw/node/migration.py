@@ -149,10 +149,10 @@ class Migration:
         if q is None:
             return False
         job: JobSubmit = _intake(q).job
-        # a suspended job's outputs so far stay here: the target runs all its items again
-        # (the simulator moves the progress; the wire does not carry partial outputs yet)
-        node.drop_partial(job_id)
-        moved = job.model_copy(update={"epoch": job.epoch + 1, "migrations": job.migrations + 1})
+        # a suspended job moves with the outputs of the items it has done (Progress)
+        progress = node.take_progress(job_id, q.done, q.suspensions)
+        moved = job.model_copy(update={"epoch": job.epoch + 1, "migrations": job.migrations + 1,
+                                       "progress": progress})
         node.epochs[job_id] = moved.epoch
         await node.event(q, "handed_over", f"to {dst} ({transfer_s:.3f} s transfer)", target=dst)
         if transfer_s > 0:

@@ -50,7 +50,7 @@ from flightsw.models.cost import ModelCost, analyse
 from flightsw.models.executor import Executor, Partial
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
-from flightsw.node.checkpoint import SUSPEND_S
+from flightsw.node.checkpoint import RESUME_S, SUSPEND_S
 from flightsw.node.commands import CommandDesk
 from flightsw.node.config import NodeConfig
 from flightsw.node.core import NodeCore
@@ -84,6 +84,7 @@ from flightsw.protocol import (
     Handover,
     JobEvent,
     JobResult,
+    JobSubmit,
     ModelChunk,
     ModelMissing,
     ModelStored,
@@ -96,7 +97,7 @@ from flightsw.protocol import (
 )
 from flightsw.protocol.codec import encode
 from flightsw.protocol.messages import Message as Wire
-from flightsw.protocol.messages import arrays_to_tensors
+from flightsw.protocol.messages import Progress, arrays_to_tensors, tensors_to_arrays
 from flightsw.protocol.sign import Sealer
 from flightsw.taskset import cancel_all
 from hardware_profiles import HardwareProfile
@@ -435,6 +436,7 @@ class Node:
                 )
             self.executor.validate_inputs(job.model, intake.arrays)
             work = self._work(job.model, intake.items)
+            resumed = self._resume_from(job, intake.items)
         except JobRejected as exc:
             await self._refuse(job.job_id, job.epoch, exc.code, exc.reason, exc.field)
             return
@@ -448,6 +450,14 @@ class Node:
         q = Queued(job_id=job.job_id, epoch=job.epoch, priority=job.priority,
                    deadline=job.deadline, value=job.value, work=work, accepted_at=now,
                    payload=intake, items=intake.items)
+        if resumed is not None and job.progress is not None:
+            # only the items left run here, after the checkpoint is restored
+            q.done = resumed.done
+            q.work = work.share((intake.items - resumed.done) / intake.items)
+            q.overhead_s = RESUME_S
+            q.suspensions = job.progress.suspensions
+            if self.config.execute:
+                self._partials[job.job_id] = [resumed]
         shed = self.core.accept(q, now)
         await self.event(q, "accepted")
         await self.carry(shed)
@@ -487,9 +497,42 @@ class Node:
         self._suspend[run.token] = (threading.Event(), asyncio.Event())
         self._runs[run.token] = self.spawn(self._run(run), f"job:{run.q.job_id}")
 
-    def drop_partial(self, job_id: str) -> None:
-        """Forget the outputs a suspended job kept here (it moved to another node)."""
-        self._partials.pop(job_id, None)
+    def take_progress(self, job_id: str, done: int, suspensions: int) -> Progress | None:
+        """The outputs of the ``done`` items a suspended job finished here (the core's
+        checkpoint), as it leaves for another node; None when none were kept (it never ran
+        here, or ran without real inference). Real inference may have run ahead of the
+        modelled run: the items past the checkpoint are not sent, the next node runs them."""
+        parts = [p for p in self._partials.pop(job_id, []) if p.done]
+        done = min(done, sum(p.done for p in parts))
+        if done <= 0:
+            return None
+        outputs = {n: np.concatenate([p.outputs[n] for p in parts], axis=0)[:done]
+                   for n in parts[0].outputs}
+        return Progress(done=done, outputs=arrays_to_tensors(outputs), suspensions=suspensions)
+
+    def _resume_from(self, job: JobSubmit, items: int) -> Partial | None:
+        """The items an earlier holder did (``job.progress``), checked against the batch;
+        ``JobRejected`` names what does not fit."""
+        pg = job.progress
+        if pg is None:
+            return None
+        if pg.done >= items:
+            raise JobRejected(f"progress.done: {pg.done} items done of a batch of {items} "
+                              "(a finished job is not handed over)", field="progress")
+        try:
+            outputs = tensors_to_arrays(pg.outputs, "progress.outputs")
+        except ProtocolError as exc:
+            raise JobRejected(str(exc), field="progress") from exc
+        names = self.cost(job.model).outputs
+        if sorted(outputs) != sorted(names):
+            raise JobRejected(f"progress.outputs: {sorted(outputs)} are not the model's "
+                              f"outputs {sorted(names)}", field="progress")
+        for name, arr in outputs.items():
+            if arr.ndim == 0 or arr.shape[0] != pg.done:
+                raise JobRejected(f"progress.outputs.{name}: first axis "
+                                  f"{arr.shape[0] if arr.ndim else 0}, not the {pg.done} "
+                                  "items done", field="progress")
+        return Partial(outputs, 0.0, 0, pg.done, True)
 
     def _left_s(self, run: Run) -> float:
         """The modelled wait of a run starting now: its latency, after the checkpoint of a

@@ -39,6 +39,7 @@ __all__ = [
     "NodeState",
     "OrbitInfo",
     "Pipeline",
+    "Progress",
     "Sha256",
     "StationInfo",
     "Status",
@@ -118,6 +119,16 @@ class Pipeline(Message):
         return self
 
 
+class Progress(Message):
+    """What earlier runs of a suspended job did: ``outputs`` of items ``[0, done)`` (first
+    axis ``done``) and how often it was suspended. A node that hands such a job over sends
+    it along, so the next holder runs only the items left (issue #12)."""
+
+    done: Annotated[int, Field(ge=1)]
+    outputs: dict[str, Tensor] = Field(min_length=1)
+    suspensions: Annotated[int, Field(ge=0)] = 0
+
+
 class JobSubmit(Message):
     """An inference job: run ``model`` on ``inputs`` (first axis = items of a batch).
 
@@ -139,6 +150,8 @@ class JobSubmit(Message):
     # the ground's Ed25519 signature on what the job is (flightsw.protocol.warrant)
     warrant: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")] | None = None
     pipeline: Pipeline | None = None
+    # a suspended job handed over with the items it has done (none from the ground)
+    progress: Progress | None = None
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return tensors_to_arrays(self.inputs, "inputs")

@@ -18,7 +18,8 @@ from flightsw.bus import Subscription
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.models.cost import analyse
-from flightsw.protocol import JobEvent, JobResult, decode, parse
+from flightsw.protocol import Handover, JobEvent, JobResult, JobSubmit, decode, dump, parse, topics
+from flightsw.protocol.messages import Progress, Tensor
 from flightsw.timeutil import parse_iso
 
 pytestmark = pytest.mark.mqtt
@@ -123,3 +124,94 @@ async def test_an_urgent_job_suspends_a_long_one_and_both_finish_once_with_bare_
             assert got.shape == w.shape and np.array_equal(got, w), name
 
 
+
+
+async def test_a_suspended_job_moves_with_its_done_items_and_the_next_node_runs_the_rest(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A suspended job handed over carries the outputs of its items done (``progress``);
+    the next node runs only the items left, and the result equals bare onnxruntime."""
+    clock = WallClock(epoch=EPOCH, scale=100)
+    rng = np.random.default_rng(11)
+    long_x = rng.random((40, 3, 96, 96), dtype=np.float32)
+    urgent_x = rng.random((2, 3, 96, 96), dtype=np.float32)
+    slow = _slow_profile(tmp_path)
+    async with (
+        MqttBus(mosquitto.url, client_id="test-ground") as gbus,
+        gbus.subscribe("odc/sat/+/#") as sub,
+        MqttBus(mosquitto.url, client_id="node-n1") as bus1,
+        MqttBus(mosquitto.url, client_id="node-n2") as bus2,
+        running_node(bus1, clock, tmp_path / "n1", node_id="n1", profile=slow) as n1,
+        running_node(bus2, clock, tmp_path / "n2", node_id="n2", profile=slow,
+                     arg_latitude_deg=0.5),
+    ):
+        h = await upload(gbus, "n1", DETECTOR)
+        await wait_for(sub, kind("model_stored", node="n1"))
+        await upload(gbus, "n2", DETECTOR)
+        await wait_for(sub, kind("model_stored", node="n2"))
+        await submit(gbus, "n1", "long", h, {"image": long_x}, priority=2)
+        await wait_for(sub, kind("job_event", job_id="long", state="running"))
+        await clock.sleep(30.0)  # some items done
+        await submit(gbus, "n1", "urgent", h, {"image": urgent_x}, priority=8,
+                     deadline=clock.now() + 60.0)
+        await wait_for(sub, kind("job_event", job_id="long", state="suspended"))
+        assert await n1.hand_over("long", "n2")
+        seen: list[tuple[str, dict[str, Any], bytes]] = []
+        done = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(_collect(sub, seen, done, {"long", "urgent"}))
+            try:
+                await asyncio.wait_for(done.wait(), timeout=90.0)
+            finally:
+                task.cancel()
+    sess = ort.InferenceSession(str(DETECTOR), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    want = dict(zip(names, sess.run(None, {"image": long_x}), strict=True))
+    # the handover carried the outputs of the items n1 had done, equal to bare onnxruntime
+    hands = [parse(Handover, p) for _, o, p in seen if o.get("kind") == "handover"]
+    assert len(hands) == 1 and hands[0].job.progress is not None
+    pg = hands[0].job.progress
+    assert 1 <= pg.done < 40 and pg.suspensions == 1
+    for name in names:
+        assert np.array_equal(pg.outputs[name].to_array(), want[name][: pg.done]), name
+    # n2 ran only the items left: its run's modelled latency is theirs (plus the resume)
+    n2_runs = [e for e in (parse(JobEvent, p) for lf, _, p in seen if lf == "event")
+               if e.job_id == "long" and e.node == "n2" and e.state == "running"]
+    assert len(n2_runs) == 1
+    results = {r.job_id: r for r in (parse(JobResult, p) for lf, _, p in seen if lf == "result")}
+    long = results["long"]
+    assert long.node == "n2" and long.status == "done", long.reason
+    assert long.items == 40 and long.suspensions == 1 and long.epoch == 1
+    for name in names:
+        got = long.outputs[name].to_array()
+        assert got.shape == want[name].shape and np.array_equal(got, want[name]), name
+
+
+@pytest.mark.parametrize(
+    ("done", "rows", "says"),
+    [(3, 3, "progress.done: 3 items done of a batch of 3"),
+     (2, 1, ": first axis 1, not the 2 items done")],
+)
+async def test_a_handover_with_progress_that_does_not_fit_is_refused_naming_it(
+    mosquitto: MosquittoProcess, tmp_path: Path, done: int, rows: int, says: str
+) -> None:
+    clock = WallClock(epoch=EPOCH, scale=100)
+    x = np.random.default_rng(3).random((3, 3, 96, 96), dtype=np.float32)
+    sess = ort.InferenceSession(str(DETECTOR), providers=["CPUExecutionProvider"])
+    outs = {o.name: v[:rows] for o, v in zip(sess.get_outputs(), sess.run(None, {"image": x}),
+                                              strict=True)}
+    async with (
+        MqttBus(mosquitto.url, client_id="peer-n1") as peer,
+        peer.subscribe("odc/sat/n2/#") as sub,
+        MqttBus(mosquitto.url, client_id="node-n2") as bus2,
+        running_node(bus2, clock, tmp_path / "n2", node_id="n2"),
+    ):
+        h = await upload(peer, "n2", DETECTOR)
+        await wait_for(sub, kind("model_stored"))
+        job = JobSubmit(job_id="moved", epoch=1, model=h, inputs={"image": Tensor.from_array(x)},
+                        progress=Progress(done=done, outputs={
+                            k: Tensor.from_array(v) for k, v in outs.items()}))
+        msg = Handover(src="n1", dst="n2", t=clock.now(), job=job)
+        await peer.publish(topics.handover("n1", "n2"), dump(msg), qos=1)
+        _, err = await wait_for(sub, kind("error", job_id="moved"))
+    assert err["field"] == "progress" and says in err["message"], err
