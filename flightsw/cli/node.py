@@ -51,6 +51,11 @@ def register(sub: Any) -> None:
         help="years in orbit: battery, array and radiator aged by the profile's [lifetime]",
     )
     p.add_argument(
+        "--lifetime-seed", type=int, default=None,
+        help="draw this node's lifetime events with this seed (from --mission-year on): a lost "
+        "accelerator halts compute for good, debris manoeuvres pause it and draw propulsion",
+    )
+    p.add_argument(
         "--ground-public-key", type=Path, default=None,
         help="the ground's public warrant key (ground.warrant.pub of `groundstation keys`): "
         "run only jobs the ground signed (env ODC_GROUND_PUBLIC_KEY)",
@@ -89,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             policy=args.policy,
             lease_s=args.lease,
             mission_year=args.mission_year,
+            lifetime_seed=args.lifetime_seed,
             node_key_file=args.node_key_file or _env_path("ODC_NODE_KEY_FILE"),
             ground_public_key_file=args.ground_public_key or _env_path("ODC_GROUND_PUBLIC_KEY"),
         )

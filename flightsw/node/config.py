@@ -43,6 +43,11 @@ class NodeConfig(BaseModel):
         default=0.0, ge=0, le=30,
         description="years in orbit: the bus (battery, array, radiator) as aged by then",
     )
+    lifetime_seed: int | None = Field(
+        default=None,
+        description="draw lifetime events (accelerator loss, debris manoeuvres) with this "
+        "seed from the profile's [lifetime], over the rest of its design life",
+    )
     ground_public_key_file: Path | None = Field(
         default=None, description="the ground's public warrant key: run only jobs it signed"
     )

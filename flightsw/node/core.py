@@ -43,7 +43,7 @@ from flightsw.node.effects import (
     Stopped,
     Suspended,
 )
-from flightsw.node.lifetime import FAILED_REASON, NodeLifetime
+from flightsw.node.lifetime import FAILED_REASON, MANOEUVRE_REASON, NodeLifetime
 from flightsw.node.limits import limit_flags
 from flightsw.node.outlook import Outlook
 from flightsw.node.scheduler import URGENT_PRIORITY, Admission, OnboardScheduler, Queued
@@ -504,8 +504,7 @@ class NodeCore:
             out.append(StatusChanged("safe"))
             return out
         if ch.began:
-            return self.stop(now, lt.halt or "debris collision-avoidance manoeuvre",
-                             requeue=True)
+            return self.stop(now, MANOEUVRE_REASON, requeue=True)
         return _NONE
 
     def _fail(self, q: Queued, reason: str) -> Failed:

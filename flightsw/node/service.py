@@ -67,6 +67,7 @@ from flightsw.node.effects import (
 )
 from flightsw.node.identity import job_warrants, node_sealer
 from flightsw.node.jobs import Intake, peek_job_id, read_job
+from flightsw.node.lifetime import FAILED_REASON, NodeLifetime, node_schedule
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
@@ -141,6 +142,9 @@ class Node:
         self.core = NodeCore(self.id, NodeSpec.of(profile),
                              overload_backlog_s=config.overload_backlog_s,
                              max_queue=config.max_queue)
+        if config.lifetime_seed is not None:  # lifetime events drawn as the simulator's
+            self.core.lifetime = NodeLifetime(node_schedule(
+                profile, clock.now(), config.mission_year, config.lifetime_seed))
         self.budget = Budget.from_profiles(
             [profile],
             orbits,
@@ -408,6 +412,11 @@ class Node:
 
     async def _admit(self, intake: Intake) -> None:
         job = intake.job
+        if self.core.lifetime is not None and self.core.lifetime.failed:
+            # taken by no one: its lease lapses and the ground runs it elsewhere
+            await self.error("node_failed", f"{FAILED_REASON}: job not taken",
+                             job_id=job.job_id)
+            return
         known = self.epochs.get(job.job_id)
         if known is not None and job.epoch <= known:
             cached = self._results.get(job.job_id)
@@ -486,6 +495,8 @@ class Node:
 
     async def _dispatch(self) -> None:
         now = self.clock.now()
+        if self.core.lifetime is not None:  # a window may have opened since the last step
+            await self._lifetime(now)
         ol = self.outlook(now) if len(self.core.sched) else None
         effects = self.core.dispatch(now, self.budget.temperature_c_of(0), self.margin_wh(now),
                                      ol)
@@ -677,6 +688,11 @@ class Node:
             now = self.clock.now()
             dt = now - last
             b = self.budget
+            lt = self.core.lifetime
+            if lt is not None:  # a manoeuvre's thruster, booked as the simulator books it
+                e = lt.propulsion_j(last, now)
+                lt.propulsion_drawn_j += e
+                self.load.pending_j[0] += e
             b.step(now, dt, self.load.power(now, dt))
             self._margin_wh = b.margin_wh(0, now)
             last = now
@@ -688,9 +704,23 @@ class Node:
                 if guarded:
                     changed = True
                     await self.carry(guarded)
+            if lt is not None and await self._lifetime(now):
+                changed = True
             await self._expire_parked(now)
             if changed or (core.waiting() and core.due(now, self.margin_wh(now))):
                 await self._dispatch()
+
+    async def _lifetime(self, now: float) -> bool:
+        """Apply the lifetime events due (the core decides); whether compute may change."""
+        lt = self.core.lifetime
+        assert lt is not None
+        before = (lt.failed, lt.window)
+        await self.carry(self.core.lifetime_step(now))
+        if lt.failed and not before[0]:
+            self._parked.clear()
+            await self.error("accelerator_lost", f"{FAILED_REASON}: compute halted for good; "
+                             "the jobs held here lapse and run elsewhere")
+        return (lt.failed, lt.window) != before
 
     async def _expire_parked(self, now: float) -> None:
         for model, parked in list(self._parked.items()):
