@@ -13,11 +13,14 @@ It owns one TaskGroup of named tasks:
   time, charging the battery for modelled compute (never for host time), and applies limits;
 * ``telemetry`` publishes housekeeping every ``telemetry_period_s``;
 * ``state``     publishes the compact constellation state (also the lease heartbeat);
-* ``jobs``, ``commands``, ``models``, ``handovers``, ``stations`` read their inboxes;
+* ``jobs``, ``commands``, ``models``, ``handovers``, ``stations``, ``training`` read their
+  inboxes;
 * ``worker``    asks the core for the next job whenever something changed;
 * ``downlink``  sends results inside contact windows;
 * ``peers``, ``migration`` (unless the policy is ``local``) run migration rounds;
-* ``job:<id>``  the running job, ``handover:<id>`` a job in transfer.
+* ``job:<id>``  the running job, ``handover:<id>`` a job in transfer, ``stage:<id>`` a
+  pipeline stage's outputs on their way to the next member, ``train:<id>`` a training job
+  (:mod:`~flightsw.node.training`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from flightsw.node.pipeline import check_sender, is_passed_on, pass_on
 from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
+from flightsw.node.training import Trainer
 from flightsw.node.upsets import Hits, corrupt_one_bit, draw_hits
 from flightsw.orbitdesc import orbit_info
 from flightsw.physics.ground import Station
@@ -100,6 +104,7 @@ from flightsw.protocol.codec import encode
 from flightsw.protocol.messages import Message as Wire
 from flightsw.protocol.messages import Progress, arrays_to_tensors, tensors_to_arrays
 from flightsw.protocol.sign import Sealer
+from flightsw.protocol.training import train_inbox
 from flightsw.taskset import cancel_all
 from hardware_profiles import HardwareProfile
 
@@ -160,6 +165,7 @@ class Node:
         self.commands = CommandDesk(self)
         self.downlink = Downlink(self)
         self.migration = Migration(self)
+        self.trainer = Trainer(self)
         self.upsets_mitigated = 0
         self.silent_corruptions = 0
         self.telemetry_sent = 0
@@ -230,6 +236,7 @@ class Node:
             "commands": (topics.command(self.id), self.commands.on_message),
             "models": (topics.model(self.id), self._on_model),
             "handovers": (topics.handover_inbox(self.id), self._on_handover),
+            "training": (train_inbox(self.id), self.trainer.on_message),
             "stations": (topics.GROUND_STATIONS, self._on_stations),
         }
         for name, (topic, handler) in inboxes.items():

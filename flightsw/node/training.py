@@ -1,0 +1,160 @@
+"""A node's part in a data-parallel training job (``flightsw.protocol.training``).
+
+Each member trains the same MLP (``flightsw.models.mlp_train``) from the same seed on its
+own shard. Every step it computes its shard's gradient, publishes it, and waits for every
+member's gradient of that step; it adds them in member order (the full batch's mean
+gradient) and takes one Adam step, so all members hold the same parameters after every
+step: an all-reduce by all-gather over MQTT. A member waiting for gradients publishes its
+last two again every ``RESEND_S`` mission seconds (a member that subscribed late, or a lost
+message, catches up: members are never more than one step apart); one that waits longer
+than the job's ``step_timeout_s`` for a step ends the job failed. At the end each member
+publishes a ``TrainDone`` with its parameters. Training runs beside the job queue: its
+work is not scheduled or charged to the power budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flightsw.bus import Message, Subscription
+from flightsw.exceptions import JobRejected, ProtocolError
+from flightsw.models.mlp_train import Adam, check_data, init_params, shard_gradient
+from flightsw.protocol import parse
+from flightsw.protocol.messages import Tensor
+from flightsw.protocol.training import (
+    TrainDone,
+    TrainGrad,
+    TrainJob,
+    done_topic,
+    grad_topic,
+    grads_of_job,
+)
+
+if TYPE_CHECKING:
+    from flightsw.node.service import Node
+
+__all__ = ["RESEND_S", "Trainer"]
+
+log = logging.getLogger("flightsw.node")
+
+RESEND_S = 2.0  # mission seconds a member waits before publishing its gradients again
+
+
+class Trainer:
+    """The training jobs of one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.seen: set[str] = set()  # jobs taken (a second delivery is ignored)
+
+    async def on_message(self, msg: Message) -> None:
+        node = self.node
+        try:
+            job = parse(TrainJob, msg.payload, max_bytes=node.config.max_payload_bytes)
+            x, y = job.x.to_array("x"), job.y.to_array("y")
+            if node.id not in job.members:
+                raise JobRejected(f"members: {node.id} is not one of {job.members}",
+                                  field="members")
+            check_data(job.sizes, x, y)
+        except (ProtocolError, JobRejected) as exc:
+            await node.error("invalid_train_job", str(exc), field=exc.field, topic=msg.topic)
+            return
+        if job.job_id in self.seen:
+            return
+        self.seen.add(job.job_id)
+        node.spawn(self.run(job, x, y), f"train:{job.job_id}")
+
+    async def run(self, job: TrainJob, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]
+                  ) -> None:
+        node = self.node
+        t0 = node.clock.perf_counter()
+        async with node.bus.subscribe(grads_of_job(job.job_id), qos=1) as sub:
+            done = await self._steps(job, x, y, sub)
+        done.host_wall_s = node.clock.perf_counter() - t0
+        log.info("node %s: training %s %s after %d steps, %.2f s host time", node.id,
+                 job.job_id, done.status, done.steps, done.host_wall_s)
+        await node.send(done_topic(node.id, job.job_id), done)
+
+    async def _steps(self, job: TrainJob, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any],
+                     sub: Subscription) -> TrainDone:
+        node = self.node
+        plan = job.plan_sha256()
+        params = init_params(job.sizes, job.seed)
+        opt = Adam(job.lr)
+        have: dict[int, dict[str, TrainGrad]] = {}
+        mine: list[TrainGrad] = []
+        losses: list[float] = []
+        heard = 0
+        for step in range(job.steps):
+            loss, grads = await asyncio.to_thread(shard_gradient, params, x, y, job.total_items)
+            own = TrainGrad(job_id=job.job_id, node=node.id, plan=plan, step=step, loss=loss,
+                            grads=[Tensor.from_array(g) for g in grads])
+            mine = [*mine[-1:], own]
+            have.setdefault(step, {})[node.id] = own
+            await node.send(grad_topic(node.id, job.job_id), own)
+            deadline = node.clock.now() + job.step_timeout_s
+            while len(have[step]) < len(job.members):
+                left = deadline - node.clock.now()
+                if left <= 0:
+                    missing = sorted(set(job.members) - set(have[step]))
+                    return self._failed(job, step, losses, f"step {step}: no gradient from "
+                                        f"{', '.join(missing)} within {job.step_timeout_s} s")
+                msg = await self._next(sub, min(RESEND_S, left))
+                if msg is None:
+                    for g in mine:
+                        await node.send(grad_topic(node.id, job.job_id), g)
+                    continue
+                got = self._read(msg, job, plan)
+                if isinstance(got, str):
+                    return self._failed(job, step, losses, got)
+                if got is not None and got.node != node.id and got.step >= step:
+                    if got.node not in have.setdefault(got.step, {}):
+                        heard += 1
+                    have[got.step][got.node] = got
+            step_grads = have.pop(step)
+            total = [np.asarray(sum(step_grads[m].grads[i].to_array() for m in job.members),
+                                dtype=np.float64) for i in range(len(params))]
+            losses.append(float(sum(step_grads[m].loss for m in job.members)))
+            params = opt.step(params, total)
+        return TrainDone(job_id=job.job_id, node=node.id, status="done", steps=job.steps,
+                         losses=losses, params=[Tensor.from_array(p) for p in params],
+                         messages_in=heard)
+
+    async def _next(self, sub: Subscription, timeout_s: float) -> Message | None:
+        """The next message, or None after ``timeout_s`` mission seconds."""
+        getter = asyncio.ensure_future(sub.get())
+        timer = asyncio.ensure_future(self.node.clock.sleep(timeout_s))
+        try:
+            await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if getter.done():
+            return getter.result()
+        getter.cancel()
+        return None
+
+    def _read(self, msg: Message, job: TrainJob, plan: str) -> TrainGrad | str | None:
+        """A member's gradient; None for a message to ignore (not a member's, malformed),
+        a reason to fail the job for a member that trains another plan."""
+        try:
+            g = parse(TrainGrad, msg.payload)
+        except ProtocolError as exc:
+            log.warning("node %s: bad gradient on %s: %s", self.node.id, msg.topic, exc)
+            return None
+        if g.node not in job.members or msg.topic != grad_topic(g.node, job.job_id):
+            return None
+        if g.plan != plan:
+            return f"member {g.node} trains another plan ({g.plan[:12]}, here {plan[:12]})"
+        if len(g.grads) != 2 * (len(job.sizes) - 1):
+            return f"member {g.node} sent {len(g.grads)} gradients"
+        return g
+
+    def _failed(self, job: TrainJob, step: int, losses: list[float], reason: str
+                ) -> TrainDone:
+        log.warning("node %s: training %s failed: %s", self.node.id, job.job_id, reason)
+        return TrainDone(job_id=job.job_id, node=self.node.id, status="failed",
+                         reason=reason, steps=step, losses=losses)

@@ -1,0 +1,107 @@
+"""Messages and topics of data-parallel training jobs (see ``docs/protocol.md``).
+
+A training job has K members; member ``i`` gets a :class:`TrainJob` with shard ``i`` of
+the training set on ``odc/sat/{node}/train``. Every step each member publishes its
+:class:`TrainGrad` on ``odc/sat/{node}/train/{job_id}/grad`` and reads every member's
+(``odc/sat/+/train/{job_id}/grad``); at the end each publishes a :class:`TrainDone` on
+``odc/sat/{node}/train/{job_id}/done``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from flightsw.protocol.messages import Auth, JobId, Message, NodeId, Tensor
+from flightsw.protocol.sign import canonical
+from flightsw.protocol.topics import PREFIX
+
+__all__ = [
+    "TrainDone",
+    "TrainGrad",
+    "TrainJob",
+    "done_topic",
+    "grad_topic",
+    "grads_of_job",
+    "train_inbox",
+]
+
+
+def train_inbox(node: str) -> str:
+    return f"{PREFIX}/{node}/train"
+
+
+def grad_topic(node: str, job_id: str) -> str:
+    return f"{PREFIX}/{node}/train/{job_id}/grad"
+
+
+def grads_of_job(job_id: str) -> str:
+    """Every member's gradients of one job (a subscription filter)."""
+    return f"{PREFIX}/+/train/{job_id}/grad"
+
+
+def done_topic(node: str, job_id: str) -> str:
+    return f"{PREFIX}/{node}/train/{job_id}/done"
+
+
+class TrainJob(Message):
+    """One member's part of a data-parallel training job: the plan every member shares,
+    and this member's shard (``x`` features, ``y`` integer labels)."""
+
+    kind: Literal["train_job"] = "train_job"
+    job_id: JobId
+    members: list[NodeId] = Field(min_length=1, max_length=64)
+    sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(min_length=2, max_length=16)
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    steps: Annotated[int, Field(ge=1, le=100_000)]
+    lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+    total_items: Annotated[int, Field(ge=1)]  # items of the whole training set
+    step_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 60.0
+    x: Tensor
+    y: Tensor
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TrainJob:
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("members: a node appears twice")
+        return self
+
+    def plan_sha256(self) -> str:
+        """The digest of what every member must agree on (all but the shard)."""
+        return hashlib.sha256(canonical({
+            "job_id": self.job_id, "members": list(self.members), "sizes": list(self.sizes),
+            "seed": self.seed, "steps": self.steps, "lr": self.lr,
+            "total_items": self.total_items,
+        })).hexdigest()
+
+
+class TrainGrad(Message):
+    """One member's gradient of one step (already divided by the job's ``total_items``)."""
+
+    kind: Literal["train_grad"] = "train_grad"
+    auth: Auth | None = None
+    job_id: JobId
+    node: NodeId
+    plan: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    step: Annotated[int, Field(ge=0)]
+    loss: Annotated[float, Field(allow_inf_nan=False)]
+    grads: list[Tensor]
+
+
+class TrainDone(Message):
+    """A member's end of a training job: its parameters after the last step, or why it
+    failed."""
+
+    kind: Literal["train_done"] = "train_done"
+    auth: Auth | None = None
+    job_id: JobId
+    node: NodeId
+    status: Literal["done", "failed"]
+    reason: str | None = None
+    steps: int = 0
+    losses: list[float] = Field(default_factory=list)  # the whole set's loss, per step
+    params: list[Tensor] = Field(default_factory=list)
+    host_wall_s: float = 0.0
+    messages_in: int = 0  # gradients received from the other members
