@@ -14,7 +14,9 @@ an estimate there, and returns what the node has left:
   propulsion energy they draw.
 
 Both the multi-year fluid simulation (:mod:`flightsw.sim.lifetime`) and, through a hook,
-the node core read these functions, so the two agree by construction.
+the node core read these functions, so the two agree by construction: the node core runs
+the bus of :func:`aged_profile`, and :mod:`flightsw.node.lifetime` draws its accelerator
+losses from :func:`survival` and its manoeuvres from ``manoeuvres_per_year`` as events.
 """
 
 from __future__ import annotations
