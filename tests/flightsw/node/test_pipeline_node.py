@@ -1,0 +1,163 @@
+"""Pipeline stages at a real node (in-process, on the memory bus): which copies of a stage
+it takes and from whom, and the stage it passes on."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from node_harness import kind, running_node, wait_for
+
+from flightsw.bus import MemoryBus
+from flightsw.clock import WallClock
+from flightsw.models.partition import Plan, partition, run_stages
+from flightsw.node.pipeline import next_stage
+from flightsw.protocol import Handover, JobSubmit, ModelChunk, Tensor, dump, parse, topics
+from flightsw.protocol.messages import Pipeline, arrays_to_tensors
+from flightsw.protocol.warrant import WarrantSigner, inputs_sha256, new_warrant_key
+
+T0 = 1_790_000_000.0
+
+
+@functools.cache
+def plan() -> Plan:
+    """A 3-layer MLP from scikit-learn via skl2onnx, cut in two stages."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_digits(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(48, 32), max_iter=30, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(x[:400] / 16.0, y[:400])
+    onx = to_onnx(clf, x[:1].astype(np.float32), options={"zipmap": False})
+    return partition(onx.SerializeToString(), 2)
+
+
+def digits(n: int) -> npt.NDArray[np.float32]:
+    from sklearn.datasets import load_digits
+
+    return np.asarray(load_digits().data[:n] / 16.0, dtype=np.float32)
+
+
+async def put(bus: MemoryBus, node: str, data: bytes) -> str:
+    h = hashlib.sha256(data).hexdigest()
+    msg = ModelChunk(model=h, index=0, total=1, size=len(data), data=data)
+    await bus.publish(topics.model(node), dump(msg))
+    return h
+
+
+def stage_job(stages: list[str], x: npt.NDArray[Any], stage: int = 0,
+              members: list[str] | None = None, job_id: str = "p1") -> JobSubmit:
+    inputs = arrays_to_tensors({"X": x})
+    p = Pipeline(stages=stages, inputs_sha256=inputs_sha256(inputs), stage=stage,
+                 members=members if members is not None else ["n1", "n2"])
+    return JobSubmit(job_id=job_id, model=stages[stage], inputs=inputs, pipeline=p)
+
+
+async def test_stage_zero_runs_and_is_handed_to_the_next_member_with_its_outputs(
+    tmp_path: Path,
+) -> None:
+    priv, pub = new_warrant_key()
+    (tmp_path / "ground.pub").write_text(pub)
+    signer = WarrantSigner(bytes.fromhex(priv))
+    bus = MemoryBus()
+    pl = plan()
+    x = digits(12)
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1",
+                     ground_public_key_file=tmp_path / "ground.pub"),
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe(topics.handover("n1", "n2")) as hops,
+        bus.subscribe(topics.result("n1")) as results,
+    ):
+        stages = [await put(bus, "n1", s.model) for s in pl.stages]
+        await wait_for(events, kind("model_stored", model=stages[1]))
+        job = signer.sign(stage_job(stages, x))
+        await bus.publish(topics.job("n1"), dump(job))
+        _, ev = await wait_for(events, kind("job_event", job_id="p1", state="handed_over"))
+        assert ev["target"] == "n2" and ev["epoch"] == 0
+        assert ev["detail"].startswith("stage 0 done, stage 1 to n2")
+        msg = await hops.get()
+        h = parse(Handover, msg.payload)
+        assert h.job.pipeline is not None and h.job.pipeline.stage == 1
+        assert (h.job.epoch, h.job.model, h.job.warrant) == (1, stages[1], job.warrant)
+        # the activations are stage 0's outputs, named as stage 1 reads them
+        assert sorted(h.job.inputs) == sorted(pl.stages[1].inputs)
+        assert results.qsize() == 0  # a stage before the last sends no result
+
+
+async def test_the_last_stage_takes_a_handover_from_the_member_before_only(
+    tmp_path: Path,
+) -> None:
+    priv, pub = new_warrant_key()
+    (tmp_path / "ground.pub").write_text(pub)
+    signer = WarrantSigner(bytes.fromhex(priv))
+    bus = MemoryBus()
+    pl = plan()
+    x = digits(12)
+    stages = [hashlib.sha256(s.model).hexdigest() for s in pl.stages]
+    first = signer.sign(stage_job(stages, x, members=["n0", "n1"]))
+    # stage 0's outputs as onnxruntime gives them: what member n0 would pass on
+    one = Plan(stages=pl.stages[:1], cuts=(), flops_per_item=0.0, slowest_stage_s_per_item=0.0)
+    acts = run_stages(one, {"X": x})
+    second = next_stage(first, arrays_to_tensors(acts))
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1",
+                     ground_public_key_file=tmp_path / "ground.pub"),
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe(topics.result("n1")) as results,
+    ):
+        for s in pl.stages:
+            await put(bus, "n1", s.model)
+        await wait_for(events, kind("model_stored", model=second.model))
+        # from the ground's job topic: refused, a later stage comes only from a member
+        await bus.publish(topics.job("n1"), dump(second))
+        _, err = await wait_for(events, kind("error", code="invalid_job"))
+        assert err["field"] == "pipeline.stage" and "not from the ground" in err["message"]
+        # from a node that is not the member before: refused
+        forged = Handover(src="n7", dst="n1", t=T0, job=second)
+        await bus.publish(topics.handover("n7", "n1"), dump(forged))
+        _, err = await wait_for(events, kind("error", code="invalid_handover"))
+        assert err["field"] == "pipeline.stage" and "not from n7" in err["message"]
+        # a stage with another model than the signed plan's: the warrant fails
+        assert second.pipeline is not None
+        other_plan = second.pipeline.model_copy(update={"stages": [second.model] * 2})
+        swapped = second.model_copy(update={"pipeline": other_plan})
+        await bus.publish(topics.handover("n0", "n1"),
+                          dump(Handover(src="n0", dst="n1", t=T0, job=swapped)))
+        _, err = await wait_for(events, kind("error", code="invalid_handover"))
+        assert err["field"] == "warrant"
+        # from the member before: run, and the result is the whole model's outputs
+        await bus.publish(topics.handover("n0", "n1"),
+                          dump(Handover(src="n0", dst="n1", t=T0, job=second)))
+        _, res = await wait_for(results, kind("result", job_id="p1", status="done"))
+        assert res["epoch"] == 1
+        want = run_stages(pl, {"X": x})
+        assert sorted(res["outputs"]) == sorted(want)
+        for name, arr in want.items():
+            got = Tensor.model_validate(res["outputs"][name]).to_array()
+            assert np.array_equal(got, arr), name
+
+
+async def test_stage_zero_with_other_inputs_than_the_plan_names_is_refused(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    pl = plan()
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1"),
+        bus.subscribe(topics.event("n1")) as events,
+    ):
+        stages = [await put(bus, "n1", s.model) for s in pl.stages]
+        job = stage_job(stages, digits(4))
+        other = job.model_copy(update={"inputs": arrays_to_tensors({"X": digits(5)})})
+        await bus.publish(topics.job("n1"), dump(other))
+        _, err = await wait_for(events, kind("error", code="invalid_job"))
+        assert err["field"] == "inputs" and "inputs_sha256" in err["message"]
