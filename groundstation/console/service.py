@@ -7,8 +7,8 @@ Tasks of its TaskGroup:
   (node telemetry, status, state and events, telecommand acks, the ground's job records,
   the ground stations) and update the fleet, the alarms and the event log;
 * ``console:push`` every ``push_period_s`` sends each WebSocket client what changed
-  (never the whole state, except once on connect) and saves the alarm book if it changed
-  (``console-alarms.json`` in the data directory, read back at start);
+  (never the whole state, except once on connect) and saves the alarm book if it changed,
+  at most once a second (``console-alarms.json`` in the data directory, read back at start);
 * the HTTP server (aiohttp) answers the API, ``/metrics`` and the page.
 
 It talks to the ground station only as a client would (``GroundClient`` requests on the
@@ -67,6 +67,7 @@ log = logging.getLogger("groundstation.console")
 
 _EVENTS = 500  # event log kept in memory
 _ISL_S = 600.0  # a handover is drawn as an ISL in use for this many mission seconds
+_SAVE_S = 1.0  # the alarm book is written at most this often (host seconds), and on exit
 
 
 class ConsoleService:
@@ -96,6 +97,7 @@ class ConsoleService:
         self.fleet = Fleet()
         self.alarms = AlarmBook()
         self.alarm_store = AlarmStore(archive_dir)
+        self._alarms_saved_at = -_SAVE_S
         self.jobs = JobView(archive_dir / "jobs.sqlite")
         self.desk = CommandDesk(bus, clock, keys or KeyRing())
         self.hub = Hub()
@@ -367,7 +369,9 @@ class ConsoleService:
     async def _push_loop(self) -> None:
         while True:
             await self.clock.sleep_host(self.push_period_s)
-            if self.alarm_store.dirty(self.alarms):
+            host = self.clock.perf_counter()
+            if self.alarm_store.dirty(self.alarms) and host - self._alarms_saved_at >= _SAVE_S:
+                self._alarms_saved_at = host
                 await self._save_alarms()
             msg = self.delta()
             if msg is not None and self.hub.clients:

@@ -148,3 +148,25 @@ async def test_alarms_survive_a_console_restart(
                               dump(_telemetry("sat-a", clock.now(), 0.9, 2)), qos=1)
             await _until("sat-a's alarm cleared and gone",
                          lambda: [a.node for a in c2.alarms.listed()] == ["sat-b"])
+
+
+@pytest.mark.mqtt
+async def test_the_book_is_saved_on_exit(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """A change the push task has not saved yet (its first push is a minute away) is
+    written when the console stops."""
+    clock = WallClock()
+    async with (
+        MqttBus(mosquitto.url, "exit-sat", clean_start=True) as sat,
+        MqttBus(mosquitto.url, "exit-console", clean_start=True) as cbus,
+    ):
+        async with ConsoleService(cbus, clock, tmp_path, port=0, auth=OperatorAuth(TOKEN),
+                                  push_period_s=60.0) as c:
+            await sat.publish(topics.telemetry("sat-x"),
+                              dump(_telemetry("sat-x", clock.now(), 0.2, 1)), qos=1)
+            await _until("the battery alarm", lambda: len(c.alarms.listed()) == 1)
+            c.alarms.acknowledge(c.alarms.listed()[0].id, "bob", clock.now())
+            assert not (tmp_path / FILENAME).exists()
+        book = AlarmBook()
+        assert AlarmStore(tmp_path).load(book) == 1
+        (a,) = book.listed()
+        assert (a.node, a.kind, a.level, a.acked_by) == ("sat-x", "battery", "red", "bob")
