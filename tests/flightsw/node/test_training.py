@@ -1,0 +1,121 @@
+"""Training jobs at real in-process nodes on the memory bus: members stay in lockstep,
+a missing member or one training another plan fails the job, bad jobs are refused."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from node_harness import kind, running_node, wait_for
+
+from flightsw.bus import MemoryBus
+from flightsw.clock import WallClock
+from flightsw.models.mlp_train import train_local
+from flightsw.protocol import dump, parse, topics
+from flightsw.protocol.codec import encode
+from flightsw.protocol.messages import Tensor
+from flightsw.protocol.training import TrainDone, TrainJob, train_inbox
+
+T0 = 1_790_000_000.0
+SIZES = [8, 6, 3]
+
+
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 40)
+    x = rng.standard_normal((40, 8)) * 0.5
+    x[np.arange(40), y] += 1.5
+    return x, y
+
+
+def train_job(node_rows: np.ndarray, members: list[str], **kw: Any) -> TrainJob:
+    x, y = data()
+    fields: dict[str, Any] = {"job_id": "t1", "members": members, "sizes": SIZES, "seed": 7,
+                              "steps": 12, "lr": 0.05, "total_items": 40,
+                              "x": Tensor.from_array(x[node_rows]),
+                              "y": Tensor.from_array(y[node_rows])}
+    fields.update(kw)
+    return TrainJob(**fields)
+
+
+async def test_two_members_stay_in_lockstep_and_match_one_node(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    members = ["n1", "n2"]
+    shards = [np.arange(0, 25), np.arange(25, 40)]  # unequal shards: the sum still adds up
+    async with contextlib.AsyncExitStack() as stack:
+        for n in members:
+            await stack.enter_async_context(running_node(bus, clock, tmp_path / n, node_id=n))
+        sub = await stack.enter_async_context(bus.subscribe("odc/sat/+/train/t1/done"))
+        for n, rows in zip(members, shards, strict=True):
+            await bus.publish(train_inbox(n), dump(train_job(rows, members)))
+        done = [parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+                for _ in members]
+    assert sorted(d.node for d in done) == members
+    assert all(d.status == "done" and d.steps == 12 and d.messages_in >= 12 for d in done)
+    a, b = ([t.to_array() for t in d.params] for d in done)
+    for p, q in zip(a, b, strict=True):
+        assert np.array_equal(p, q)
+    x, y = data()
+    ref = train_local(SIZES, x, y, steps=12, lr=0.05, seed=7)
+    for p, r in zip(a, ref, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
+    assert done[0].losses[-1] < done[0].losses[0]
+
+
+async def test_a_missing_member_fails_the_job_naming_it(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0, scale=20.0)
+    async with (
+        running_node(bus, clock, tmp_path / "n1", node_id="n1"),
+        bus.subscribe("odc/sat/n1/train/t1/done") as sub,
+        bus.subscribe("odc/sat/n1/train/t1/grad") as grads,
+    ):
+        job = train_job(np.arange(20), ["n1", "ghost"], step_timeout_s=20.0)
+        await bus.publish(train_inbox("n1"), dump(job))
+        msg, _ = await wait_for(sub, kind("train_done"), timeout=30)
+    d = parse(TrainDone, msg.payload)
+    assert d.status == "failed" and d.steps == 0 and not d.params
+    assert d.reason == "step 0: no gradient from ghost within 20.0 s"
+    # while it waited it published its gradient again (every 2 mission s, 20 s: ~10 times)
+    assert grads.qsize() >= 5
+
+
+async def test_a_member_training_another_plan_fails_the_job(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    async with contextlib.AsyncExitStack() as stack:
+        for n in ("n1", "n2"):
+            await stack.enter_async_context(running_node(bus, clock, tmp_path / n, node_id=n))
+        sub = await stack.enter_async_context(bus.subscribe("odc/sat/+/train/t1/done"))
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(20), ["n1", "n2"])))
+        await bus.publish(train_inbox("n2"),
+                          dump(train_job(np.arange(20, 40), ["n1", "n2"], lr=0.1)))
+        done = [parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+                for _ in range(2)]
+    for d in done:
+        assert d.status == "failed" and "trains another plan" in (d.reason or ""), d
+
+
+async def test_bad_training_jobs_are_refused_naming_the_field(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1", node_id="n1"),
+        bus.subscribe(topics.event("n1")) as events,
+    ):
+        not_member = train_job(np.arange(10), ["n2", "n3"])
+        await bus.publish(train_inbox("n1"), dump(not_member))
+        _, err = await wait_for(events, kind("error", code="invalid_train_job"))
+        assert err["field"] == "members" and "n1 is not one of" in err["message"]
+        narrow = train_job(np.arange(10), ["n1"], sizes=[5, 3])
+        await bus.publish(train_inbox("n1"), dump(narrow))
+        _, err = await wait_for(events, kind("error", code="invalid_train_job"))
+        assert err["field"] == "x" and "expected [items, 5]" in err["message"]
+        for name, bad in (("steps", 0), ("members", ["n1", "n1"])):
+            obj = train_job(np.arange(10), ["n1"]).model_dump(mode="python")
+            obj[name] = bad
+            await bus.publish(train_inbox("n1"), encode(obj))
+            _, err = await wait_for(events, kind("error", code="invalid_train_job"))
+            assert name in err["message"], err
