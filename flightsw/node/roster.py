@@ -21,7 +21,7 @@ from flightsw.exceptions import ConfigError
 from flightsw.node.config import NodeConfig
 from flightsw.orbitdesc import OrbitSpec
 from flightsw.physics.orbit import CircularOrbits, Orbits, TleOrbits
-from flightsw.sim.scenario import Scenario
+from flightsw.sim.scenario import Scenario, format_errors
 from flightsw.sim.world import build_world
 from hardware_profiles import HardwareProfile
 
@@ -127,6 +127,6 @@ def scenario_roster(sc: Scenario, settings: NodeSettings, only: str | None = Non
                 policy=settings.policy or sched.policy,
             )
         except ValidationError as exc:
-            raise ConfigError(f"node {name}: {exc}") from exc
+            raise ConfigError(format_errors(exc, f"node {name}")) from None
         roster.append(HostedNode(config, world.profiles[i], one))
     return roster

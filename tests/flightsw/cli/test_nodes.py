@@ -176,3 +176,26 @@ async def test_node_host_runs_jobs_from_the_ground_on_several_nodes(
     assert host.returncode == 0, procs.log("host")[-3000:]
     with ArchiveReader(tmp_path / "gs" / "telemetry") as reader:  # the ground heard them all
         assert reader.nodes() == SELECTED
+
+
+def test_roster_of_a_tle_constellation(tmp_path: Path) -> None:
+    lines = (Path(__file__).parents[1] / "physics" / "data" / "iss_2019-12-09.tle"
+             ).read_text().splitlines()
+    (tmp_path / "two.tle").write_text("\n".join(["SAT-A", *lines[1:3], "SAT-B", *lines[1:3]]))
+    text = SCENARIO.replace(
+        "walker = { total = 6, planes = 2, phasing = 1, altitude_km = 550.0, "
+        "inclination_deg = 53.0 }", 'tle_file = "two.tle"').replace(
+        'nodes = { P01S01 = "jetson-orin-nano-super" }', "")
+    (tmp_path / "tle.toml").write_text(text)
+    sc = load_scenario(tmp_path / "tle.toml")
+    world = build_world(sc)
+    roster = scenario_roster(sc, NodeSettings(state_dir=tmp_path), "SAT-B")
+    assert [h.config.node_id for h in roster] == ["SAT-B"]
+    assert roster[0].config.orbit.tle_file == tmp_path / "two.tle"
+    assert roster[0].config.orbit.tle_name == "SAT-B"
+    t = sc.start_t
+    assert np.allclose(roster[0].orbits.positions(t)[0], world.orbits.positions(t)[1])
+    # a TLE name that cannot be a node id is refused, naming it
+    (tmp_path / "two.tle").write_text("\n".join(lines[:3]))
+    with pytest.raises(ConfigError, match=r"node ISS \(ZARYA\): node_id: String should match"):
+        scenario_roster(load_scenario(tmp_path / "tle.toml"), NodeSettings(state_dir=tmp_path))
