@@ -39,6 +39,7 @@ __all__ = [
     "aged_profile",
     "array_power_fraction",
     "battery_capacity_fraction",
+    "cumulative_hazard",
     "cycle_life",
     "dose_per_orbit_rad",
     "dose_rate_rad_per_year",
@@ -108,6 +109,17 @@ def random_survival(life: Lifetime, years: npt.ArrayLike) -> FloatArray:
 def survival(life: Lifetime, years: npt.ArrayLike, dose_rad: npt.ArrayLike) -> FloatArray:
     """Probability that one accelerator still works after ``years`` and ``dose_rad``."""
     return np.asarray(random_survival(life, years) * dose_survival(life, dose_rad))
+
+
+def cumulative_hazard(life: Lifetime, years: npt.ArrayLike, dose_rad: npt.ArrayLike
+                      ) -> FloatArray:
+    """-ln :func:`survival`, computed as a sum so that it stays exact where the survival
+    underflows (a conditional law late in a steep wear-out: differences of this)."""
+    y, d = _arr(years), _arr(dose_rad)
+    _check_nonneg("years", y)
+    _check_nonneg("dose_rad", d)
+    rate = -np.log1p(-life.random_failure_per_year)
+    return np.asarray(rate * y + (d / life.hard_failure_dose_rad) ** life.hard_failure_shape)
 
 
 def cycle_life(life: Lifetime, dod: npt.ArrayLike) -> FloatArray:

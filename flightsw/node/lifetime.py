@@ -8,7 +8,8 @@ manoeuvre is; a per-job run or an emulated node needs them as events at times. T
 * a **failure time**, or none: the chance is that of a failure between ``mission_year`` and
   the end of the span under the profile's survival law (constant random hazard times the
   Weibull dose hazard, :func:`flightsw.node.aging.survival`), the time drawn by inverting
-  that law (bisection: the law may fall steeply within the span). A node's compute is one
+  that law (bisection on its cumulative hazard: the law may fall steeply within the span,
+  and late in a wear-out the survival itself underflows). A node's compute is one
   unit here: the failure takes all its accelerators. The node then stops for good, as a
   crash without restart;
 * **manoeuvres**: a Poisson process at ``manoeuvres_per_year``, each a window of
@@ -30,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from flightsw.exceptions import ConfigError
-from flightsw.node.aging import SECONDS_PER_YEAR, dose_rate_rad_per_year, survival
+from flightsw.node.aging import SECONDS_PER_YEAR, cumulative_hazard, dose_rate_rad_per_year
 from hardware_profiles.schema import HardwareProfile, Lifetime
 
 __all__ = [
@@ -63,18 +64,21 @@ class LifetimeDraw:
         return len(self.failures) + sum(len(v) for v in self.manoeuvres.values())
 
 
-def _alive(life: Lifetime, years: np.ndarray) -> np.ndarray:
-    return np.asarray(survival(life, years, dose_rate_rad_per_year(life) * years))
+def _hazard(life: Lifetime, years: float) -> float:
+    """Cumulative hazard of the survival law at ``years`` since launch (dose since launch)."""
+    return float(cumulative_hazard(life, years, dose_rate_rad_per_year(life) * years))
 
 
 def _failure_year(life: Lifetime, y0: float, y1: float, u: float) -> float:
-    """The year in [y0, y1] where the conditional failure CDF reaches ``u`` (bisection)."""
-    s0, s1 = _alive(life, np.array([y0, y1])).tolist()
-    target = s0 - u * (s0 - s1)  # survival falls from s0 to s1 over the span
+    """The year in [y0, y1] at which the failure CDF conditional on being alive at ``y0``
+    and failing by ``y1`` reaches ``u`` (bisection on the cumulative hazard, which rises)."""
+    h0, h1 = _hazard(life, y0), _hazard(life, y1)
+    # conditional CDF: (1 - exp(-(H - h0))) / (1 - exp(-(h1 - h0))) = u
+    target = h0 - float(np.log1p(-u * -np.expm1(-(h1 - h0))))
     lo, hi = y0, y1
     for _ in range(_BISECT):
         mid = 0.5 * (lo + hi)
-        if float(_alive(life, np.array([mid]))[0]) > target:
+        if _hazard(life, mid) < target:
             lo = mid
         else:
             hi = mid
@@ -106,8 +110,7 @@ def draw_lifetime_events(
         starts = np.sort(rng.random(n_man)) * duration_s
         if life is None:
             continue
-        s0, s1 = _alive(life, np.array([y0, y1])).tolist()
-        p_fail = 1.0 - s1 / s0 if s0 > 0 else 1.0
+        p_fail = -float(np.expm1(-(_hazard(life, y1) - _hazard(life, y0))))
         if u_fail < p_fail:
             year = _failure_year(life, y0, y1, float(u_when))
             frac = min(1.0, max(0.0, (year - y0) / (y1 - y0)))

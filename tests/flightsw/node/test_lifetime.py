@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flightsw.exceptions import ConfigError
-from flightsw.node.aging import dose_rate_rad_per_year
+from flightsw.node.aging import cumulative_hazard, dose_rate_rad_per_year, survival
 from flightsw.node.core import NodeCore
 from flightsw.node.effects import JobNote, Started, StatusChanged, Stopped
 from flightsw.node.lifetime import (
@@ -119,6 +119,26 @@ def test_failure_times_follow_a_steep_law_inside_a_long_span() -> None:
     # ~1.7 s): the median is the mean times ln 2
     mean_s = 1.0e3 / float(dose_rate_rad_per_year(life)) * year
     assert np.median(t) == pytest.approx(mean_s * math.log(2), rel=0.15)
+
+
+def test_a_draw_late_in_a_steep_wear_out_is_exact_where_the_survival_underflows() -> None:
+    prof = load_profile("jetson-agx-orin")
+    life = prof.lifetime
+    assert life is not None
+    years = np.array([0.5, 2.0, 4.0])
+    dose = dose_rate_rad_per_year(life) * years
+    assert np.allclose(np.exp(-cumulative_hazard(life, years, dose)),
+                       survival(life, years, dose), rtol=1e-12)
+    # behind 0.05 mm the survival at year 4 is about exp(-1e7): 0.0 in float64, yet the hazard
+    # of those still alive is finite and the failures spread over the span
+    thin = prof.model_copy(update={"lifetime": life.model_copy(update={
+        "shielding_mm_al": 0.05, "manoeuvres_per_year": 0.0})})
+    thin_life = thin.lifetime
+    assert thin_life is not None
+    assert float(survival(thin_life, 4.0, dose_rate_rad_per_year(thin_life) * 4.0)) == 0.0
+    draw = draw_lifetime_events([thin] * 200, 0.0, 3600.0, 4.0, np.random.default_rng(3))
+    t = np.array(list(draw.failures.values()))
+    assert len(t) > 0 and float(np.median(t)) > 1.0
 
 
 def test_an_emulated_node_draws_over_its_remaining_design_life() -> None:

@@ -17,8 +17,9 @@ from flightsw.node.lifetime import MANOEUVRE_REASON, LifetimeDraw
 from flightsw.physics.eclipse import eclipse_intervals
 from flightsw.protocol import JobEvent, JobResult, parse
 from flightsw.sim import Simulation, build_world, collect_metrics, run_scenario
-from flightsw.sim.metrics import without_wall
+from flightsw.sim.metrics import MeteredSimulation, without_wall
 from flightsw.sim.world import World
+from hardware_profiles import profile_path
 
 LONG_PRIORITY = 2  # the ground class "long" of sim_cases.small
 
@@ -164,19 +165,35 @@ def test_the_propulsion_energy_comes_out_of_the_battery() -> None:
     assert base.budget.battery_wh[1:].tolist() == man.budget.battery_wh[1:].tolist()
 
 
-def _events_on(seed: int = 3) -> dict[str, Any]:
-    return small(duration_hours=2.0, seed=seed, mission_year=4.0, lifetime_events=True,
-                 profiles={"default": "starcloud-h100"},
-                 constellation={"walker": {"total": 24, "planes": 4, "phasing": 1,
-                                           "altitude_km": 550.0, "inclination_deg": 53.0}})
+def _eventful(tmp_path: Path) -> Path:
+    """The H100 profile with manoeuvres every few hours and a short-lived accelerator, so a
+    2-hour run of 6 nodes has events of both kinds."""
+    text = profile_path("starcloud-h100").read_text()
+    for a, b in {'name = "starcloud-h100"': 'name = "h100-eventful"',
+                 "manoeuvres_per_year = 33.0": "manoeuvres_per_year = 4000.0",
+                 "manoeuvre_pause_s = 5700.0": "manoeuvre_pause_s = 900.0",
+                 # a constant dose hazard of ~4,200 per year: most modules fail within hours
+                 "hard_failure_dose_rad = 30000.0": "hard_failure_dose_rad = 0.1",
+                 "hard_failure_shape = 4.0": "hard_failure_shape = 1.0"}.items():
+        assert a in text, a
+        text = text.replace(a, b)
+    path = tmp_path / "h100-eventful.toml"
+    path.write_text(text)
+    return path
 
 
-def test_a_seed_repeats_its_lifetime_events() -> None:
-    a = run_scenario(scenario(_events_on()), archive=False)
-    b = run_scenario(scenario(_events_on()), archive=False)
+def test_a_seed_repeats_its_lifetime_events(tmp_path: Path) -> None:
+    data = small(duration_hours=2.0, mission_year=4.0, lifetime_events=True,
+                 profiles={"default": str(_eventful(tmp_path))})
+    a = run_scenario(scenario(data), archive=False)
+    b = run_scenario(scenario(data), archive=False)
     assert without_wall(a) == without_wall(b)
-    assert set(a["lifetime"]) == {"nodes_failed", "accelerators_lost", "manoeuvres",
-                                  "manoeuvre_paused_s", "propulsion_energy_j"}
+    life = a["lifetime"]
+    assert life["manoeuvres"] > 0 and life["nodes_failed"] > 0
+    assert life["accelerators_lost"] == life["nodes_failed"]  # one module per H100 node
+    assert a["jobs_lost"] == 0 and a["duplicate_results"] == 0
+    other = run_scenario(scenario({**data, "seed": 4}), archive=False)
+    assert other["lifetime"] != life
 
 
 def test_switching_the_events_off_changes_nothing() -> None:
@@ -186,7 +203,7 @@ def test_switching_the_events_off_changes_nothing() -> None:
     # on, with nothing drawn: the wiring alone changes no figure of the run
     world = dataclasses.replace(build_world(scenario({**data, "lifetime_events": True})),
                                 lifetime=LifetimeDraw())
-    sim = Simulation(world)
+    sim = MeteredSimulation(world)  # as run_scenario runs it
     sim.run()
     on = collect_metrics(sim)
     assert on.pop("lifetime") == {"nodes_failed": 0, "accelerators_lost": 0, "manoeuvres": 0,
