@@ -121,3 +121,28 @@ async def test_without_keys_the_console_takes_what_it_hears(
         await _until("the status shown", lambda: NODE in c.fleet.rows
                      and c.fleet.rows[NODE].status == "safe")
         assert c.rejected == 0
+
+
+def test_serve_hands_its_node_keys_to_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``groundstation serve --node-keys DIR --http ...``: the console gets the same keys."""
+    monkeypatch.delenv("ODC_NODE_KEYS", raising=False)
+    from groundstation.cli import build_parser
+    from groundstation.cli.keys import node_keys_from_args
+    from groundstation.cli.serve import console_from_args
+
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / f"{NODE}.key").write_text(new_key() + "\n")
+    args = build_parser().parse_args([
+        "serve", "--archive", str(tmp_path / "a"), "--node-keys", str(tmp_path / "keys"),
+        "--http", "127.0.0.1:0"])
+    console = console_from_args(args, None, WallClock(), tmp_path / "a", None,
+                                node_keys_from_args(args))
+    assert isinstance(console, ConsoleService)
+    assert console.verifier is not None and console.verifier.knows(NODE)
+    args = build_parser().parse_args(["serve", "--archive", str(tmp_path / "a"),
+                                      "--http", "127.0.0.1:0"])
+    bare = console_from_args(args, None, WallClock(), tmp_path / "a", None,
+                             node_keys_from_args(args))
+    assert isinstance(bare, ConsoleService) and bare.verifier is None
