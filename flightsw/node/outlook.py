@@ -62,24 +62,33 @@ class Outlook(NamedTuple):
                 if end >= job_end:
                     stop = end
                     break
+        ecl = self.eclipses
         cuts = {now, job_end, stop}
-        for s, e in self.eclipses:
-            if s < stop:
-                cuts.add(max(s, now))
-                cuts.add(min(e, stop))
+        for s, e in ecl:
+            if s >= stop:
+                break  # in time order: the rest start later still
+            cuts.add(max(s, now))
+            cuts.add(min(e, stop))
         points = sorted(c for c in cuts if now <= c <= stop)
         extra = max(0.0, watts - self.idle_w)
+        base, solar, cap = self.base_w, self.solar_w, self.capacity_wh
+        eta_c, eta_d = self.eta_c, self.eta_d
         e = self.battery_wh
         low = e
+        # eclipses are disjoint and in time order, and every edge before ``stop`` is a cut:
+        # one pointer says whether a segment's midpoint is dark (no scan of them all)
+        j, n = 0, len(ecl)
         for a, b in itertools.pairwise(points):
             dt = b - a
             if dt <= 0:
                 continue
             mid = 0.5 * (a + b)
-            dark = any(s <= mid < en for s, en in self.eclipses)
-            load = self.base_w + (extra if mid < job_end else 0.0)
-            net = (0.0 if dark else self.solar_w) - load
-            rate = net * self.eta_c if net >= 0 else net / self.eta_d
-            e = min(self.capacity_wh, e + rate * dt / 3600.0)
+            while j < n and ecl[j][1] <= mid:
+                j += 1
+            dark = j < n and ecl[j][0] <= mid
+            load = base + (extra if mid < job_end else 0.0)
+            net = (0.0 if dark else solar) - load
+            rate = net * eta_c if net >= 0 else net / eta_d
+            e = min(cap, e + rate * dt / 3600.0)
             low = min(low, e)
         return low - self.floor_wh
