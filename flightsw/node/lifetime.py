@@ -144,12 +144,13 @@ def schedule_of(draw: LifetimeDraw, i: int, profile: HardwareProfile) -> Lifetim
 def node_schedule(profile: HardwareProfile, t0: float, mission_year: float,
                   seed: int) -> LifetimeSchedule:
     """An emulated node's events from ``t0`` on: drawn as for one node of a per-job run,
-    over the rest of its design life (at least a year) after ``mission_year``."""
+    over the rest of its design life after ``mission_year`` (a year if it is past it)."""
     life = profile.lifetime
     if life is None:
         raise ConfigError(f"lifetime events: profile {profile.name!r} has no [lifetime] "
                           "section")
-    years = max(life.design_life_years - mission_year, 1.0)
+    left = life.design_life_years - mission_year
+    years = left if left > 0 else 1.0
     draw = draw_lifetime_events([profile], t0, years * SECONDS_PER_YEAR, mission_year,
                                 np.random.default_rng([seed, 17]))
     got = schedule_of(draw, 0, profile)
@@ -172,7 +173,8 @@ class NodeLifetime:
     """The lifetime state of one node: the core reads ``halt`` and ``failed``, a driver
     calls :meth:`advance` at event times or each step, and books :meth:`propulsion_j`."""
 
-    __slots__ = ("_next", "failed", "flown", "propulsion_drawn_j", "schedule", "window")
+    __slots__ = ("_longest", "_next", "failed", "flown", "propulsion_drawn_j", "schedule",
+                 "window")
 
     def __init__(self, schedule: LifetimeSchedule) -> None:
         self.schedule = schedule
@@ -181,6 +183,7 @@ class NodeLifetime:
         self.flown = 0  # manoeuvres begun before any failure
         self.propulsion_drawn_j = 0.0  # booked by the driver through propulsion_j
         self._next = 0  # index of the next manoeuvre to begin
+        self._longest = max((b - a for a, b in schedule.manoeuvres), default=0.0)
 
     @property
     def halt(self) -> str | None:
@@ -236,7 +239,7 @@ class NodeLifetime:
             return 0.0
         man = s.manoeuvres
         end = min(t1, self._stop_at())
-        k = bisect.bisect_left(man, (t0 - max((b - a for a, b in man), default=0.0), 0.0))
+        k = bisect.bisect_left(man, (t0 - self._longest, -np.inf))  # first that may overlap
         secs = 0.0
         while k < len(man) and man[k][0] < end:
             a, b = man[k]

@@ -151,5 +151,7 @@ def test_an_emulated_node_draws_over_its_remaining_design_life() -> None:
     span = (life.design_life_years - 2.0) * 365.25 * 86_400.0
     assert all(1000.0 <= s < 1000.0 + span for s, _ in a.manoeuvres)
     assert 33.0 * 3 - 4 * math.sqrt(99) < len(a.manoeuvres) < 99 + 4 * math.sqrt(99)
+    late = node_schedule(prof, 0.0, 6.0, seed=4)  # past its design life: the next year
+    assert late.manoeuvres and all(s < 365.25 * 86_400.0 for s, _ in late.manoeuvres)
     with pytest.raises(ConfigError, match="no \\[lifetime\\]"):
         node_schedule(prof.model_copy(update={"lifetime": None}), 0.0, 0.0, seed=1)
