@@ -148,12 +148,13 @@ async def wait_online(hosts: list[subprocess.Popen[bytes]], logs: list[Path],
         await asyncio.sleep(0.2)
 
 
-async def run_jobs(url: str, n_jobs: int, in_flight: int, x: np.ndarray,
+async def run_jobs(url: str, n_jobs: int, in_flight: int, sequential: int, x: np.ndarray,
                    expected: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     done = failed = mismatched = duplicates = 0
     nodes: set[str] = set()
     reasons: dict[str, int] = {}
     roundtrip: list[float] = []
+    seq_roundtrip: list[float] = []
     gate = asyncio.Semaphore(in_flight)
     async with (
         MqttBus(url, client_id="bench-client", clean_start=True) as bus,
@@ -189,14 +190,21 @@ async def run_jobs(url: str, n_jobs: int, in_flight: int, x: np.ndarray,
             if not all(np.array_equal(got[k], want[k]) for k in want):
                 mismatched += 1
 
+        sequential = min(sequential, n_jobs)
+        for j in range(sequential):  # one at a time: the round trip of an idle system
+            await one(j)
+        seq_roundtrip = list(roundtrip)
         t0 = time.perf_counter()
-        await asyncio.gather(*(one(j) for j in range(n_jobs)))
+        await asyncio.gather(*(one(j) for j in range(sequential, n_jobs)))
         wall = time.perf_counter() - t0
     return {
         "jobs": n_jobs, "jobs_done": done, "jobs_failed": failed,
         "jobs_lost": n_jobs - done - failed, "duplicate_results": duplicates,
         "outputs_equal": done == n_jobs and mismatched == 0, "outputs_mismatched": mismatched,
         "failure_reasons": reasons, "nodes_used": len(nodes), "jobs_wall_s": round(wall, 1),
+        "jobs_per_s": round((n_jobs - sequential) / wall, 1) if wall > 0 else None,
+        "roundtrip_seq_p50_ms": round(1000 * statistics.median(seq_roundtrip), 1)
+        if seq_roundtrip else None,
         "roundtrip_p50_ms": round(1000 * statistics.median(roundtrip), 1) if roundtrip else None,
         "roundtrip_p95_ms": round(1000 * pct(roundtrip, 0.95), 1) if roundtrip else None,
     }
@@ -209,8 +217,9 @@ def bare_outputs(x: np.ndarray) -> list[dict[str, np.ndarray]]:
             for i in range(len(x))]
 
 
-def ingest(archive: Path, n: int, t_from: float) -> dict[str, Any]:
+def ingest(archive: Path, t_from: float, t_jobs: float) -> dict[str, Any]:
     lags: list[float] = []
+    idle: list[float] = []
     per_node: dict[str, int] = {}
     states = 0
     with ArchiveReader(archive / "telemetry") as reader:
@@ -222,6 +231,8 @@ def ingest(archive: Path, n: int, t_from: float) -> dict[str, Any]:
             if sent < t_from:
                 continue
             lags.append(rec.t - sent)
+            if sent < t_jobs:
+                idle.append(rec.t - sent)
             per_node[rec.node or ""] = per_node.get(rec.node or "", 0) + 1
     return {
         "telemetry_ingested": len(lags), "states_ingested": states,
@@ -229,6 +240,7 @@ def ingest(archive: Path, n: int, t_from: float) -> dict[str, Any]:
         "ingest_lag_p50_s": round(pct(lags, 0.5), 3),
         "ingest_lag_p95_s": round(pct(lags, 0.95), 3),
         "ingest_lag_max_s": round(max(lags), 3) if lags else None,
+        "ingest_lag_idle_p95_s": round(pct(idle, 0.95), 3),
     }
 
 
@@ -276,7 +288,15 @@ async def run(args: Any, tmp: Path) -> dict[str, Any]:
                 "cpu_ground_cores": round((cpu_s(ground.pid) - g0) / args.settle, 3),
                 "settle_s": args.settle,
             }
-            result |= await run_jobs(broker.url, args.jobs, args.in_flight, x, expected)
+            t_jobs = mission.now()
+            c1, g1 = [cpu_s(p.pid) for p in hosts], cpu_s(ground.pid)
+            w1 = time.perf_counter()
+            result |= await run_jobs(broker.url, args.jobs, args.in_flight,
+                                     args.sequential_jobs, x, expected)
+            w = time.perf_counter() - w1
+            result["cpu_hosts_jobs_cores"] = round(
+                (sum(cpu_s(p.pid) for p in hosts) - sum(c1)) / w, 3)
+            result["cpu_ground_jobs_cores"] = round((cpu_s(ground.pid) - g1) / w, 3)
             result["rss_mb_per_node_after_jobs"] = round(
                 sum(rss_mb(p.pid) for p in hosts) / n, 2)
         finally:
@@ -288,7 +308,7 @@ async def run(args: Any, tmp: Path) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(10)
-    result |= ingest(tmp / "gs", n, t_settled)
+    result |= ingest(tmp / "gs", t_settled, t_jobs)
     return result
 
 
@@ -299,6 +319,8 @@ def main() -> None:
     p.add_argument("--hosts", type=int, default=2, help="node-host processes")
     p.add_argument("--settle", type=float, default=60.0, help="idle seconds measured")
     p.add_argument("--in-flight", type=int, default=50, help="jobs in flight at once")
+    p.add_argument("--sequential-jobs", type=int, default=20,
+                   help="of the jobs, this many first run one at a time")
     args = p.parse_args()
     if args.nodes < 1:
         raise SystemExit("--nodes: must be >= 1")
