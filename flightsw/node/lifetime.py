@@ -223,7 +223,8 @@ class NodeLifetime:
             self.flown += 1
             began = True
             if now < w[1]:
-                self.window = w
+                cur = self.window  # one begun while another lasts extends the pause
+                self.window = w if cur is None else (cur[0], max(cur[1], w[1]))
             else:
                 ended = True
         return _NO_CHANGE if not (began or ended) else Change(False, began, ended)
@@ -240,16 +241,22 @@ class NodeLifetime:
         man = s.manoeuvres
         end = min(t1, self._stop_at())
         k = bisect.bisect_left(man, (t0 - self._longest, -np.inf))  # first that may overlap
-        secs = 0.0
-        while k < len(man) and man[k][0] < end:
-            a, b = man[k]
-            secs += max(0.0, min(b, end) - max(a, t0))
-            k += 1
-        return s.propulsion_w * secs
+        return s.propulsion_w * _covered(man, k, t0, end)
 
     def paused_s(self, until: float) -> float:
         """Seconds of compute paused by manoeuvres from the start to ``until`` (windows
         clipped at ``until`` and at the failure)."""
-        end = min(until, self._stop_at())
-        return float(sum(max(0.0, min(b, end) - a) for a, b in self.schedule.manoeuvres
-                         if a < end))
+        return _covered(self.schedule.manoeuvres, 0, -np.inf, min(until, self._stop_at()))
+
+
+def _covered(windows: tuple[tuple[float, float], ...], k: int, t0: float, t1: float) -> float:
+    """Seconds of ``(t0, t1]`` inside the union of ``windows[k:]`` (sorted by start), so
+    that overlapping manoeuvres pause compute and fire the thruster once."""
+    secs, cursor = 0.0, t0
+    while k < len(windows) and windows[k][0] < t1:
+        a, b = windows[k]
+        top = min(b, t1)
+        secs += max(0.0, top - max(a, cursor))
+        cursor = max(cursor, top)
+        k += 1
+    return secs

@@ -96,6 +96,20 @@ def test_a_lost_accelerator_halts_the_node_for_good() -> None:
     assert core.run is None
 
 
+def test_overlapping_manoeuvres_pause_and_fire_once() -> None:
+    lt = NodeLifetime(LifetimeSchedule(None, ((T0, T0 + 100.0), (T0 + 60.0, T0 + 160.0)),
+                                       10.0, 1))
+    assert lt.advance(T0).began
+    assert lt.advance(T0 + 60.0).began
+    assert lt.advance(T0 + 100.0) == (False, False, False)  # the second still lasts
+    assert lt.halt == MANOEUVRE_REASON
+    assert lt.advance(T0 + 160.0).ended and lt.halt is None
+    assert lt.flown == 2
+    assert lt.paused_s(T0 + 1000.0) == pytest.approx(160.0)
+    assert lt.propulsion_j(T0 - 10.0, T0 + 1000.0) == pytest.approx(10.0 * 160.0)
+    assert lt.propulsion_j(T0 + 50.0, T0 + 70.0) == pytest.approx(10.0 * 20.0)
+
+
 def test_a_window_wholly_between_two_steps_still_counts() -> None:
     lt = NodeLifetime(LifetimeSchedule(None, ((T0 + 1.0, T0 + 2.0),), 10.0, 1))
     ch = lt.advance(T0 + 10.0)
