@@ -88,12 +88,14 @@ class Migration:
         for st in self.peers.values():
             if now - st.t > fresh or st.safe_mode:
                 continue
+            if st.isl_rate_bps <= 0 or st.isl_max_range_km <= 0:
+                continue  # the peer has no terminal: no link, as the simulator's links say
             there = np.asarray(st.position_km, dtype=np.float64)
             rng_km = float(np.linalg.norm(there - here))
-            max_km = min(links.isl_max_range_km, st.isl_max_range_km or links.isl_max_range_km)
+            max_km = min(links.isl_max_range_km, st.isl_max_range_km)
             if rng_km > max_km or not bool(line_of_sight(here, there)):
                 continue
-            rate = min(links.isl_rate_bps, st.isl_rate_bps or links.isl_rate_bps)
+            rate = min(links.isl_rate_bps, st.isl_rate_bps)
             latency = rng_km / _C_KM_S + links.processing_latency_s
             out.append(as_peer(st, rate, latency))
         return out

@@ -73,3 +73,32 @@ async def test_loaded_node_hands_jobs_to_idle_neighbour(
     assert sum(r.migrations for r in recs) == a_out + b_out
     assert b_out <= a_out // 2  # hysteresis: little bouncing back
     assert duplicates == 0
+
+
+async def test_a_peer_without_a_terminal_is_never_linked(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A peer whose state says no ISL (rate or range 0, the 6U CubeSat) is no link, as in the
+    simulator's link model; a peer with a terminal, as close, is."""
+    import asyncio
+
+    clock = WallClock(epoch=parse_iso("2026-03-20T12:00:00Z"), scale=20)
+    url = mosquitto.url
+    async with (
+        MqttBus(url, client_id="a") as abus,
+        MqttBus(url, client_id="b") as bbus,
+        MqttBus(url, client_id="c") as cbus,
+        running_node(abus, clock, tmp_path / "a", node_id="a", profile="jetson-agx-orin",
+                     policy="forecast", state_period_s=2.0) as a,
+        running_node(bbus, clock, tmp_path / "b", node_id="b", profile="jetson-agx-orin",
+                     policy="forecast", arg_latitude_deg=1.0, state_period_s=2.0),
+        running_node(cbus, clock, tmp_path / "c", node_id="c", profile="cubesat-6u",
+                     policy="forecast", arg_latitude_deg=-1.0, state_period_s=2.0),
+    ):
+        for _ in range(200):
+            if {"b", "c"} <= set(a.migration.peers):
+                break
+            await asyncio.sleep(0.05)
+        assert {"b", "c"} <= set(a.migration.peers)  # both heard
+        linked = {p.node for p in a.migration.linked_peers(clock.now())}
+    assert linked == {"b"}
