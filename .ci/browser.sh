@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install Debian's chromium and its WebDriver for the console's browser test
-# (tests/groundstation/console/test_browser.py), if they are not there yet.
+# (tests/groundstation/console/test_browser.py and test_browser_demo.py), if they are not there yet.
 # The test skips, naming what is missing, when they are absent.
 set -eu
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
