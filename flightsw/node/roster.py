@@ -35,7 +35,7 @@ class NodeSettings:
     state_dir: Path
     node_keys: Path | None = None
     ground_public_key_file: Path | None = None
-    command_key: str | None = None
+    command_key: str | None = None  # ``{node}`` in it becomes the node's id
     telemetry_period_s: float = 10.0
     state_period_s: float = 10.0
     physics_step_s: float | None = None  # None: the scenario's step_s
@@ -117,7 +117,8 @@ def scenario_roster(sc: Scenario, settings: NodeSettings, only: str | None = Non
                 max_payload_bytes=settings.max_payload_bytes,
                 overload_backlog_s=sched.overload_backlog_s,
                 max_queue=sched.max_queue,
-                command_key=settings.command_key,
+                command_key=(settings.command_key.replace("{node}", name)
+                             if settings.command_key else None),
                 node_key_file=key,
                 ground_public_key_file=settings.ground_public_key_file,
                 mission_year=sc.mission_year,
