@@ -11,7 +11,7 @@ from typing import Any
 from flightsw.bus.url import default_broker_url
 from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.clock import Clock
-from flightsw.node.host import NodeHost
+from flightsw.node.host import NodeHost, parse_passwords
 from flightsw.node.roster import HostedNode, NodeSettings, scenario_roster
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
 from flightsw.sim.scenario import load_scenario
@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--broker", default=default_broker_url(),
-        help="mqtt://[user:pass@]host:port; '{node}' in it becomes each node's id",
+        help="mqtt://[user:pass@]host:port; '{node}' in it becomes each node's id and "
+        "'{password}' its password from env ODC_NODE_PASSWORDS ('node:password ...')",
     )
     p.add_argument(
         "--state-dir", type=Path, default=None,
@@ -99,10 +100,12 @@ def _run(args: argparse.Namespace) -> int:
 async def _host(roster: list[HostedNode], args: argparse.Namespace, clock: Clock,
                 state_dir: Path) -> None:
     stop = stop_on_signals()
+    passwords = parse_passwords(os.environ.get("ODC_NODE_PASSWORDS", ""))
     async with NodeHost(roster, args.broker, clock, inference_workers=args.inference_threads,
-                        start_concurrency=args.start_concurrency) as host:
+                        start_concurrency=args.start_concurrency,
+                        passwords=passwords) as host:
         print(f"flightsw nodes: {len(host.nodes)} nodes online", flush=True)
-        async with heartbeat(state_dir / "host-heartbeat", clock,
+        async with heartbeat(state_dir / "heartbeat", clock,
                              lambda: f"{len(host.nodes)} {host.telemetry_sent}"):
             await stop.wait()
 

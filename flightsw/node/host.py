@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote
 
 from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.clock import Clock
@@ -32,22 +34,42 @@ from flightsw.node.service import Node
 from flightsw.protocol import Status, topics
 from flightsw.protocol.codec import encode
 
-__all__ = ["NodeHost", "node_broker_url"]
+__all__ = ["NodeHost", "node_broker_url", "parse_passwords"]
 
 log = logging.getLogger("flightsw.node.host")
 
 
-def node_broker_url(template: str, node_id: str) -> str:
-    """The broker URL of one node: ``{node}`` in ``template`` becomes its id (per-node
-    broker credentials, e.g. ``mqtt://{node}:secret@host:1883``)."""
-    return template.replace("{node}", node_id)
+def node_broker_url(template: str, node_id: str,
+                    passwords: Mapping[str, str] | None = None) -> str:
+    """The broker URL of one node: ``{node}`` in ``template`` becomes its id and
+    ``{password}`` its password from ``passwords`` (per-node broker accounts, e.g.
+    ``mqtt://{node}:{password}@host:1883``)."""
+    url = template.replace("{node}", node_id)
+    if "{password}" in url:
+        if passwords is None or node_id not in passwords:
+            raise ConfigError(f"--broker has {{password}} but there is no password for node "
+                              f"{node_id} (ODC_NODE_PASSWORDS: 'node:password ...')")
+        url = url.replace("{password}", quote(passwords[node_id], safe=""))
+    return url
+
+
+def parse_passwords(text: str) -> dict[str, str]:
+    """``node:password`` pairs separated by white space (``ODC_NODE_PASSWORDS``)."""
+    out: dict[str, str] = {}
+    for word in text.split():
+        node, sep, password = word.partition(":")
+        if not sep or not node or not password:
+            raise ConfigError(f"ODC_NODE_PASSWORDS: {node or word!r} is not node:password")
+        out[node] = password
+    return out
 
 
 class NodeHost:
     """Runs ``roster`` against the broker at ``broker_url`` until the block exits.
 
     ``inference_workers`` bounds the inference threads of all the nodes together; each run
-    uses ``intra_op_threads`` threads inside onnxruntime (default 1).
+    uses ``intra_op_threads`` threads inside onnxruntime (default 1). ``broker_url`` may
+    name each node's account: see :func:`node_broker_url`.
     """
 
     def __init__(
@@ -59,6 +81,7 @@ class NodeHost:
         inference_workers: int = 2,
         intra_op_threads: int = 1,
         start_concurrency: int = 32,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
         if not roster:
             raise ConfigError("a node host needs at least one node")
@@ -69,6 +92,8 @@ class NodeHost:
             raise ConfigError(f"start_concurrency must be >= 1, got {start_concurrency}")
         self.roster = roster
         self.broker_url = broker_url
+        # every node's URL now: a missing password stops the start before any connection
+        self._urls = {i: node_broker_url(broker_url, i, passwords) for i in ids}
         self.clock = clock
         self.pool = InferencePool(inference_workers, intra_op_threads=intra_op_threads)
         self.nodes: dict[str, Node] = {}
@@ -91,7 +116,7 @@ class NodeHost:
         body = sealer.seal(topic, offline.model_dump(mode="python"))
         will_seq = body["auth"]["seq"] if "auth" in body else None
         will = Will(topic=topic, payload=encode(body), qos=1, retain=True)
-        url = node_broker_url(self.broker_url, config.node_id)
+        url = self._urls[config.node_id]
         released = False
         await self._start_gate.acquire()
         try:

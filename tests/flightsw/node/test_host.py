@@ -13,9 +13,10 @@ from mosquitto import MosquittoProcess
 from node_harness import DIGITS
 
 from flightsw.bus.mqtt import MqttBus
+from flightsw.bus.url import parse_broker_url
 from flightsw.clock import WallClock
 from flightsw.exceptions import BusError, ConfigError
-from flightsw.node.host import NodeHost, node_broker_url
+from flightsw.node.host import NodeHost, node_broker_url, parse_passwords
 from flightsw.node.roster import NodeSettings, scenario_roster
 from flightsw.protocol import decode
 from flightsw.sim.scenario import load_scenario
@@ -53,6 +54,15 @@ def _accounts(path: Path, users: list[str]) -> Path:
 def test_broker_url_template() -> None:
     assert node_broker_url("mqtt://{node}:pw-{node}@h:1", "P00S01") == "mqtt://P00S01:pw-P00S01@h:1"
     assert node_broker_url("mqtt://h:1", "P00S01") == "mqtt://h:1"
+    passwords = parse_passwords("P00S01:a/b@c  P00S02:x\n")
+    assert passwords == {"P00S01": "a/b@c", "P00S02": "x"}
+    url = node_broker_url("mqtts://{node}:{password}@h:1", "P00S01", passwords)
+    assert url == "mqtts://P00S01:a%2Fb%40c@h:1"
+    assert parse_broker_url(url).password == "a/b@c"
+    with pytest.raises(ConfigError, match="no password for node P00S03"):
+        node_broker_url("mqtt://{node}:{password}@h:1", "P00S03", passwords)
+    with pytest.raises(ConfigError, match="'P00S04' is not node:password"):
+        parse_passwords("P00S01:a P00S04")
 
 
 def test_a_host_needs_distinct_nodes(tmp_path: Path) -> None:
@@ -70,9 +80,10 @@ async def test_nodes_with_their_own_accounts_and_one_refused(
     (tmp_path / "s.toml").write_text(SCENARIO)
     sc = load_scenario(tmp_path / "s.toml")
     # accounts for the nodes of plane 0 and an observer; P01S00 has none
-    passwords = _accounts(tmp_path / "passwords", ["P00S00", "P00S01", "observer"])
-    broker = await mosquitto_factory(password_file=passwords)
-    template = f"mqtt://{{node}}:pw-{{node}}@127.0.0.1:{broker.port}"
+    accounts = _accounts(tmp_path / "passwords", ["P00S00", "P00S01", "observer"])
+    broker = await mosquitto_factory(password_file=accounts)
+    template = f"mqtt://{{node}}:{{password}}@127.0.0.1:{broker.port}"
+    passwords = {n: f"pw-{n}" for n in ("P00S00", "P00S01", "P01S00")}
     settings = NodeSettings(state_dir=tmp_path / "state")
     clock = WallClock()
     observer = f"mqtt://observer:pw-observer@127.0.0.1:{broker.port}"
@@ -80,7 +91,7 @@ async def test_nodes_with_their_own_accounts_and_one_refused(
         async with (
             bus.subscribe("odc/sat/+/status", qos=1) as sub,
             NodeHost(scenario_roster(sc, settings, "P00*"), template, clock,
-                     start_concurrency=1) as host,
+                     start_concurrency=1, passwords=passwords) as host,
         ):
             assert sorted(host.nodes) == ["P00S00", "P00S01"]
             assert all(n.executor.pool is host.pool for n in host.nodes.values())
@@ -91,7 +102,7 @@ async def test_nodes_with_their_own_accounts_and_one_refused(
             assert sorted(seen) == ["P00S00", "P00S01"]
         # a node the broker refuses stops the host with its error; the others stop too
         roster = scenario_roster(sc, settings, "P00*,P01S00")
-        host = NodeHost(roster, template, clock)
+        host = NodeHost(roster, template, clock, passwords=passwords)
         async with asyncio.timeout(60):
             with pytest.raises(ExceptionGroup) as info:
                 async with host:
