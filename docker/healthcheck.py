@@ -2,12 +2,13 @@
 
 Healthy when all hold:
 
-1. a long-running service process runs in the container (``flightsw node`` or
-   ``groundstation serve``), found by scanning ``/proc/*/cmdline``;
+1. a long-running service process runs in the container (``flightsw node``,
+   ``flightsw nodes`` or ``groundstation serve``), found by scanning ``/proc/*/cmdline``;
 2. the package imports (``flightsw.cli``, ``groundstation.cli``);
 3. the service's heartbeat file, when present, was modified less than ``ODC_HEALTH_MAX_AGE``
    seconds ago (default 60). The file is ``heartbeat`` in the service's ``--data-dir``
-   (node; else ``$ODC_DATA_DIR``) or ``--archive`` (ground station) directory, or
+   (node) or ``--state-dir`` (node host; either else ``$ODC_DATA_DIR``) or ``--archive``
+   (ground station) directory, or
    ``ODC_HEARTBEAT_FILE``. A missing
    file is not a failure: a service that writes none is judged by 1 and 2 alone.
 
@@ -28,7 +29,8 @@ from pathlib import Path
 
 __all__ = ["check", "main"]
 
-_SERVICES = {("flightsw", "node"): "--data-dir", ("groundstation", "serve"): "--archive"}
+_SERVICES = {("flightsw", "node"): "--data-dir", ("flightsw", "nodes"): "--state-dir",
+             ("groundstation", "serve"): "--archive"}
 _DEFAULT_MAX_AGE_S = 60.0
 
 
@@ -71,7 +73,7 @@ def check(proc: Path = Path("/proc"), env: dict[str, str] | None = None) -> str 
     env = dict(os.environ) if env is None else env
     services = [(args, svc) for args in _cmdlines(proc) if (svc := _service(args))]
     if not services:
-        return "no 'flightsw node' or 'groundstation serve' process is running"
+        return "no 'flightsw node', 'flightsw nodes' or 'groundstation serve' process is running"
     for module in ("flightsw.cli", "groundstation.cli"):
         try:
             importlib.import_module(module)
@@ -84,8 +86,8 @@ def check(proc: Path = Path("/proc"), env: dict[str, str] | None = None) -> str 
     for args, (program, option) in services:
         explicit = env.get("ODC_HEARTBEAT_FILE")
         directory = _option(args, option)
-        if directory is None and option == "--data-dir":
-            directory = env.get("ODC_DATA_DIR")  # the node's default data dir
+        if directory is None and option in ("--data-dir", "--state-dir"):
+            directory = env.get("ODC_DATA_DIR")  # the node's (host's) default directory
         if explicit:
             beat = Path(explicit)
         elif directory:

@@ -42,7 +42,7 @@ def node_cmd(data_dir: Path) -> list[str]:
 def test_no_service_process_is_unhealthy(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, ["/sbin/docker-init", "--", "sleep", "9"], ["flightsw", "--help"])
     assert hc.check(proc, env={}) == (
-        "no 'flightsw node' or 'groundstation serve' process is running"
+        "no 'flightsw node', 'flightsw nodes' or 'groundstation serve' process is running"
     )
 
 
@@ -76,6 +76,22 @@ def test_ground_station_heartbeat_is_in_its_archive(tmp_path: Path) -> None:
     reason = hc.check(proc, env={"ODC_HEALTH_MAX_AGE": "30"})
     assert reason is not None
     assert reason.startswith("groundstation: heartbeat")
+
+
+def test_node_host_heartbeat_is_in_its_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "heartbeat").write_text("x")
+    proc = fake_proc(tmp_path, ["/opt/odc/bin/flightsw", "nodes", "--scenario", "s.toml",
+                                "--state-dir", str(state)])
+    assert hc.check(proc, env={}) is None
+    old = (state / "heartbeat").stat().st_mtime - 120
+    os.utime(state / "heartbeat", (old, old))
+    reason = hc.check(proc, env={"ODC_HEALTH_MAX_AGE": "30"})
+    assert reason is not None
+    assert reason.startswith(f"flightsw: heartbeat {state / 'heartbeat'} is ")
+    bare = fake_proc(tmp_path / "env", ["flightsw", "nodes", "--scenario", "s.toml"])
+    assert hc.check(bare, env={"ODC_DATA_DIR": str(state), "ODC_HEALTH_MAX_AGE": "30"})
 
 
 def test_bad_max_age_names_the_variable(tmp_path: Path) -> None:
