@@ -196,7 +196,7 @@ class GroundClient:
             args = parse(SubmitArgs, {"job": job, "node": node})
         except ProtocolError as exc:
             raise GroundError(f"submit: {exc}") from exc
-        data = await self.request("submit", args.model_dump(mode="python"))
+        data = await self.request("submit", args.model_dump(mode="python", exclude_none=True))
         return str(data["job_id"])
 
     async def job(self, job_id: str) -> JobRecord:
