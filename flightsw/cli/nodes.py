@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,32 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _host(roster: list[HostedNode], args: argparse.Namespace, clock: Clock,
                 state_dir: Path) -> None:
+    """Serve until SIGINT/SIGTERM; a signal while the nodes are still starting stops the
+    ones started so far at once (``docker stop`` does not wait for a thousand to start)."""
     stop = stop_on_signals()
+    online = asyncio.Event()
+    serving = asyncio.create_task(_serve(roster, args, clock, state_dir, stop, online),
+                                  name="node-host")
+    signalled = asyncio.create_task(stop.wait(), name="signals")
+    try:
+        await asyncio.wait({serving, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and not online.is_set():
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            return
+        await serving
+    finally:
+        signalled.cancel()
+
+
+async def _serve(roster: list[HostedNode], args: argparse.Namespace, clock: Clock,
+                 state_dir: Path, stop: asyncio.Event, online: asyncio.Event) -> None:
     passwords = parse_passwords(os.environ.get("ODC_NODE_PASSWORDS", ""))
     async with NodeHost(roster, args.broker, clock, inference_workers=args.inference_threads,
                         start_concurrency=args.start_concurrency,
                         passwords=passwords) as host:
+        online.set()
         print(f"flightsw nodes: {len(host.nodes)} nodes online", flush=True)
         async with heartbeat(state_dir / "heartbeat", clock,
                              lambda: f"{len(host.nodes)} {host.telemetry_sent}"):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from node_harness import DIGITS, digits_inputs
 from procs import Procs
 
 from flightsw.archive import ArchiveReader
+from flightsw.broker import free_port
 from flightsw.bus.mqtt import MqttBus
 from flightsw.cli import main
 from flightsw.clock import WallClock
@@ -201,3 +204,27 @@ def test_roster_of_a_tle_constellation(tmp_path: Path) -> None:
     (tmp_path / "two.tle").write_text("\n".join(lines[:3]))
     with pytest.raises(ConfigError, match=r"node ISS \(ZARYA\): node_id: String should match"):
         scenario_roster(load_scenario(tmp_path / "tle.toml"), NodeSettings(state_dir=tmp_path))
+
+
+def test_a_signal_while_starting_stops_the_host_at_once(scenario: Path, tmp_path: Path) -> None:
+    # nothing listens on the port: every node retries its connection (for up to 10 s)
+    port = free_port("127.0.0.1")
+    procs = Procs(tmp_path / "procs", epoch=EPOCH, scale=1.0)
+    try:
+        host = procs.spawn("host", [
+            sys.executable, "-m", "flightsw.cli", "nodes", "--scenario", str(scenario),
+            "--broker", f"mqtt://127.0.0.1:{port}", "--state-dir", str(tmp_path / "state"),
+            *procs.clock_args(),
+        ])
+        end = time.monotonic() + 30
+        while "cannot connect" not in procs.log("host"):
+            assert host.poll() is None, procs.log("host")
+            assert time.monotonic() < end, procs.log("host")
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        host.send_signal(signal.SIGTERM)
+        assert host.wait(8) == 0, procs.log("host")
+        assert time.monotonic() - t0 < 5, procs.log("host")
+        assert "nodes online" not in procs.log("host")
+    finally:
+        procs.close()
