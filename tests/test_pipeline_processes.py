@@ -180,6 +180,12 @@ async def test_a_three_stage_pipeline_over_three_nodes_gives_the_bare_outputs(
     # stage 0 uplinked once, then two hops: three distinct nodes, epochs 0, 1, 2
     assert rec.state == "done" and rec.stages == 3 and rec.attempts == 1, rec
     assert rec.epoch == 2 and rec.duplicates == 0
+    # the modelled latency adds up the three stage runs and the two hops, which the nodes
+    # waited out on the mission clock between the first start and the end
+    assert rec.started_at is not None and rec.finished_at is not None
+    assert rec.modelled_latency_s is not None
+    span = rec.finished_at - rec.started_at
+    assert 0.8 * span <= rec.modelled_latency_s <= span, (rec.modelled_latency_s, span)
     # each node ran one stage and the first two handed their outputs on
     ran = [e.node for e in events if e.state == "running"]
     assert sorted(ran) == nodes, events

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
-__all__ = ["check_plan", "check_sender", "hop_s", "is_passed_on", "next_stage", "pass_on"]
+__all__ = ["check_plan", "check_sender", "firsts", "hop_s", "is_passed_on", "next_stage",
+           "pass_on", "spent"]
 
 _C_KM_S = 299_792.458
 
@@ -77,13 +78,22 @@ def is_passed_on(job: JobSubmit) -> bool:
     return p is not None and p.stage + 1 < len(p.stages)
 
 
-def next_stage(job: JobSubmit, outputs: dict[str, Tensor]) -> JobSubmit:
+def next_stage(job: JobSubmit, outputs: dict[str, Tensor], spent_s: float = 0.0,
+               spent_j: float = 0.0, accepted_at: float | None = None,
+               started_at: float | None = None) -> JobSubmit:
     """The job as the next member receives it: the next stage's model on this stage's
-    outputs, epoch + 1 (the warrant stays: it covers neither)."""
+    outputs, epoch + 1 (the warrant stays: it covers neither), with the modelled seconds and
+    joules this stage (and its hop) took added to the pipeline's, and ``accepted_at`` and
+    ``started_at`` (this stage's) kept as the pipeline's if it has none yet."""
     p = job.pipeline
     assert p is not None
     assert p.stage + 1 < len(p.stages)
-    nxt = p.model_copy(update={"stage": p.stage + 1})
+    nxt = p.model_copy(update={"stage": p.stage + 1, "spent_s": p.spent_s + spent_s,
+                               "spent_j": p.spent_j + spent_j,
+                               "accepted_at": p.accepted_at if p.accepted_at is not None
+                               else accepted_at,
+                               "started_at": p.started_at if p.started_at is not None
+                               else started_at})
     return job.model_copy(update={"epoch": job.epoch + 1, "model": p.stages[p.stage + 1],
                                   "inputs": dict(outputs), "pipeline": nxt})
 
@@ -107,16 +117,36 @@ def hop_s(here_km: npt.NDArray[np.float64], rate_bps: float, latency_s: float,
     return total if math.isfinite(total) else 0.0
 
 
-async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor]) -> None:
-    """Hand the finished stage's outputs to the next member (see the module doc)."""
-    moved = next_stage(job, outputs)
-    p = moved.pipeline
+def spent(job: JobSubmit) -> tuple[float, float]:
+    """Modelled seconds and joules of a pipeline job's earlier stages (0, 0 if none)."""
+    p = job.pipeline
+    return (0.0, 0.0) if p is None else (p.spent_s, p.spent_j)
+
+
+def firsts(job: JobSubmit, accepted: float, started: float) -> tuple[float, float]:
+    """When the job was accepted and started: stage 0's times for a later pipeline stage,
+    else this stage's ``accepted`` and ``started``."""
+    p = job.pipeline
+    if p is None or p.accepted_at is None or p.started_at is None:
+        return accepted, started
+    return p.accepted_at, p.started_at
+
+
+async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
+                  latency_s: float, energy_j: float) -> None:
+    """Hand the finished stage's outputs to the next member (see the module doc); the
+    stage took ``latency_s`` and ``energy_j`` (modelled)."""
+    p = job.pipeline
     assert p is not None
-    dst = p.members[p.stage]
+    dst = p.members[p.stage + 1]
     links = node.profile.links
-    size = len(dump(moved))
+    size = len(dump(next_stage(job, outputs)))
     transfer = hop_s(node.budget.position_of(0), links.isl_rate_bps,
                      links.processing_latency_s, node.migration.peers.get(dst), size)
+    started = q.first_start if q.first_start is not None else node.clock.now()
+    moved = next_stage(job, outputs, latency_s + transfer, energy_j, q.accepted_at, started)
+    p = moved.pipeline
+    assert p is not None
     node.epochs[job.job_id] = moved.epoch
     await node.event(q, "handed_over",
                      f"stage {p.stage - 1} done, stage {p.stage} to {dst} "

@@ -74,7 +74,7 @@ from flightsw.node.lifetime import FAILED_REASON, NodeLifetime, node_schedule
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
-from flightsw.node.pipeline import check_sender, is_passed_on, pass_on
+from flightsw.node.pipeline import check_sender, firsts, is_passed_on, pass_on, spent
 from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
@@ -637,12 +637,18 @@ class Node:
         self.load.close(0, self.clock.now(), complete=True)
         if is_passed_on(job):  # a pipeline stage before the last: on to the next member
             if outputs:
-                self.spawn(pass_on(self, q, job, outputs), f"stage:{q.job_id}")
+                self.spawn(pass_on(self, q, job, outputs, d.latency_s, d.energy_j + q.spent_j),
+                           f"stage:{q.job_id}")
             else:
                 self._send_result(self._failed(q.job_id, q.epoch, "pipeline: no outputs to "
                                                "pass on (this node does not execute)", q))
             self.wake()
             return
+        # a pipeline's last stage reports the whole pipeline: from stage 0's start, with the
+        # modelled time and energy of every stage
+        before_s, before_j = spent(job)
+        accepted, started = firsts(job, q.accepted_at,
+                                   run.start if q.first_start is None else q.first_start)
         self._send_result(
             JobResult(
                 job_id=q.job_id,
@@ -652,12 +658,12 @@ class Node:
                 outputs=outputs,
                 items=intake.items,
                 host_wall_s=host,
-                modelled_latency_s=d.latency_s,
-                modelled_energy_j=d.energy_j + q.spent_j,
+                modelled_latency_s=d.latency_s + before_s,
+                modelled_energy_j=d.energy_j + q.spent_j + before_j,
                 power_mode=d.mode.name,
                 submitted_at=job.submitted_at,
-                accepted_at=q.accepted_at,
-                started_at=run.start if q.first_start is None else q.first_start,
+                accepted_at=accepted,
+                started_at=started,
                 suspensions=q.suspensions,
                 finished_at=self.clock.now(),
                 deadline=q.deadline,

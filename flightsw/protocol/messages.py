@@ -99,14 +99,23 @@ class Pipeline(Message):
 
     ``stages`` are the stage models in order, ``inputs_sha256`` the digest of the job's
     original inputs (what stage 0 runs on; ``flightsw.protocol.warrant.inputs_sha256``),
-    ``stage`` the stage this copy of the job runs, and ``members`` the node of each stage,
-    chosen by the ground when it uplinks stage 0 (empty until then).
+    ``stage`` the stage this copy of the job runs, ``members`` the node of each stage,
+    chosen by the ground when it uplinks stage 0 (empty until then), ``spent_s`` and
+    ``spent_j`` what the stages before this one took (modelled), ``accepted_at`` and
+    ``started_at`` when stage 0 was accepted and started.
     """
 
     stages: list[Sha256] = Field(min_length=2, max_length=64)
     inputs_sha256: Sha256
     stage: Annotated[int, Field(ge=0)] = 0
     members: list[NodeId] = Field(default_factory=list)
+    # modelled seconds (stage runs and hops) and joules of the stages before this one, as
+    # their nodes reported them; the last stage's result adds its own
+    spent_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    spent_j: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    # mission times stage 0 was accepted and started (nil at stage 0)
+    accepted_at: Finite | None = None
+    started_at: Finite | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Pipeline:

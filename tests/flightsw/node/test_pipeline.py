@@ -8,7 +8,15 @@ import pytest
 
 from flightsw.exceptions import JobRejected
 from flightsw.node.jobs import read_job
-from flightsw.node.pipeline import check_plan, check_sender, hop_s, is_passed_on, next_stage
+from flightsw.node.pipeline import (
+    check_plan,
+    check_sender,
+    firsts,
+    hop_s,
+    is_passed_on,
+    next_stage,
+    spent,
+)
 from flightsw.protocol import JobSubmit, NodeState, Tensor, dump
 from flightsw.protocol.messages import Pipeline
 from flightsw.protocol.warrant import inputs_sha256
@@ -78,8 +86,15 @@ def test_next_stage_carries_the_outputs_with_epoch_plus_one() -> None:
     assert nxt.pipeline.inputs_sha256 == first.pipeline.inputs_sha256  # type: ignore[union-attr]
     check_plan(nxt)
     check_sender(nxt, "n1", "n0")
-    last = next_stage(nxt, out)
+    assert (nxt.pipeline.spent_s, nxt.pipeline.spent_j) == (0.0, 0.0)
+    last = next_stage(next_stage(first, out, 2.5, 10.0, 100.0, 101.0), out, 1.5, 4.0,
+                      200.0, 201.0)
     assert not is_passed_on(last)
+    assert spent(last) == (4.0, 14.0)  # what the stages before the last took, added up
+    assert spent(first) == (0.0, 0.0)
+    # the last stage reports stage 0's acceptance and start; a plain job its own
+    assert firsts(last, 300.0, 301.0) == (100.0, 101.0)
+    assert firsts(first, 300.0, 301.0) == (300.0, 301.0)
 
 
 def test_the_hop_time_is_serialisation_light_time_and_latency() -> None:
