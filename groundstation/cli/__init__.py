@@ -13,7 +13,8 @@ from groundstation.exceptions import GroundError
 __all__ = ["build_parser", "main"]
 
 _COMMANDS = (
-    "serve", "models", "submit", "jobs", "result", "tail", "replay", "report", "demo", "keys",
+    "serve", "models", "submit", "train", "jobs", "result", "tail", "replay", "report", "demo",
+    "keys",
 )
 
 
