@@ -92,6 +92,9 @@ class Settings:
 
     nodes: int = 6
     network: str = "bridge"  # "bridge" (service DNS names) or "host" (all on 127.0.0.1)
+    # host network: the address every service reaches the broker at, and the broker binds
+    # to (a Swarm stack over several hosts names the broker host's address here)
+    broker_host: str = "127.0.0.1"
     port: int = 8883  # the broker's TLS listener
     passwords: str = "dev"  # "dev" = <user>-dev (documented), "random" = fresh secrets
     mosquitto_dir: str = "./mosquitto"  # as the compose file will see it (relative to it)
@@ -216,7 +219,7 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         check_station(station)
     roles = _accounts(settings, [s.node_id for s in specs])
     pw = {u: _password(u, settings.passwords) for u in roles}
-    host = "127.0.0.1" if settings.network == "host" else "broker"
+    host = settings.broker_host if settings.network == "host" else "broker"
 
     def command_key(node: str) -> str:
         """The node's telecommand HMAC key (docs/protocol.md): per node, like its password."""
@@ -250,7 +253,7 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         "ODC_MQTT_DATA_DIR": BROKER_DATA,
     }
     if settings.network == "host":
-        broker_env["ODC_MQTT_BIND"] = "127.0.0.1"
+        broker_env["ODC_MQTT_BIND"] = settings.broker_host
     broker: dict[str, Yaml] = {
         "image": "${ODC_BROKER_IMAGE:-odc-mosquitto:latest}",
         "entrypoint": ["/bin/sh", "/etc/odc-mosquitto/entrypoint.sh"],

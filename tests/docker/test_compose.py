@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 import pytest
+from docker_engine import require_docker, run
 from sklearn.datasets import load_digits
 
 from flightsw.broker import free_port
@@ -60,27 +60,6 @@ VENV_BIN = Path(sys.executable).parent  # the venv running the tests has the CLI
 NODES = ("sat-001", "sat-002", "sat-003")
 SERVICES = ("broker", "ground", *NODES)
 PASSWORDS = "dev"  # the generated file lives in tmp_path; dev passwords keep the test readable
-
-
-def _docker_unavailable() -> str | None:
-    for tool in ("docker", "docker-compose"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (run .ci/docker.sh)"
-    try:
-        done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 30 s"
-    if done.returncode != 0:
-        return f"no docker engine is reachable (`docker info`: {done.stderr.strip()[:200]})"
-    return None
-
-
-def run(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return done
 
 
 @dataclass
@@ -126,11 +105,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    reason = _docker_unavailable()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason + " and CI is set", pytrace=False)
-        pytest.skip(reason)
+    require_docker("docker-compose")
     if not os.environ.get("ODC_TEST_SKIP_BUILD"):
         # cached layers make this a few seconds when .ci/docker.sh has just built
         run("bash", str(REPO / "docker" / "build-offline.sh"), timeout=1200)
