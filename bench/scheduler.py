@@ -4,6 +4,7 @@ scheduler benchmark).
     .venv/bin/python bench/scheduler.py --regime all --seeds 1,2 --json
     .venv/bin/python bench/scheduler.py --regime energy --seeds 1,2,3,4,5   # markdown tables
     .venv/bin/python bench/scheduler.py --seeds 1,2,3,4,5      # benchmark.toml, no bound
+    .venv/bin/python bench/scheduler.py --regime energy --from-sweep DIR > runs.json
 
 A regime is a scenario fixed before any tuning (``examples/scenarios/regime-*.toml``):
 ``compute`` (the benchmark: H100s, compute binds), ``energy`` (Equinox-like: 143 Orin Nano
@@ -107,6 +108,36 @@ def run(scenario: Path, policies: list[str], seeds: list[int], workers: int,
             bounds[seed] = got
         else:
             by[policy][seed] = _headline(got)
+    return assemble(scenario, seeds, policies, by, bounds)
+
+
+def from_sweep(directory: Path, scenario: Path) -> dict[str, Any]:
+    """One regime's result (as :func:`run` without the bound) from the runs a
+    ``flightsw sweep`` stored under ``directory/runs`` (e.g. examples/sweeps/regime-energy.toml,
+    which can be stopped and resumed); only seeds every policy has finished are used."""
+    by: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted((directory / "runs").glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("status") != "ok":
+            continue
+        m = rec["metrics"]
+        m = json.loads(m) if isinstance(m, str) else m
+        m["wall_s"] = rec.get("host", {}).get("run_wall_s")
+        by.setdefault(m["policy"], {})[int(m["seed"])] = _headline(m)
+    if not by:
+        raise SystemExit(f"from-sweep: no finished run under {directory / 'runs'}")
+    seeds = sorted(set.intersection(*(set(r) for r in by.values())))
+    if not seeds:
+        raise SystemExit(f"from-sweep: no seed finished by every policy in {directory}")
+    policies = [p for p in POLICIES if p in by] + [p for p in by if p not in POLICIES]
+    return assemble(scenario, seeds, policies,
+                    {p: {s: by[p][s] for s in seeds} for p in policies}, {})
+
+
+def assemble(scenario: Path, seeds: list[int], policies: list[str],
+             by: dict[str, dict[int, dict[str, Any]]],
+             bounds: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A regime's result from each policy's headline figures per seed (and bounds)."""
     out: dict[str, Any] = {"scenario": str(scenario.relative_to(ROOT) if scenario.is_relative_to(
         ROOT) else scenario), "seeds": seeds, "policies": {}}
     for p in policies:
@@ -237,7 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
                         help="print the tables of earlier --json outputs, merged per regime")
+    parser.add_argument("--from-sweep", type=Path, default=None, metavar="DIR",
+                        help="with --regime R: the policies' runs stored by `flightsw sweep` "
+                             "in DIR, as --json output (merge it with a bound-only run: "
+                             "--regime R --policies '' --json)")
     args = parser.parse_args(argv)
+    if args.from_sweep is not None:
+        if args.regime not in REGIMES:
+            parser.error("--from-sweep needs --regime compute, energy or contact")
+        got = {args.regime: from_sweep(args.from_sweep, REGIMES[args.regime])}
+        json.dump(got, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     if args.merge:
         loaded = [json.loads(p.read_text()) for p in args.merge]
         merged = {r: merge([d[r] for d in loaded if r in d])
