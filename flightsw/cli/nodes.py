@@ -12,7 +12,7 @@ from typing import Any
 from flightsw.bus.url import default_broker_url
 from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.clock import Clock
-from flightsw.node.host import NodeHost, parse_passwords
+from flightsw.node.host import NodeHost, parse_pairs
 from flightsw.node.roster import HostedNode, NodeSettings, scenario_roster
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
 from flightsw.sim.scenario import load_scenario
@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         node_keys=args.node_keys,
         ground_public_key_file=ground_key,
         command_key=os.environ.get("ODC_COMMAND_KEY") or None,
+        command_keys=parse_pairs(os.environ.get("ODC_COMMAND_KEYS", ""), "ODC_COMMAND_KEYS"),
         telemetry_period_s=args.telemetry_period,
         state_period_s=args.state_period,
         physics_step_s=args.physics_step,
@@ -121,7 +122,7 @@ async def _host(roster: list[HostedNode], args: argparse.Namespace, clock: Clock
 
 async def _serve(roster: list[HostedNode], args: argparse.Namespace, clock: Clock,
                  state_dir: Path, stop: asyncio.Event, online: asyncio.Event) -> None:
-    passwords = parse_passwords(os.environ.get("ODC_NODE_PASSWORDS", ""))
+    passwords = parse_pairs(os.environ.get("ODC_NODE_PASSWORDS", ""), "ODC_NODE_PASSWORDS")
     async with NodeHost(roster, args.broker, clock, inference_workers=args.inference_threads,
                         start_concurrency=args.start_concurrency,
                         passwords=passwords) as host:

@@ -34,7 +34,7 @@ from flightsw.node.service import Node
 from flightsw.protocol import Status, topics
 from flightsw.protocol.codec import encode
 
-__all__ = ["NodeHost", "node_broker_url", "parse_passwords"]
+__all__ = ["NodeHost", "node_broker_url", "parse_pairs"]
 
 log = logging.getLogger("flightsw.node.host")
 
@@ -53,14 +53,15 @@ def node_broker_url(template: str, node_id: str,
     return url
 
 
-def parse_passwords(text: str) -> dict[str, str]:
-    """``node:password`` pairs separated by white space (``ODC_NODE_PASSWORDS``)."""
+def parse_pairs(text: str, source: str = "ODC_NODE_PASSWORDS") -> dict[str, str]:
+    """``node:secret`` pairs separated by white space (``ODC_NODE_PASSWORDS``,
+    ``ODC_COMMAND_KEYS``); ``source`` names the variable in errors."""
     out: dict[str, str] = {}
     for word in text.split():
-        node, sep, password = word.partition(":")
-        if not sep or not node or not password:
-            raise ConfigError(f"ODC_NODE_PASSWORDS: {node or word!r} is not node:password")
-        out[node] = password
+        node, sep, secret = word.partition(":")
+        if not sep or not node or not secret:
+            raise ConfigError(f"{source}: {node or word!r} is not node:secret")
+        out[node] = secret
     return out
 
 

@@ -12,7 +12,8 @@ scenario can be spread over several node hosts or containers.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -36,6 +37,7 @@ class NodeSettings:
     node_keys: Path | None = None
     ground_public_key_file: Path | None = None
     command_key: str | None = None  # ``{node}`` in it becomes the node's id
+    command_keys: Mapping[str, str] = field(default_factory=dict)  # by node, before that
     telemetry_period_s: float = 10.0
     state_period_s: float = 10.0
     physics_step_s: float | None = None  # None: the scenario's step_s
@@ -69,6 +71,12 @@ def select_names(names: list[str], only: str | None) -> list[int]:
                 f"of the scenario ({shown})"
             )
     return [i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def _command_key(settings: NodeSettings, name: str) -> str | None:
+    if name in settings.command_keys:
+        return settings.command_keys[name]
+    return settings.command_key.replace("{node}", name) if settings.command_key else None
 
 
 def _row(orbits: Orbits, i: int, name: str, tle_file: Path | None) -> tuple[OrbitSpec, Orbits]:
@@ -117,8 +125,7 @@ def scenario_roster(sc: Scenario, settings: NodeSettings, only: str | None = Non
                 max_payload_bytes=settings.max_payload_bytes,
                 overload_backlog_s=sched.overload_backlog_s,
                 max_queue=sched.max_queue,
-                command_key=(settings.command_key.replace("{node}", name)
-                             if settings.command_key else None),
+                command_key=_command_key(settings, name),
                 node_key_file=key,
                 ground_public_key_file=settings.ground_public_key_file,
                 mission_year=sc.mission_year,

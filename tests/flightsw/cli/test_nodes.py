@@ -75,7 +75,8 @@ def scenario(tmp_path: Path) -> Path:
 def test_roster_is_the_simulators_constellation(scenario: Path, tmp_path: Path) -> None:
     sc = load_scenario(scenario)
     world = build_world(sc)
-    settings = NodeSettings(state_dir=tmp_path / "state", command_key="{node}-cmd")
+    settings = NodeSettings(state_dir=tmp_path / "state", command_key="{node}-cmd",
+                            command_keys={"P00S02": "its-own"})
     roster = scenario_roster(sc, settings, "P00*,P01S01")
     assert [h.config.node_id for h in roster] == ["P00S00", "P00S01", "P00S02", "P01S01"]
     assert isinstance(world.orbits, CircularOrbits)
@@ -84,7 +85,8 @@ def test_roster_is_the_simulators_constellation(scenario: Path, tmp_path: Path) 
         assert hosted.profile == world.profiles[i]
         assert hosted.config.data_dir == tmp_path / "state" / hosted.config.node_id
         assert hosted.config.lease_s == 45.0 and hosted.config.policy == "local"
-        assert hosted.config.command_key == f"{hosted.config.node_id}-cmd"  # its own key
+        own = "its-own" if hosted.config.node_id == "P00S02" else f"{hosted.config.node_id}-cmd"
+        assert hosted.config.command_key == own  # each node its own telecommand key
         orbit = hosted.config.orbit
         assert orbit.raan_deg == pytest.approx(world.orbits.raan_deg[i])
         assert orbit.arg_latitude_deg == pytest.approx(world.orbits.arg_latitude_deg[i])

@@ -16,7 +16,7 @@ from flightsw.bus.mqtt import MqttBus
 from flightsw.bus.url import parse_broker_url
 from flightsw.clock import WallClock
 from flightsw.exceptions import BusError, ConfigError
-from flightsw.node.host import NodeHost, node_broker_url, parse_passwords
+from flightsw.node.host import NodeHost, node_broker_url, parse_pairs
 from flightsw.node.roster import NodeSettings, scenario_roster
 from flightsw.protocol import decode
 from flightsw.sim.scenario import load_scenario
@@ -54,15 +54,15 @@ def _accounts(path: Path, users: list[str]) -> Path:
 def test_broker_url_template() -> None:
     assert node_broker_url("mqtt://{node}:pw-{node}@h:1", "P00S01") == "mqtt://P00S01:pw-P00S01@h:1"
     assert node_broker_url("mqtt://h:1", "P00S01") == "mqtt://h:1"
-    passwords = parse_passwords("P00S01:a/b@c  P00S02:x\n")
+    passwords = parse_pairs("P00S01:a/b@c  P00S02:x\n")
     assert passwords == {"P00S01": "a/b@c", "P00S02": "x"}
     url = node_broker_url("mqtts://{node}:{password}@h:1", "P00S01", passwords)
     assert url == "mqtts://P00S01:a%2Fb%40c@h:1"
     assert parse_broker_url(url).password == "a/b@c"
     with pytest.raises(ConfigError, match="no password for node P00S03"):
         node_broker_url("mqtt://{node}:{password}@h:1", "P00S03", passwords)
-    with pytest.raises(ConfigError, match="'P00S04' is not node:password"):
-        parse_passwords("P00S01:a P00S04")
+    with pytest.raises(ConfigError, match="ODC_COMMAND_KEYS: 'P00S04' is not node:secret"):
+        parse_pairs("P00S01:a P00S04", "ODC_COMMAND_KEYS")
 
 
 def test_a_host_needs_distinct_nodes(tmp_path: Path) -> None:
