@@ -111,9 +111,31 @@ class Settings:
     telemetry_period_s: float | None = None  # None = the node's default
     max_payload_bytes: int | None = None  # largest job a node accepts; None = its default
     profiles: tuple[str, ...] = ()  # profiles to cycle through; () = all of PROFILES
+    # the constellation from a scenario file instead (its nodes, orbits and profiles; read
+    # with the flightsw package), run by `flightsw nodes`, nodes_per_container per container
+    scenario: str | None = None  # the scenario file, as this process reads it
+    scenario_dir: str = "."  # its directory, as the compose file sees it
+    nodes_per_container: int = 1
 
 
 _DEFAULT = Settings()
+SCENARIO_MOUNT = "/etc/odc-scenario"  # the scenario file's directory in a node container
+
+
+def scenario_node_ids(path: str) -> list[str]:
+    """The node names of a scenario, as the simulator and ``flightsw nodes`` resolve them
+    (needs the flightsw package: the one reader of scenarios)."""
+    try:
+        # here, not at the top: the generator runs on the standard library alone otherwise
+        from flightsw.exceptions import FlightSwError  # noqa: PLC0415
+        from flightsw.sim.scenario import load_scenario  # noqa: PLC0415
+        from flightsw.sim.world import build_world  # noqa: PLC0415
+    except ImportError as exc:
+        raise ValueError(f"--scenario needs the flightsw package installed: {exc}") from None
+    try:
+        return build_world(load_scenario(path)).names
+    except FlightSwError as exc:
+        raise ValueError(f"--scenario: {exc}") from None
 
 
 def node_specs(count: int, profiles: Sequence[str] = ()) -> list[NodeSpec]:
@@ -214,10 +236,20 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         raise ValueError(f"network: 'bridge' or 'host', got {settings.network!r}")
     if not 1 <= settings.port <= 65535:
         raise ValueError(f"port: need 1..65535, got {settings.port}")
-    specs = node_specs(settings.nodes, settings.profiles)
+    if settings.scenario is None:
+        specs = node_specs(settings.nodes, settings.profiles)
+        ids = [s.node_id for s in specs]
+    else:
+        for given, what in ((settings.profiles, "--profiles"), (settings.lease_s, "--lease")):
+            if given:
+                raise ValueError(f"{what}: with --scenario the scenario decides it")
+        if settings.nodes_per_container < 1:
+            raise ValueError(f"nodes per container: need >= 1, got "
+                             f"{settings.nodes_per_container}")
+        specs, ids = [], scenario_node_ids(settings.scenario)
     for station in settings.stations:
         check_station(station)
-    roles = _accounts(settings, [s.node_id for s in specs])
+    roles = _accounts(settings, ids)
     pw = {u: _password(u, settings.passwords) for u in roles}
     host = settings.broker_host if settings.network == "host" else "broker"
 
@@ -350,6 +382,45 @@ def compose(settings: Settings) -> dict[str, Yaml]:
         })
     volumes: dict[str, Yaml] = {"archive": {}, "broker-data": {}}
     volumes.update({f"{s.node_id}-data": {} for s in specs})
+    if settings.scenario is not None:
+        k = settings.nodes_per_container
+        groups = [ids[i:i + k] for i in range(0, len(ids), k)]
+        width = max(2, len(str(len(groups))))
+        scenario_file = f"{SCENARIO_MOUNT}/{Path(settings.scenario).name}"
+        for g, members in enumerate(groups, start=1):
+            name = f"nodes-{g:0{width}d}"
+            cmd = ["flightsw", "nodes", "--scenario", scenario_file,
+                   "--only", ",".join(members), "--state-dir", NODE_DATA]
+            if settings.telemetry_period_s is not None:
+                cmd += ["--telemetry-period", _fmt(settings.telemetry_period_s)]
+            if settings.max_payload_bytes is not None:
+                cmd += ["--max-payload", str(settings.max_payload_bytes)]
+            host_volumes: list[Yaml] = [f"{name}-data:{NODE_DATA}", client_tls,
+                                        f"{settings.scenario_dir}:{SCENARIO_MOUNT}:ro"]
+            if settings.node_keys:  # its nodes' keys only, and the ground's public key
+                cmd += ["--node-keys", KEYS_MOUNT,
+                        "--ground-public-key", f"{KEYS_MOUNT}/{WARRANT_PUB}"]
+                host_volumes += [f"{settings.secrets_dir}/node-keys/{m}.key:{KEYS_MOUNT}/{m}.key:ro"
+                                 for m in members]
+                host_volumes.append(f"{settings.secrets_dir}/node-keys/{WARRANT_PUB}:"
+                                    f"{KEYS_MOUNT}/{WARRANT_PUB}:ro")
+            services[name] = common({
+                "image": "${ODC_IMAGE:-odc:latest}",
+                "command": cmd,
+                "environment": [
+                    # each node its own account, password and telecommand key
+                    f"ODC_BROKER=mqtts://{{node}}:{{password}}@{host}:{settings.port}",
+                    "ODC_NODE_PASSWORDS=" + " ".join(f"{m}:{pw[m]}" for m in members),
+                    "ODC_COMMAND_KEYS=" + " ".join(f"{m}:{command_key(m)}" for m in members),
+                    *client_env,
+                    *clock_env,
+                ],
+                "volumes": host_volumes,
+                "healthcheck": odc_health,
+                "depends_on": after_broker,
+                "restart": "on-failure",
+            })
+            volumes[f"{name}-data"] = {}
     return {"version": "2.4", "services": services, "volumes": volumes}
 
 
@@ -450,6 +521,9 @@ def _describe(settings: Settings) -> str:
         words.append(f"--max-payload {settings.max_payload_bytes}")
     if settings.profiles:
         words.append(f"--profiles {','.join(settings.profiles)}")
+    if settings.scenario is not None:
+        words[0] = f"--scenario {Path(settings.scenario).name}"
+        words.append(f"--nodes-per-container {settings.nodes_per_container}")
     return " ".join(words)
 
 
@@ -491,6 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"checks (default {'on' if _DEFAULT.node_keys else 'off'})")
     p.add_argument("--no-secrets", action="store_true",
                    help="with -o: do not make missing TLS material")
+    p.add_argument("--scenario", type=Path, default=None, metavar="FILE",
+                   help="the constellation of a scenario file (as `flightsw sim` reads it; "
+                        "needs the flightsw package), run by `flightsw nodes` in containers "
+                        "(instead of --nodes and --profiles)")
+    p.add_argument("--nodes-per-container", type=int, default=1, metavar="K",
+                   help="with --scenario: nodes per container (default 1)")
     p.add_argument("-o", "--out", type=Path, default=None, help="output file (default stdout)")
     return p
 
@@ -517,6 +597,10 @@ def settings_from_args(args: argparse.Namespace, out_dir: Path) -> Settings:
         stations=tuple(args.station), lease_s=args.lease,
         telemetry_period_s=args.telemetry_period, max_payload_bytes=args.max_payload,
         profiles=tuple(p for p in args.profiles.split(",") if p),
+        scenario=str(args.scenario) if args.scenario is not None else None,
+        scenario_dir=(_relative(args.scenario.parent, out_dir.resolve())
+                      if args.scenario is not None else "."),
+        nodes_per_container=args.nodes_per_container,
     )
 
 
@@ -536,7 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 made = make_secrets.ensure(args.secrets)
                 if settings.node_keys:
-                    ids = [make_secrets.node_id(i) for i in range(settings.nodes)]
+                    ids = ([make_secrets.node_id(i) for i in range(settings.nodes)]
+                           if settings.scenario is None else scenario_node_ids(settings.scenario))
                     keyed = make_secrets.ensure_node_keys(args.secrets, ids)
                     made += [f"keys {', '.join(keyed)}"] if keyed else []
             except make_secrets.SecretsError as exc:
