@@ -1,0 +1,118 @@
+"""The ground's uplink of a pipeline job, in process (a MemoryBus and fake nodes whose
+statuses, heartbeats and model events the test publishes): the group leaves out a node
+whose heartbeat is stale, each member gets its stage model, stage 0 goes with the group;
+when the holder goes offline the whole pipeline is re-planned, holders of stage models
+first."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from node_harness import DIGITS, digits_inputs
+
+from flightsw.bus import MemoryBus, Subscription
+from flightsw.clock import WallClock
+from flightsw.models.partition import partition
+from flightsw.protocol import (
+    JobSubmit,
+    ModelChunk,
+    ModelStored,
+    NodeState,
+    Status,
+    dump,
+    parse,
+    topics,
+)
+from groundstation.client import GroundClient
+from groundstation.service import GroundStation
+
+T0 = 1_790_000_000.0
+
+
+async def beat(bus: MemoryBus, node: str, backlog_s: float) -> None:
+    st = NodeState(node=node, t=T0, soc=0.8, battery_wh=100.0, floor_wh=20.0,
+                   temperature_c=20.0, throttle_c=80.0, queue_depth=0,
+                   queued_work_s=backlog_s, sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0,
+                   effective_ops_per_s=1e9, power_w=10.0, position_km=[7000.0, 0.0, 0.0])
+    await bus.publish(topics.state(node), dump(st), qos=0)
+
+
+async def status(bus: MemoryBus, node: str, state: str) -> None:
+    await bus.publish(topics.status(node), dump(Status(node=node, state=state, t=T0)),  # type: ignore[arg-type]
+                      retain=True)
+
+
+async def stored(bus: MemoryBus, node: str, model: str) -> None:
+    await bus.publish(topics.event(node), dump(ModelStored(node=node, t=T0, model=model)))
+
+
+async def models_sent(sub: Subscription, want: set[tuple[str, str]]) -> None:
+    """Until every (node, model) of ``want`` has had a chunk."""
+    seen: set[tuple[str, str]] = set()
+    while not want <= seen:
+        msg = await asyncio.wait_for(sub.get(), 5.0)
+        node = topics.node_from_topic(msg.topic)
+        assert node is not None
+        seen.add((node, parse(ModelChunk, msg.payload).model))
+
+
+async def test_the_group_skips_stale_nodes_and_is_replanned_when_the_holder_goes(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    async with (
+        GroundStation(bus, clock, tmp_path / "archive", tick_s=0.1, lease_s=1.0) as gs,
+        GroundClient(bus, clock, client_id="t", timeout_s=5) as gc,
+        bus.subscribe("odc/sat/+/job") as jobs,
+        bus.subscribe("odc/sat/+/model") as chunks,
+        asyncio.TaskGroup() as tg,
+    ):
+        await status(bus, "a0", "online")
+        await beat(bus, "a0", 0.0)  # the best by backlog and name, but it falls silent
+        await asyncio.sleep(1.3)
+        live = {"a": 50.0, "b": 0.0, "c": 10.0, "e": 20.0}  # node -> backlog s
+        for node in live:
+            await status(bus, node, "online")
+
+        async def heartbeats() -> None:
+            while True:
+                for node, backlog in list(live.items()):
+                    await beat(bus, node, backlog)
+                await asyncio.sleep(0.2)
+
+        beating = tg.create_task(heartbeats())  # cancelled by the group if the test fails
+        plan = partition(DIGITS.read_bytes(), 3)
+        stages = [await gc.upload_bytes(s.model) for s in plan.stages]
+        await gc.submit(stages[0], {"input": digits_inputs(4)}, stages=stages, job_id="p1")
+        # least backlog first: b, c, e; each is sent its stage model, and nothing goes
+        # before stage 0's node holds its model
+        await models_sent(chunks, {("b", stages[0]), ("c", stages[1]), ("e", stages[2])})
+        assert jobs.qsize() == 0
+        await stored(bus, "c", stages[1])
+        await stored(bus, "e", stages[2])
+        await stored(bus, "b", stages[0])
+        msg = await asyncio.wait_for(jobs.get(), 5.0)
+        job = parse(JobSubmit, msg.payload)
+        assert topics.node_from_topic(msg.topic) == "b"
+        assert job.pipeline is not None and job.model == stages[0] and job.epoch == 0
+        assert job.pipeline.members == ["b", "c", "e"] and job.pipeline.stage == 0
+        rec = await gc.job("p1")
+        assert (rec.state, rec.node, rec.stages, rec.attempts) == ("uplinked", "b", 3, 1)
+        # the holder goes offline: re-planned from stage 0 with epoch 1; c and e hold their
+        # stage models and keep their stages, stage 0 goes to a, which gets its model first
+        del live["b"]
+        await status(bus, "b", "offline")
+        await models_sent(chunks, {("a", stages[0])})
+        await stored(bus, "a", stages[0])
+        msg = await asyncio.wait_for(jobs.get(), 5.0)
+        again = parse(JobSubmit, msg.payload)
+        assert topics.node_from_topic(msg.topic) == "a"
+        assert again.pipeline is not None and again.epoch == 1
+        assert again.pipeline.members == ["a", "c", "e"]
+        assert again.inputs == job.inputs  # the original inputs again
+        rec = await gc.job("p1")
+        assert (rec.state, rec.node, rec.epoch, rec.attempts) == ("uplinked", "a", 1, 2)
+        assert gs.nodes["a0"].state is not None  # a0 is known, only stale
+        beating.cancel()
