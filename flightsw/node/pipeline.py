@@ -7,8 +7,9 @@ the member of the stage before, on this node's handover inbox, whose topic the b
 binds to the sender; its inputs are that member's outputs, which no signature covers.
 A node finishing a stage that is not the last hands the job to the next member, outputs
 as inputs, epoch + 1 (the ground follows the holder as for a migration), after the
-modelled time of the hop over the inter-satellite link; the last stage's node sends the
-result.
+modelled time of the hop over the inter-satellite link, adding what its stage and hop took
+to the pipeline's account (``Pipeline.spent_s``/``spent_j``, and stage 0's acceptance and
+start); the last stage's node sends the result for the whole pipeline.
 """
 
 from __future__ import annotations
