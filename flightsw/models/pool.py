@@ -153,7 +153,10 @@ class InferencePool:
                 self._turns.append(owner)
             queue.append(_Item(fn, args, future))
         # one pass of the dispatcher per item queued, so every item gets a thread
-        self._threads.submit(self._run_next)
+        try:
+            self._threads.submit(self._run_next)
+        except RuntimeError:  # closed between the check above and here: close() cancelled it
+            raise InferenceError("inference pool is closed") from None
         return future
 
     def pending(self, owner: object) -> int:
