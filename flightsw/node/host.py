@@ -26,7 +26,6 @@ from urllib.parse import quote
 from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.clock import Clock
 from flightsw.exceptions import ConfigError
-from flightsw.models.executor import Executor
 from flightsw.models.pool import InferencePool
 from flightsw.node.identity import node_sealer
 from flightsw.node.roster import HostedNode
@@ -122,10 +121,9 @@ class NodeHost:
         await self._start_gate.acquire()
         try:
             async with MqttBus(url, client_id=f"odc-node-{config.node_id}", will=will) as bus:
-                node = Node(config, bus, self.clock, profile, hosted.orbits, sealer=sealer,
-                            will_seq=will_seq)
                 # the node's runs go through the host's pool: shared sessions and threads
-                node.executor = Executor(node.store, clock=self.clock, pool=self.pool)
+                node = Node(config, bus, self.clock, profile, hosted.orbits, sealer=sealer,
+                            will_seq=will_seq, inference=self.pool)
                 async with node:
                     self._start_gate.release()
                     released = True

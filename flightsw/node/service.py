@@ -51,6 +51,7 @@ from flightsw.exceptions import (
 )
 from flightsw.models.cost import ModelCost, analyse
 from flightsw.models.executor import Executor, Partial
+from flightsw.models.pool import InferencePool
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.checkpoint import RESUME_S, SUSPEND_S
@@ -128,6 +129,7 @@ class Node:
         *,
         sealer: Sealer | None = None,
         will_seq: int | None = None,
+        inference: InferencePool | None = None,
     ) -> None:
         self.config = config
         # seals what the node publishes (unsealed without a key); ``will_seq`` is the
@@ -142,7 +144,8 @@ class Node:
         self.orbits = orbits
         self._orbit_epoch = float(getattr(orbits, "epoch", clock.now()))
         self.store = ModelStore(config.data_dir / "models")
-        self.executor = Executor(self.store, clock=clock)
+        # a node host passes its pool: sessions and threads shared by its nodes
+        self.executor = Executor(self.store, clock=clock, pool=inference)
         self._costs: dict[str, ModelCost] = {}
         self.core = NodeCore(self.id, NodeSpec.of(profile),
                              overload_backlog_s=config.overload_backlog_s,
