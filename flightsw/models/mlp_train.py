@@ -21,7 +21,7 @@ import numpy.typing as npt
 from flightsw.exceptions import JobRejected
 
 __all__ = ["Adam", "accuracy", "check_data", "init_params", "predict", "shard_gradient",
-           "train_local"]
+           "step_flops_per_item", "train_local"]
 
 Array = npt.NDArray[np.float64]
 
@@ -103,6 +103,11 @@ class Adam:
             v_hat = self.v[i] / (1 - self.beta2 ** self.t)
             out.append(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
         return out
+
+
+def step_flops_per_item(sizes: Sequence[int]) -> float:
+    """FLOPs of one item in one training step: 6 per weight (2 forward, 4 backward)."""
+    return 6.0 * sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def check_data(sizes: Sequence[int], x: npt.NDArray[Any], y: npt.NDArray[Any]) -> None:

@@ -4,12 +4,16 @@ Each member trains the same MLP (``flightsw.models.mlp_train``) from the same se
 own shard. Every step it computes its shard's gradient, publishes it, and waits for every
 member's gradient of that step; it adds them in member order (the full batch's mean
 gradient) and takes one Adam step, so all members hold the same parameters after every
-step: an all-reduce by all-gather over MQTT. A member waiting for gradients publishes its
+step: an all-reduce by all-gather over MQTT. Each step's shard gradient is modelled as
+work on the node (``step_flops_per_item`` FLOPs per item, the weights read once, the
+profile's mitigations included) at its fastest mode: the step lasts at least that long on
+the mission clock, and its energy above idle is charged to the node's power budget.
+A node in safe mode refuses training. A member waiting for gradients publishes its
 last two again every ``RESEND_S`` mission seconds (a member that subscribed late, or a lost
 message, catches up: members are never more than one step apart); one that waits longer
 than the job's ``step_timeout_s`` for a step ends the job failed. At the end each member
-publishes a ``TrainDone`` with its parameters. Training runs beside the job queue: its
-work is not scheduled or charged to the power budget.
+publishes a ``TrainDone`` with its parameters. Training runs beside the job queue: the
+onboard scheduler neither orders it nor defers it for energy.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ import numpy as np
 
 from flightsw.bus import Message, Subscription
 from flightsw.exceptions import JobRejected, ProtocolError
-from flightsw.models.mlp_train import Adam, check_data, init_params, shard_gradient
+from flightsw.models.mlp_train import (
+    Adam,
+    check_data,
+    init_params,
+    shard_gradient,
+    step_flops_per_item,
+)
 from flightsw.protocol import parse
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import (
@@ -66,6 +76,11 @@ class Trainer:
         if job.job_id in self.seen:
             return
         self.seen.add(job.job_id)
+        if node.core.safe_mode:
+            done = TrainDone(job_id=job.job_id, node=node.id, status="failed",
+                             reason="safe mode: no training")
+            await node.send(done_topic(node.id, job.job_id), done)
+            return
         node.spawn(self.run(job, x, y), f"train:{job.job_id}")
 
     async def run(self, job: TrainJob, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]
@@ -89,8 +104,19 @@ class Trainer:
         mine: list[TrainGrad] = []
         losses: list[float] = []
         heard = 0
+        spec = node.core.spec
+        work = spec.work(step_flops_per_item(job.sizes), 0.0, 8.0 * sum(p.size for p in params),
+                         len(y))
+        step_s = spec.seconds(work)
+        extra_w = max(0.0, spec.fastest.watts - node.profile.compute.idle_w)
+        modelled_s = 0.0
         for step in range(job.steps):
-            loss, grads = await asyncio.to_thread(shard_gradient, params, x, y, job.total_items)
+            computed, _ = await asyncio.gather(
+                asyncio.to_thread(shard_gradient, params, x, y, job.total_items),
+                node.clock.sleep(step_s))
+            loss, grads = computed
+            node.load.pending_j[0] += extra_w * step_s  # paid at the next physics step
+            modelled_s += step_s
             own = TrainGrad(job_id=job.job_id, node=node.id, plan=plan, step=step, loss=loss,
                             grads=[Tensor.from_array(g) for g in grads])
             mine = [*mine[-1:], own]
@@ -122,7 +148,8 @@ class Trainer:
             params = opt.step(params, total)
         return TrainDone(job_id=job.job_id, node=node.id, status="done", steps=job.steps,
                          losses=losses, params=[Tensor.from_array(p) for p in params],
-                         messages_in=heard)
+                         messages_in=heard, modelled_compute_s=modelled_s,
+                         modelled_energy_j=extra_w * modelled_s)
 
     async def _next(self, sub: Subscription, timeout_s: float) -> Message | None:
         """The next message, or None after ``timeout_s`` mission seconds."""

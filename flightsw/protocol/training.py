@@ -105,3 +105,7 @@ class TrainDone(Message):
     params: list[Tensor] = Field(default_factory=list)
     host_wall_s: float = 0.0
     messages_in: int = 0  # gradients received from the other members
+    # this member's modelled compute: seconds of its steps' gradients at its fastest mode,
+    # and their energy above idle (charged to its power budget)
+    modelled_compute_s: float = 0.0
+    modelled_energy_j: float = 0.0

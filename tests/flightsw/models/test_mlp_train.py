@@ -12,6 +12,7 @@ from flightsw.models.mlp_train import (
     check_data,
     init_params,
     shard_gradient,
+    step_flops_per_item,
     train_local,
 )
 
@@ -74,3 +75,7 @@ def test_bad_data_is_refused_naming_the_field(x: np.ndarray, y: np.ndarray, fiel
     with pytest.raises(JobRejected, match=text) as err:
         check_data(SIZES, x, y)
     assert err.value.field == field
+
+
+def test_a_training_step_costs_six_flops_per_weight_and_item() -> None:
+    assert step_flops_per_item(SIZES) == 6.0 * (6 * 5 + 5 * 4 + 4 * 3)

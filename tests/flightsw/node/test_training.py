@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from node_harness import kind, running_node, wait_for
 
 from flightsw.bus import MemoryBus
 from flightsw.clock import WallClock
-from flightsw.models.mlp_train import train_local
-from flightsw.protocol import dump, parse, topics
+from flightsw.models.mlp_train import step_flops_per_item, train_local
+from flightsw.node.spec import NodeSpec
+from flightsw.protocol import Command, dump, parse, topics
+from flightsw.protocol.auth import sign_command
 from flightsw.protocol.codec import encode
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import TrainDone, TrainJob, train_inbox
+from hardware_profiles import load_profile
 
 T0 = 1_790_000_000.0
 SIZES = [8, 6, 3]
@@ -63,6 +67,15 @@ async def test_two_members_stay_in_lockstep_and_match_one_node(tmp_path: Path) -
     for p, r in zip(a, ref, strict=True):
         np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
     assert done[0].losses[-1] < done[0].losses[0]
+    # each step's gradient is modelled work at the fastest mode, its energy charged
+    spec = NodeSpec.of(load_profile("jetson-orin-nano-super"))
+    for d, rows in zip(sorted(done, key=lambda d: d.node), shards, strict=True):
+        work = spec.work(step_flops_per_item(SIZES), 0.0, 8.0 * (8 * 6 + 6 + 6 * 3 + 3),
+                         len(rows))
+        assert d.modelled_compute_s == pytest.approx(12 * spec.seconds(work))
+        extra = spec.fastest.watts - spec.profile.compute.idle_w
+        assert d.modelled_energy_j == pytest.approx(extra * d.modelled_compute_s)
+        assert d.modelled_energy_j > 0
 
 
 async def test_a_missing_member_fails_the_job_naming_it(tmp_path: Path) -> None:
@@ -97,6 +110,24 @@ async def test_a_member_training_another_plan_fails_the_job(tmp_path: Path) -> N
                 for _ in range(2)]
     for d in done:
         assert d.status == "failed" and "trains another plan" in (d.reason or ""), d
+
+
+async def test_a_node_in_safe_mode_does_not_train(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    cmd = sign_command(Command(cmd_id="s1", name="enter_safe", counter=1, t=T0), "k")
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1", node_id="n1",
+                     command_key="k"),
+        bus.subscribe(topics.ack("n1")) as acks,
+        bus.subscribe("odc/sat/n1/train/t1/done") as sub,
+    ):
+        await bus.publish(topics.command("n1"), dump(cmd))
+        _, ack = await wait_for(acks, kind("ack", cmd_id="s1"))
+        assert ack["ok"], ack
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(10), ["n1"])))
+        msg, _ = await wait_for(sub, kind("train_done"))
+    d = parse(TrainDone, msg.payload)
+    assert d.status == "failed" and d.reason == "safe mode: no training"
 
 
 async def test_bad_training_jobs_are_refused_naming_the_field(tmp_path: Path) -> None:
