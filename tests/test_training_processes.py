@@ -4,12 +4,15 @@ Three ``flightsw node`` processes on a real mosquitto each get a third of the di
 ship with the package and train the same MLP from the same seed; every step their
 gradients are all-reduced over MQTT (each publishes its own, adds everyone's in member
 order). The members end with the same parameters, and those reach within 1 % of the
-accuracy of the same training on one node with the whole set (in this process).
+accuracy of the same training on one node with the whole set (in this process). A member
+SIGKILLed mid-training is left out: the job runs again on the other two
+(``groundstation.training``), with the same result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -25,6 +28,7 @@ from flightsw.models.mlp_train import accuracy, train_local
 from flightsw.protocol import decode, dump, parse
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import TrainDone, TrainJob, train_inbox
+from groundstation.training import run_training
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -109,3 +113,47 @@ async def test_three_nodes_train_data_parallel_to_the_accuracy_of_one(
     # the data-parallel parameters are the one-node parameters up to rounding
     for a, b in zip(params[NODES[0]], ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
+
+
+async def test_a_member_killed_mid_training_is_left_out_and_the_result_is_the_same(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    for i, n in enumerate(NODES):
+        procs.node(mosquitto.url, n, "jetson-orin-nano-super", arg_latitude=5.0 * i)
+    x, y = digits()
+    x_train, y_train = x[:TRAIN], y[:TRAIN]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
+    while not all((procs.logdir / n / "heartbeat").exists() for n in NODES):
+        assert loop.time() < end, "nodes did not start"
+        await asyncio.sleep(0.2)
+    async with (
+        MqttBus(mosquitto.url, client_id="train-kill", clean_start=True) as bus,
+        bus.subscribe("odc/sat/+/train/digits-2/grad", qos=0) as grads,
+        asyncio.TaskGroup() as tg,
+    ):
+        run = tg.create_task(run_training(bus, "digits-2", NODES, SIZES, x_train, y_train,
+                                          steps=STEPS, lr=LR, seed=SEED, step_timeout_s=5.0,
+                                          timeout_s=240))
+
+        async def some_steps_done() -> None:
+            while True:
+                obj = decode((await grads.get()).payload)
+                if isinstance(obj, dict) and obj.get("step", 0) >= 10:
+                    return
+
+        await asyncio.wait_for(some_steps_done(), 120)
+        procs.kill("sat-b", signal.SIGKILL)
+        result = await run
+    # the broker's last will took sat-b out; the job ran again on the other two, re-split
+    assert result.attempts == 2 and result.job_id == "digits-2.r1"
+    assert result.members == ["sat-a", "sat-c"]
+    assert [d.status for d in result.done] == ["done", "done"]
+    a, c = ([t.to_array() for t in d.params] for d in result.done)
+    for p, q in zip(a, c, strict=True):
+        assert np.array_equal(p, q)
+    # the full batch is the same, so the parameters are one node's again
+    ref = train_local(SIZES, x_train, y_train, steps=STEPS, lr=LR, seed=SEED)
+    for p, r in zip(a, ref, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-8)
+    assert abs(accuracy(a, x[TRAIN:], y[TRAIN:]) - accuracy(ref, x[TRAIN:], y[TRAIN:])) <= 0.01

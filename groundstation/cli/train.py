@@ -37,7 +37,10 @@ def register(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--job-id", default=None)
-    p.add_argument("--wait-timeout", type=float, default=600.0, help="seconds")
+    p.add_argument("--step-timeout", type=float, default=60.0,
+                   help="mission seconds a member waits for a step's gradients")
+    p.add_argument("--wait-timeout", type=float, default=600.0,
+                   help="host seconds an attempt may take")
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="parameters .npz (W0, b0, W1, b1, ...)")
     add_broker_arg(p)
@@ -84,17 +87,19 @@ def _run(args: argparse.Namespace) -> int:
         client_id = f"gc-{uuid.uuid4().hex[:12]}"
         async with MqttBus(args.broker, client_id=client_id, clean_start=True,
                            persistent_session=False) as bus:
-            done = await run_training(bus, job_id, members, sizes, x[:n_train], y[:n_train],
-                                      steps=args.steps, lr=args.lr, seed=args.seed,
-                                      timeout_s=args.wait_timeout)
-        failed = [d for d in done if d.status != "done"]
+            run = await run_training(bus, job_id, members, sizes, x[:n_train], y[:n_train],
+                                     steps=args.steps, lr=args.lr, seed=args.seed,
+                                     step_timeout_s=args.step_timeout,
+                                     timeout_s=args.wait_timeout)
+        failed = [d for d in run.done if d.status != "done"]
         for d in failed:
             print(f"{d.node}: failed at step {d.steps}: {d.reason}")
-        if failed:
+        if failed or not run.done:
             return 1
-        first = done[0]
+        first = run.done[0]
         params = [t.to_array() for t in first.params]
-        line = (f"{job_id}: {len(members)} members, {first.steps} steps, loss "
+        line = (f"{run.job_id}: {len(run.members)} members ({', '.join(run.members)}), "
+                f"attempt {run.attempts}, {first.steps} steps, loss "
                 f"{first.losses[0]:.4f} -> {first.losses[-1]:.4f}, "
                 f"{first.host_wall_s:.2f} s on {first.node}")
         if args.holdout:

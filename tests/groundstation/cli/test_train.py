@@ -76,7 +76,8 @@ async def test_two_nodes_train_to_the_parameters_of_one(
         out, err = await asyncio.wait_for(proc.communicate(), 180)
     assert proc.returncode == 0, err.decode()
     line = out.decode().strip()
-    assert line.startswith("cli-1: 2 members, 60 steps, loss ") and "holdout accuracy" in line
+    assert line.startswith("cli-1: 2 members (n1, n2), attempt 1, 60 steps, loss ")
+    assert "holdout accuracy" in line
     with np.load(tmp_path / "params.npz") as p:
         got = [p[k] for k in ("W0", "b0", "W1", "b1")]
     with np.load(data) as d:
