@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
+from flightsw.bus.base import Bus
 from flightsw.bus.mqtt import MqttBus, Will
 from flightsw.clock import Clock
 from flightsw.exceptions import ConfigError
@@ -33,9 +35,19 @@ from flightsw.node.service import Node
 from flightsw.protocol import Status, topics
 from flightsw.protocol.codec import encode
 
-__all__ = ["NodeHost", "node_broker_url", "parse_pairs"]
+__all__ = ["BusFactory", "NodeHost", "mqtt_bus", "node_broker_url", "parse_pairs"]
 
 log = logging.getLogger("flightsw.node.host")
+
+
+#: Makes a node's bus from its broker URL, client id and last will (an async context
+#: manager giving the bus): MQTT by default, the in-memory bus in tests.
+BusFactory = Callable[[str, str, Will], AbstractAsyncContextManager[Bus]]
+
+
+def mqtt_bus(url: str, client_id: str, will: Will) -> AbstractAsyncContextManager[Bus]:
+    """The node's own MQTT session (the default :data:`BusFactory`)."""
+    return MqttBus(url, client_id=client_id, will=will)
 
 
 def node_broker_url(template: str, node_id: str,
@@ -69,7 +81,8 @@ class NodeHost:
 
     ``inference_workers`` bounds the inference threads of all the nodes together; each run
     uses ``intra_op_threads`` threads inside onnxruntime (default 1). ``broker_url`` may
-    name each node's account: see :func:`node_broker_url`.
+    name each node's account: see :func:`node_broker_url`. ``bus_factory`` makes each
+    node's bus (its own MQTT session by default).
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class NodeHost:
         intra_op_threads: int = 1,
         start_concurrency: int = 32,
         passwords: Mapping[str, str] | None = None,
+        bus_factory: BusFactory = mqtt_bus,
     ) -> None:
         if not roster:
             raise ConfigError("a node host needs at least one node")
@@ -95,6 +109,7 @@ class NodeHost:
         # every node's URL now: a missing password stops the start before any connection
         self._urls = {i: node_broker_url(broker_url, i, passwords) for i in ids}
         self.clock = clock
+        self._bus_factory = bus_factory
         self.pool = InferencePool(inference_workers, intra_op_threads=intra_op_threads)
         self.nodes: dict[str, Node] = {}
         self._start_gate = asyncio.Semaphore(start_concurrency)
@@ -120,7 +135,7 @@ class NodeHost:
         released = False
         await self._start_gate.acquire()
         try:
-            async with MqttBus(url, client_id=f"odc-node-{config.node_id}", will=will) as bus:
+            async with self._bus_factory(url, f"odc-node-{config.node_id}", will) as bus:
                 # the node's runs go through the host's pool: shared sessions and threads
                 node = Node(config, bus, self.clock, profile, hosted.orbits, sealer=sealer,
                             will_seq=will_seq, inference=self.pool)
