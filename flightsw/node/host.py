@@ -138,7 +138,8 @@ class NodeHost:
             async with self._bus_factory(url, f"odc-node-{config.node_id}", will) as bus:
                 # the node's runs go through the host's pool: shared sessions and threads
                 node = Node(config, bus, self.clock, profile, hosted.orbits, sealer=sealer,
-                            will_seq=will_seq, inference=self.pool)
+                            will_seq=will_seq, inference=self.pool,
+                            lifetime=hosted.lifetime)
                 async with node:
                     self._start_gate.release()
                     released = True

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from flightsw.exceptions import ConfigError
 from flightsw.node.config import NodeConfig
+from flightsw.node.lifetime import LifetimeSchedule, schedule_of
 from flightsw.orbitdesc import OrbitSpec
 from flightsw.physics.orbit import CircularOrbits, Orbits, TleOrbits
 from flightsw.sim.scenario import Scenario, format_errors
@@ -53,6 +54,9 @@ class HostedNode:
     config: NodeConfig
     profile: HardwareProfile
     orbits: Orbits
+    # the scenario's drawn lifetime events of this node (``lifetime_events = true``): the
+    # simulator's own draw, so a hosted node fails and manoeuvres when the simulated one does
+    lifetime: LifetimeSchedule | None = None
 
 
 def select_names(names: list[str], only: str | None) -> list[int]:
@@ -136,5 +140,7 @@ def scenario_roster(sc: Scenario, settings: NodeSettings, only: str | None = Non
             )
         except ValidationError as exc:
             raise ConfigError(format_errors(exc, f"node {name}")) from None
-        roster.append(HostedNode(config, world.profiles[i], one))
+        life = (schedule_of(world.lifetime, i, world.profiles[i])
+                if world.lifetime is not None else None)
+        roster.append(HostedNode(config, world.profiles[i], one, life))
     return roster

@@ -71,7 +71,12 @@ from flightsw.node.effects import (
 )
 from flightsw.node.identity import job_warrants, node_sealer
 from flightsw.node.jobs import Intake, peek_job_id, read_job
-from flightsw.node.lifetime import FAILED_REASON, NodeLifetime, node_schedule
+from flightsw.node.lifetime import (
+    FAILED_REASON,
+    LifetimeSchedule,
+    NodeLifetime,
+    node_schedule,
+)
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
@@ -130,6 +135,7 @@ class Node:
         sealer: Sealer | None = None,
         will_seq: int | None = None,
         inference: InferencePool | None = None,
+        lifetime: LifetimeSchedule | None = None,
     ) -> None:
         self.config = config
         # seals what the node publishes (unsealed without a key); ``will_seq`` is the
@@ -150,7 +156,9 @@ class Node:
         self.core = NodeCore(self.id, NodeSpec.of(profile),
                              overload_backlog_s=config.overload_backlog_s,
                              max_queue=config.max_queue)
-        if config.lifetime_seed is not None:  # lifetime events drawn as the simulator's
+        if lifetime is not None:  # given: a scenario's drawn events (the node host)
+            self.core.lifetime = NodeLifetime(lifetime)
+        elif config.lifetime_seed is not None:  # lifetime events drawn as the simulator's
             self.core.lifetime = NodeLifetime(node_schedule(
                 profile, clock.now(), config.mission_year, config.lifetime_seed))
         self.budget = Budget.from_profiles(
