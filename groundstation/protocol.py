@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from flightsw.protocol.messages import JobId, Message, NodeId, Sha256, Tensor
 
@@ -129,3 +129,12 @@ class JobRecord(Message):
     reason: str | None = None
     detail: str | None = None
     outputs: dict[str, Tensor] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_zero_stages(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a plain job's record travels without ``stages``, so a client from before pipeline
+        # jobs (which forbids unknown fields) still reads it
+        data = handler(self)
+        if isinstance(data, dict) and data.get("stages", 1) == 0:
+            del data["stages"]
+        return data

@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from flightsw.exceptions import ProtocolError
 from flightsw.physics.ground import Station
@@ -161,6 +169,15 @@ class JobSubmit(Message):
     pipeline: Pipeline | None = None
     # a suspended job handed over with the items it has done (none from the ground)
     progress: Progress | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_pipeline(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a job that is not a pipeline's travels without the key, so a node from before
+        # pipeline jobs (which forbids unknown fields) still takes it
+        data = handler(self)
+        if isinstance(data, dict) and "pipeline" in data and data["pipeline"] is None:
+            del data["pipeline"]
+        return data
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         return tensors_to_arrays(self.inputs, "inputs")
