@@ -172,11 +172,14 @@ class JobSubmit(Message):
 
     @model_serializer(mode="wrap")
     def _without_absent_pipeline(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # a job that is not a pipeline's travels without the key, so a node from before
-        # pipeline jobs (which forbids unknown fields) still takes it
+        # a job that is not a pipeline's (or carries no progress) travels without the key,
+        # so a node from before pipeline jobs and progress (which forbids unknown fields)
+        # still takes it
         data = handler(self)
-        if isinstance(data, dict) and "pipeline" in data and data["pipeline"] is None:
-            del data["pipeline"]
+        if isinstance(data, dict):
+            for key in ("pipeline", "progress"):
+                if key in data and data[key] is None:
+                    del data[key]
         return data
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:

@@ -9,7 +9,7 @@ from pydantic import ConfigDict
 
 from flightsw.exceptions import ProtocolError
 from flightsw.protocol import JobSubmit, Tensor, decode, dump, parse
-from flightsw.protocol.messages import Pipeline
+from flightsw.protocol.messages import Pipeline, Progress
 from flightsw.protocol.warrant import inputs_sha256
 from groundstation.protocol import JobRecord
 
@@ -50,3 +50,13 @@ def test_a_plain_job_record_travels_without_stages() -> None:
     assert JobRecord.model_validate(plain).stages == 0
     piped = JobRecord(job_id="j", model="m", state="done", stages=3).model_dump(mode="python")
     assert piped["stages"] == 3
+
+
+def test_a_job_without_progress_travels_without_the_key() -> None:
+    plain = decode(dump(job(False)))
+    assert isinstance(plain, dict) and "progress" not in plain
+    moved = job(False).model_copy(update={"progress": Progress(
+        done=1, outputs={"Y": Tensor.from_array(np.zeros((1, 2), np.float32))})})
+    got = decode(dump(moved))
+    assert isinstance(got, dict) and got["progress"]["done"] == 1
+    assert parse(JobSubmit, got) == moved
