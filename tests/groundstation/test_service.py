@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -39,6 +40,20 @@ async def client(url: str) -> AsyncIterator[GroundClient]:
         GroundClient(bus, WallClock(), client_id="test-client", timeout_s=20) as gc,
     ):
         yield gc
+
+
+async def submit_pinned(gc: GroundClient, model: str, inputs: dict[str, np.ndarray],
+                        node: str, **kw: Any) -> str:
+    """Submit pinned to ``node`` once the ground has heard from it (a node process just
+    started may not have sent its first heartbeat yet: the ground refuses an unknown node)."""
+    for _ in range(300):
+        try:
+            return await gc.submit(model, inputs, node=node, **kw)
+        except GroundError as exc:
+            if "is known" not in str(exc):
+                raise
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the ground never heard from {node}")
 
 
 def reference(model: Path, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -147,7 +162,7 @@ async def test_node_killed_mid_job_completes_on_another_exactly_once(
     ):
         model = await gc.upload_model(DETECTOR)
         ids = [
-            await gc.submit(model, {"image": img}, node=nodes[i % 3], job_id=f"job-{i}")
+            await submit_pinned(gc, model, {"image": img}, nodes[i % 3], job_id=f"job-{i}")
             for i in range(9)
         ]
         await wait_for(
@@ -257,13 +272,7 @@ async def test_a_suspended_job_shows_suspended_and_keeps_its_first_start(
     ):
         model = await gc.upload_model(DETECTOR)
         await wait_for(tm, kind("telemetry"), timeout=60)
-        for _ in range(100):  # the ground knows the node from its first heartbeat on
-            try:
-                await gc.submit(model, {"image": long_x}, node="sat-a", priority=2,
-                                job_id="long")
-                break
-            except GroundError:
-                await asyncio.sleep(0.1)
+        await submit_pinned(gc, model, {"image": long_x}, "sat-a", priority=2, job_id="long")
         await wait_for(events, kind("job_event", job_id="long", state="running"), timeout=60)
         first_start = (await gc.job("long")).started_at
         await gc.submit(model, {"image": urgent_x}, node="sat-a", priority=9, job_id="urgent",
