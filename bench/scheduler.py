@@ -160,7 +160,7 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
     """Add ``best_baseline`` and ``share_of_gap`` (per policy, per seed and mean) to one
     regime's result, from its ``policies`` and ``bound``."""
     bound = out.get("bound")
-    if not bound:
+    if not bound or not out["policies"]:  # a bound-only run: nothing to compare yet
         return out
     seeds = [str(s) for s in out["seeds"]]
     pols = out["policies"]
