@@ -70,14 +70,24 @@ def wait(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: fl
     raise AssertionError(f"timed out waiting for {what} (last seen: {last!r})")
 
 
-def click(drv: Any, css: str) -> None:
-    """Find and click, again if the page re-rendered the element in between (the tables
-    are redrawn as updates arrive)."""
-    from selenium.webdriver.common.by import By
+_CLICK = """
+const el = document.querySelector(arguments[0]);
+if (!el) return "missing";
+const r = el.getBoundingClientRect();
+if (r.width === 0 || r.height === 0 || el.disabled) return "not clickable";
+el.click();
+return "clicked";
+"""
 
-    def once() -> bool:
-        drv.find_element(By.CSS_SELECTOR, css).click()
-        return True
+
+def click(drv: Any, css: str) -> None:
+    """Click the element ``css`` names once it is shown and enabled. Found and clicked in
+    one script in the page: the tables are redrawn as updates arrive (several times a
+    second), so an element found by one WebDriver call can be gone by the next one (a
+    loaded host saw only stale elements for 15 s)."""
+    def once() -> str | None:
+        got = str(drv.execute_script(_CLICK, css))
+        return got if got == "clicked" else None
 
     wait(f"a click on {css}", once, 15)
 
