@@ -568,6 +568,16 @@ class Node:
         suspension still being written (a duration, not a difference of mission times)."""
         return run.d.latency_s + max(0.0, run.start - self.clock.now())
 
+    async def _modelled_wait(self, run: Run, woken: asyncio.Event) -> None:
+        """Until the run's modelled time is over, or ``woken`` (a suspension) comes first."""
+        wake = asyncio.ensure_future(woken.wait())
+        sleep = asyncio.ensure_future(self.clock.sleep(self._left_s(run)))
+        try:
+            await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleep, wake):
+                t.cancel()
+
     async def _execute(self, run: Run, intake: Intake) -> Partial | None:
         """Run the job's items not done yet for real while the modelled run lasts; on a
         suspension, stop at the next item boundary and keep the outputs so far (``None``)."""
@@ -578,13 +588,7 @@ class Node:
         chunk = max(1, math.ceil(intake.items / 16))
         exec_task = asyncio.ensure_future(self.executor.run_items(
             intake.job.model, intake.arrays, start=start, chunk=chunk, stop=stop))
-        wake = asyncio.ensure_future(woken.wait())
-        sleep = asyncio.ensure_future(self.clock.sleep(self._left_s(run)))
-        try:
-            await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in (sleep, wake):
-                t.cancel()
+        await self._modelled_wait(run, woken)
         if stop.is_set():  # suspended: keep the items done, end here
             part = await exec_task
             self._partials[q.job_id] = [*kept, part]
@@ -617,14 +621,7 @@ class Node:
                 outputs = arrays_to_tensors(produced)
                 host = res.host_wall_s
             else:
-                woken = self._suspend[run.token][1]
-                wake = asyncio.ensure_future(woken.wait())
-                sleep = asyncio.ensure_future(self.clock.sleep(self._left_s(run)))
-                try:
-                    await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for t in (sleep, wake):
-                        t.cancel()
+                await self._modelled_wait(run, self._suspend[run.token][1])
                 if stop.is_set():
                     return
                 outputs, host = {}, 0.0
