@@ -48,7 +48,8 @@ async def run(work: Path, nodes: int, stages: int, items: int, runs: int,
     await broker.start()
     procs.ground(broker.url, work / "archive")
     for i, n in enumerate(names):
-        procs.node(broker.url, n, profile, arg_latitude=5.0 * i)
+        # 2 degrees apart (242 km): within the crosslinks of the Orin profiles (580, 2,000 km)
+        procs.node(broker.url, n, profile, arg_latitude=2.0 * i)
     x = np.random.default_rng(5).standard_normal((items, 256, 128)).astype(np.float32)
     sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     want = sess.run(None, {"tokens": x})

@@ -573,10 +573,8 @@ class GroundStation:
         plan = self.table.submitted(row["job_id"]).pipeline
         assert plan is not None
         views = [v for v in self.nodes.values() if self.placeable(v, now)]
-        group = choose_group(plan.stages, [
-            PipelineCandidate(v.node, v.backlog_s(now, self.lease_s),
-                              frozenset(v.models) | frozenset(v.models_sending), reachable(v))
-            for v in views])
+        group = choose_group(plan.stages, [_candidate(v, now, self.lease_s, reachable(v))
+                                           for v in views])
         if group is None:
             return
         for node, model in zip(group, plan.stages, strict=True):
@@ -753,3 +751,17 @@ class GroundStation:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("ground: %s failed: %s", task.get_name(), task.exception())
+
+
+def _candidate(v: NodeView, now: float, lease_s: float, in_contact: bool) -> PipelineCandidate:
+    """A node as the pipeline group choice sees it: backlog, models, contact, and the
+    position and ISL terminal of its last heartbeat (no heartbeat: no links)."""
+    st = v.state
+    pos = None
+    if st is not None and len(st.position_km) == 3:
+        x, y, z = st.position_km
+        pos = (x, y, z)
+    return PipelineCandidate(
+        v.node, v.backlog_s(now, lease_s), frozenset(v.models) | frozenset(v.models_sending),
+        in_contact, pos, st.isl_rate_bps if st is not None else 0.0,
+        st.isl_max_range_km if st is not None else 0.0)

@@ -136,7 +136,9 @@ def start(procs: Procs, url: str, tmp_path: Path, nodes: list[str], profile: Pat
         extra = [] if keys is None else [
             "--node-key-file", str(keys / f"{n}.key"),
             "--ground-public-key", str(keys / "ground.warrant.pub")]
-        procs.node(url, n, str(profile), arg_latitude=10.0 * i, extra=extra)
+        # 2 degrees apart on one orbit (242 km): within the 580 km crosslinks of the
+        # profile, so any three of four form a chain (the farthest pair is 726 km)
+        procs.node(url, n, str(profile), arg_latitude=2.0 * i, extra=extra)
 
 
 async def test_a_three_stage_pipeline_over_three_nodes_gives_the_bare_outputs(

@@ -34,7 +34,8 @@ async def beat(bus: MemoryBus, node: str, backlog_s: float) -> None:
     st = NodeState(node=node, t=T0, soc=0.8, battery_wh=100.0, floor_wh=20.0,
                    temperature_c=20.0, throttle_c=80.0, queue_depth=0,
                    queued_work_s=backlog_s, sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0,
-                   effective_ops_per_s=1e9, power_w=10.0, position_km=[7000.0, 0.0, 0.0])
+                   effective_ops_per_s=1e9, power_w=10.0, position_km=[7000.0, 0.0, 0.0],
+                   isl_rate_bps=10e9, isl_max_range_km=2000.0)  # all close: all linked
     await bus.publish(topics.state(node), dump(st), qos=0)
 
 
