@@ -92,6 +92,25 @@ def click(drv: Any, css: str) -> None:
     wait(f"a click on {css}", once, 15)
 
 
+def satellites_move(drv: Any, count: int, appear_s: float) -> None:
+    """Wait for ``count`` satellites drawn on the console's map, then for every one of them
+    to move by more than 2 px (the page pushes positions as telemetry arrives)."""
+    def drawn() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = drv.execute_script("return window.odc.drawn")
+        return got
+
+    first = wait(f"{count} satellites on the map",
+                 lambda: (d := drawn()) and len(d) == count and d, appear_s)
+    before = {d["node"]: (d["x"], d["y"]) for d in first}
+
+    def moved() -> bool:
+        now = {d["node"]: (d["x"], d["y"]) for d in drawn()}
+        return all(abs(now[n][0] - before[n][0]) + abs(now[n][1] - before[n][1]) > 2
+                   for n in before)
+
+    wait("every satellite to move on the map", moved, 30)
+
+
 def api(url: str, path: str, token: str | None = None) -> Any:
     """GET ``url + path`` as JSON."""
     req = urllib.request.Request(url.rstrip("/") + path)

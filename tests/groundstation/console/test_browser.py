@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import api, artifacts, chrome, click, wait
+from browser import api, artifacts, chrome, click, satellites_move, wait
 from mosquitto import MosquittoProcess
 from node_harness import DIGITS
 from procs import Procs
@@ -76,16 +76,7 @@ async def test_console_in_chromium(
             return drv.execute_script(script)
 
         # satellites on the map, moving
-        first = wait("three satellites on the map",
-                     lambda: (d := js("return window.odc.drawn")) and len(d) == 3 and d, 40)
-        before = {d["node"]: (d["x"], d["y"]) for d in first}
-
-        def moved() -> bool:
-            now = {d["node"]: (d["x"], d["y"]) for d in js("return window.odc.drawn")}
-            return all(abs(now[n][0] - before[n][0]) + abs(now[n][1] - before[n][1]) > 2
-                       for n in before)
-
-        wait("every satellite to move on the map", moved, 30)
+        satellites_move(drv, 3, 40)
         assert drv.find_element(By.ID, "map").get_attribute("data-sats") == "3"
         drv.save_screenshot(str(shots / "map.png"))
 

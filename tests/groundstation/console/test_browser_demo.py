@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import api, artifacts, chrome, click, wait
+from browser import api, artifacts, chrome, click, satellites_move, wait
 
 pytestmark = pytest.mark.slow
 
@@ -95,16 +95,7 @@ def _drive(drv: Any, By: Any, url: str, token: str, shots: Path) -> None:  # noq
             return drv.execute_script(script)
 
         # the three satellites on the map, moving
-        first = wait("three satellites on the map",
-                     lambda: (d := js("return window.odc.drawn")) and len(d) == 3 and d, 60)
-        before = {d["node"]: (d["x"], d["y"]) for d in first}
-
-        def moved() -> bool:
-            now = {d["node"]: (d["x"], d["y"]) for d in js("return window.odc.drawn")}
-            return all(abs(now[n][0] - before[n][0]) + abs(now[n][1] - before[n][1]) > 2
-                       for n in before)
-
-        wait("every satellite to move on the map", moved, 30)
+        satellites_move(drv, 3, 60)
         assert js("return window.odc.tracks.size") == 3  # ground tracks from the orbits
         assert len(js("return window.odc.stations.stations")) == 10  # the demo's network
         assert js("return window.odc.landRings") > 100  # the shipped land outlines drawn
