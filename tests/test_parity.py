@@ -159,9 +159,34 @@ def _simulate(path: Path) -> tuple[Simulation, dict[str, dict[str, Any]]]:
     }
 
 
+async def _feed(sim: Simulation, bus: MemoryBus, clock: VirtualClock, inputs: _Inputs,
+                results_sub: Any) -> dict[str, JobResult]:
+    """Publish the simulator's arrivals to their nodes at their times, then gather the
+    results (the first of each job) until every job has one or the longest deadline and
+    ten minutes have passed since the last arrival."""
+    w, a = sim.w, sim.arrivals
+    last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
+    for k in range(len(a)):
+        t = float(a.t[k])
+        await clock.sleep_until(t)
+        c = w.classes[int(a.cls[k])]
+        arrays = inputs.zeros(c.model_key, int(a.items[k]))
+        job = JobSubmit(job_id=f"j{k + 1:07d}", model=c.model_key,
+                        inputs={n: Tensor.from_array(v) for n, v in arrays.items()},
+                        priority=c.priority, value=c.value, submitted_at=t,
+                        deadline=None if c.deadline_s is None else t + c.deadline_s)
+        await bus.publish(topics.job(w.names[int(a.node[k])]), dump(job), qos=1)
+    results: dict[str, JobResult] = {}
+    while len(results) < len(a) and clock.now() < last_t:
+        while results_sub.qsize():
+            r = parse(JobResult, (await results_sub.get()).payload)
+            results.setdefault(r.job_id, r)
+        await clock.sleep(10.0)
+    return results
+
+
 async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict[str, Any]]:
     w = sim.w
-    a = sim.arrivals
     clock = VirtualClock(w.t0)
     bus = MemoryBus()
     spec = sim.sched_spec
@@ -171,7 +196,6 @@ async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict
     for n, p in zip(w.names, w.profiles, strict=True):
         path = profiles / f"{p.name}.toml"
         prof_path[n] = str(path) if path.exists() else p.name
-    last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -191,22 +215,7 @@ async def _emulate(sim: Simulation, tmp: Path, profiles: Path) -> dict[str, dict
                 for c in w.classes:
                     assert c.model_path is not None
                     await upload(bus, name, c.model_path)
-            for k in range(len(a)):
-                t = float(a.t[k])
-                await clock.sleep_until(t)
-                c = w.classes[int(a.cls[k])]
-                arrays = inputs.zeros(c.model_key, int(a.items[k]))
-                job = JobSubmit(job_id=f"j{k + 1:07d}", model=c.model_key,
-                                inputs={n: Tensor.from_array(v) for n, v in arrays.items()},
-                                priority=c.priority, value=c.value, submitted_at=t,
-                                deadline=None if c.deadline_s is None else t + c.deadline_s)
-                await bus.publish(topics.job(w.names[int(a.node[k])]), dump(job), qos=1)
-            while len(results) < len(a) and clock.now() < last_t:
-                while sub.qsize():
-                    msg = await sub.get()
-                    r = parse(JobResult, msg.payload)
-                    results.setdefault(r.job_id, r)
-                await clock.sleep(10.0)
+            results.update(await _feed(sim, bus, clock, inputs, sub))
 
     await clock.run(main())
     inputs.close()

@@ -18,7 +18,7 @@ from flightsw.bus import MemoryBus
 from flightsw.clock import VirtualClock
 from flightsw.node.host import NodeHost
 from flightsw.node.roster import NodeSettings, scenario_roster
-from flightsw.protocol import JobResult, JobSubmit, Tensor, dump, parse, topics
+from flightsw.protocol import JobResult
 from flightsw.sim.engine import Simulation
 from flightsw.sim.scenario import load_scenario
 from tests.helpers.node_harness import upload
@@ -26,6 +26,7 @@ from tests.test_parity import (
     MIGRATION,
     SCENARIO,
     _assert_same,
+    _feed,
     _Inputs,
     _outcome,
     _scenario,
@@ -34,7 +35,7 @@ from tests.test_parity import (
 
 
 async def _host(sim: Simulation, scenario: Path, tmp: Path) -> dict[str, dict[str, Any]]:
-    w, a = sim.w, sim.arrivals
+    w = sim.w
     clock = VirtualClock(w.t0)
     bus = MemoryBus()
     inputs = _Inputs(sim, tmp)
@@ -44,7 +45,6 @@ async def _host(sim: Simulation, scenario: Path, tmp: Path) -> dict[str, dict[st
     roster = scenario_roster(load_scenario(scenario), settings)
     assert [h.config.node_id for h in roster] == w.names
     results: dict[str, JobResult] = {}
-    last_t = float(a.t[-1]) + max(c.deadline_s or 0.0 for c in w.classes) + 600.0
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -56,21 +56,7 @@ async def _host(sim: Simulation, scenario: Path, tmp: Path) -> dict[str, dict[st
                 for c in w.classes:
                     assert c.model_path is not None
                     await upload(bus, name, c.model_path)
-            for k in range(len(a)):
-                t = float(a.t[k])
-                await clock.sleep_until(t)
-                c = w.classes[int(a.cls[k])]
-                arrays = inputs.zeros(c.model_key, int(a.items[k]))
-                job = JobSubmit(job_id=f"j{k + 1:07d}", model=c.model_key,
-                                inputs={n: Tensor.from_array(v) for n, v in arrays.items()},
-                                priority=c.priority, value=c.value, submitted_at=t,
-                                deadline=None if c.deadline_s is None else t + c.deadline_s)
-                await bus.publish(topics.job(w.names[int(a.node[k])]), dump(job), qos=1)
-            while len(results) < len(a) and clock.now() < last_t:
-                while sub.qsize():
-                    r = parse(JobResult, (await sub.get()).payload)
-                    results.setdefault(r.job_id, r)
-                await clock.sleep(10.0)
+            results.update(await _feed(sim, bus, clock, inputs, sub))
 
     await clock.run(main())
     inputs.close()
