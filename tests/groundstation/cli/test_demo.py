@@ -102,13 +102,27 @@ def _refused_results(log: str) -> set[tuple[str, str]]:
     return set(re.findall(r"refused odc/sat/[^/]+/result: result for (\S+) from (\S+),", log))
 
 
+def _lapsed_epochs(log: str) -> dict[str, int]:
+    """The epoch each job was re-queued with when its lease lapsed at the ground. The ground
+    decides a lapse alone (no message on a node's topic carries it): a job lapsed while its
+    holder was out of contact, then expired at the ground before any new uplink, has no
+    archived message at the new epoch, and its holder's late result is stale."""
+    out: dict[str, int] = {}
+    for job, epoch in re.findall(r"lease of (\S+) on \S+ lapsed: .*; re-queued with epoch (\d+)",
+                                 log):
+        out[job] = max(out.get(job, 0), int(epoch))
+    return out
+
+
 def _archived_done(
-    archive: Path, refused: set[tuple[str, str]] | None = None
+    archive: Path, refused: set[tuple[str, str]] | None = None,
+    lapsed: dict[str, int] | None = None,
 ) -> dict[str, dict[str, object]]:
     """Jobs done by the archive's account: a done result at the highest epoch any of the
-    job's messages carries (a node whose lease lapsed may still finish the stale epoch: the
-    ground ignores that result, and so does this count), from the job's holder."""
-    latest: dict[str, int] = {}
+    job's messages carries, or the ground re-queued it with (a node whose lease lapsed may
+    still finish the stale epoch: the ground ignores that result, and so does this count),
+    from the job's holder."""
+    latest: dict[str, int] = dict(lapsed or {})
     results: list[dict[str, object]] = []
     with ArchiveReader(archive) as reader:
         for rec in reader.records(topics=["odc/sat/+/job", "odc/sat/+/event",
@@ -148,7 +162,8 @@ async def test_short_demo_summary_matches_archive(tmp_path: Path) -> None:
     assert submitted >= 15 and done_n >= 1 and summary["interrupted"] is False
 
     # the archive, read independently, backs every figure
-    done = _archived_done(archive, _refused_results((out / "demo.log").read_text()))
+    log = (out / "demo.log").read_text()
+    done = _archived_done(archive, _refused_results(log), _lapsed_epochs(log))
     assert len(done) == done_n
     with ArchiveReader(archive) as reader:
         topics = reader.topics()
@@ -221,7 +236,9 @@ async def test_against_an_existing_broker(tmp_path: Path, mosquitto: MosquittoPr
     assert f"broker: {mosquitto.url}" in stdout and "embedded" not in stdout
     s = _summary(stdout)
     done_n = int(s["jobs completed"].split("/")[0])
-    assert done_n == len(_archived_done(tmp_path / "out" / "archive" / "telemetry"))
+    log = (tmp_path / "out" / "demo.log").read_text()
+    assert done_n == len(_archived_done(tmp_path / "out" / "archive" / "telemetry",
+                                        _refused_results(log), _lapsed_epochs(log)))
     assert "telemetry from 2 of 2 nodes" in s["archive"]
     assert mosquitto.running  # the demo leaves a broker it did not start alone
     assert list((tmp_path / "tmp").iterdir()) == []
