@@ -73,7 +73,6 @@ class NodeCore:
         "forced_mode",
         "jobs_done",
         "jobs_failed",
-        "last_try",
         "lifetime",
         "max_queue",
         "migrations_in",
@@ -84,6 +83,7 @@ class NodeCore:
         "overload_backlog_s",
         "paused",
         "preemptions",
+        "retry_at",
         "run",
         "safe_auto",
         "safe_manual",
@@ -118,7 +118,7 @@ class NodeCore:
         self.migrations_out = 0
         self.deferred: dict[str, str] = {}  # job -> last reason told to the ground
         self.need_wh = math.inf  # energy the cheapest deferred job waits for
-        self.last_try = -math.inf  # when dispatch last looked at the queue
+        self.retry_at = -math.inf  # when dispatch looks at the deferred queue again anyway
         self._queued_s: float | None = None
         self._by_prio: tuple[float, ...] | None = None
         self.preemptions = 0  # runs suspended (pre-empted or stopped by the energy guard)
@@ -273,7 +273,6 @@ class NodeCore:
         the next eclipse are admitted on the margin alone."""
         if self.run is not None:
             return _NONE
-        self.last_try = now
         out: list[Effect] = _NONE
         sched = self.sched
         gone = sched.expired(now)
@@ -289,11 +288,7 @@ class NodeCore:
         adm = self.admission(temp_c, margin_wh, now, outlook)
         got = sched.next(now, adm)
         if isinstance(got, list):
-            self.need_wh = (
-                min((self.spec.cheapest_wh(q.work, adm.mode_cap_w) for q in got), default=math.inf)
-                if adm.compute_allowed
-                else math.inf
-            )
+            self._wake_rule(got, now, adm)
             told = self.deferred
             for q in got:
                 if q.deferred is not None and told.get(q.job_id) != q.deferred:
@@ -316,15 +311,31 @@ class NodeCore:
         out.append(Started(run))
         return out
 
+    def _wake_rule(self, deferred: list[Queued], now: float, adm: Admission) -> None:
+        """When to look at a deferred queue again: once the margin reaches what its cheapest
+        job needs, or ``RETRY_S`` after this look, or when the eclipse a job waits out for
+        sunlight ends if sooner. A margin that grows does not end a wait for sunlight (in
+        eclipse the battery only drains), so such a job sets no margin to wait for: before,
+        every step looked again at a node whose whole queue waited for the sun."""
+        need, retry = math.inf, now + RETRY_S
+        cheapest = self.spec.cheapest_wh
+        for q in deferred:
+            if q.until < math.inf:
+                retry = min(retry, q.until)
+                continue
+            if adm.compute_allowed:
+                need = min(need, cheapest(q.work, adm.mode_cap_w))
+        self.need_wh, self.retry_at = need, retry
+
     def waiting(self) -> bool:
         """Idle with work queued (deferred by the budget, or not yet looked at)."""
         return self.run is None and len(self.sched) > 0
 
     def due(self, now: float, margin_wh: float) -> bool:
         """A waiting node looks at its queue again when the margin has grown to what its
-        cheapest deferred job needs, or ``RETRY_S`` after it last looked (a step's twin
+        cheapest deferred job needs, or at ``retry_at`` (:meth:`_wake_rule`; a step's twin
         of this rule, vectorised, is the simulator's)."""
-        return margin_wh >= self.need_wh or now - self.last_try >= RETRY_S
+        return margin_wh >= self.need_wh or now >= self.retry_at
 
     def finish(self, token: int) -> Run | None:
         """The run of ``token`` completed; ``None`` if that run was stopped meanwhile."""
@@ -486,6 +497,7 @@ class NodeCore:
         self.forced_mode = None
         self.deferred.clear()
         self.need_wh = math.inf
+        self.retry_at = -math.inf
         self.urgent_seen.clear()
         self.busy_until = -math.inf
 

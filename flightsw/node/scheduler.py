@@ -83,6 +83,7 @@ class Queued:
     payload: Any = None  # whatever the caller needs to run it (decoded inputs, message)
     seq: int = 0
     deferred: str | None = None
+    until: float = math.inf  # a deferral that only time ends (sunlight): when it ends
     items: int = 1  # items (batch rows) the job has in all; a checkpoint falls between two
     done: int = 0  # items finished by earlier runs (kept across suspensions and moves)
     overhead_s: float = 0.0  # resume cost its next run pays first (restore the checkpoint)
@@ -259,6 +260,8 @@ class OnboardScheduler:
                 m, lat, e = min(on_time, key=lambda f: ((f[0].watts - idle) * f[1], f[1]))
             wait = self._sunlight(q, now, adm, lat, e)
             if wait is not None:
+                assert ol is not None  # only an eclipse timeline makes work wait for sunlight
+                q.until = ol.eclipses[0][1]
                 return wait
             return (m, lat, e, False)
         m, lat, e = min(feasible, key=lambda f: f[1])
@@ -305,6 +308,7 @@ class OnboardScheduler:
         busy = len(self._by_id) > 1
         gate = adm.gate
         for k, (_, q) in enumerate(self._order):
+            q.until = math.inf
             held = gate(q) if gate is not None else None
             got = held if held is not None else self.choose_mode(q, now, adm, busy=busy)
             if isinstance(got, str):

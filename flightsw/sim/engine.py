@@ -46,7 +46,6 @@ from flightsw.models.executor import Executor
 from flightsw.models.store import ModelStore
 from flightsw.node.budget import Budget
 from flightsw.node.checkpoint import SUSPEND_S
-from flightsw.node.core import RETRY_S
 from flightsw.node.effects import (
     Effect,
     Failed,
@@ -224,7 +223,7 @@ class Simulation:
         self.fresh: list[set[str]] = [set() for _ in range(n)]  # jobs new since last round
         self._fresh_nodes: set[int] = set()
         self.last_round = np.full(n, -np.inf)
-        self.last_try = np.full(n, -np.inf)
+        self.retry_at = np.full(n, -np.inf)  # a deferred queue is looked at again then
         self.topology = Topology(
             np.array([p.links.isl_max_range_km for p in profs]),
             np.array([p.links.isl_rate_bps for p in profs]),
@@ -424,7 +423,6 @@ class Simulation:
         node = self.nodes[i]
         if node.run is not None or not self.alive[i]:
             return
-        self.last_try[i] = t
         unbooked = self.load.pending_j[i] / 3600.0
         ol = None
         if len(node.sched):
@@ -436,6 +434,7 @@ class Simulation:
         if node.run is None and len(node.sched):
             self.waiting.add(i)
             self.need_wh[i] = node.need_wh
+            self.retry_at[i] = node.retry_at
         else:
             self.waiting.discard(i)
             self.need_wh[i] = np.inf
@@ -912,7 +911,7 @@ class Simulation:
             return
         idx = np.fromiter(sorted(self.waiting), dtype=np.intp)
         room = self.margins[idx] - self.load.pending_j[idx] / 3600.0 >= self.need_wh[idx]
-        due = t - self.last_try[idx] >= RETRY_S  # the rule of NodeCore.due, vectorised
+        due = t >= self.retry_at[idx]  # the rule of NodeCore.due, vectorised
         for i in idx[room | due].tolist():
             self._dispatch(i, t)
 

@@ -10,6 +10,7 @@ import pytest
 from flightsw.node.core import RETRY_S, NodeCore
 from flightsw.node.effects import Failed, JobNote, Started, StatusChanged, Stopped
 from flightsw.node.limits import limit_flags
+from flightsw.node.outlook import Outlook
 from flightsw.node.scheduler import Queued, Work
 from flightsw.node.spec import NodeSpec
 from hardware_profiles import load_profile
@@ -109,6 +110,32 @@ def test_an_energy_deferral_names_the_need_and_retries_by_rule() -> None:
     assert core.due(T0 + 1.0, need)
     assert not core.due(T0 + RETRY_S, 0.0)  # it last looked at T0 + 1
     assert core.due(T0 + 1.0 + RETRY_S, 0.0)
+
+
+def test_work_waiting_for_sunlight_is_looked_at_again_when_the_eclipse_ends() -> None:
+    core = _core()
+    # in eclipse now for 30 s more, the battery below its comfort level
+    ol = Outlook(now=T0, battery_wh=40.0, floor_wh=30.0, capacity_wh=100.0, solar_w=40.0,
+                 base_w=16.0, idle_w=4.0, eta_c=0.95, eta_d=0.95,
+                 eclipses=((T0 - 1000.0, T0 + 30.0), (T0 + 5000.0, T0 + 7000.0)),
+                 horizon=T0 + 17_000.0)
+    q = _job(core, "later", 5e13)
+    core.accept(q, T0)
+    (note,) = core.dispatch(T0, COOL, 30.0, ol)
+    assert isinstance(note, JobNote) and note.detail is not None
+    assert note.detail.startswith("energy: waiting for sunlight")
+    assert q.until == T0 + 30.0
+    # the margin is not what it waits for: only time (or the periodic look) ends the wait
+    assert core.need_wh == math.inf and core.retry_at == T0 + 30.0
+    assert not core.due(T0 + 29.0, FULL) and core.due(T0 + 30.0, 0.0)
+    # a wait longer than the periodic look is looked at again RETRY_S later
+    long_ol = ol._replace(eclipses=((T0 - 1000.0, T0 + 2000.0),))
+    core.dispatch(T0, COOL, 30.0, long_ol)
+    assert q.until == T0 + 2000.0 and core.retry_at == T0 + RETRY_S
+    # an urgent job never waits for sunlight
+    core.accept(_job(core, "alert", 1e9, priority=9), T0)
+    (started,) = [e for e in core.dispatch(T0, COOL, 30.0, ol) if isinstance(e, Started)]
+    assert started.run.q.job_id == "alert"
 
 
 def test_throttle_replans_the_running_job_and_safe_mode_tells_the_ground() -> None:
