@@ -23,7 +23,8 @@ What the LP keeps (the same arrivals the run draws, the same physics):
 * **deadlines by slot**: a job's work may go into any slot that overlaps
   [release bucket start, deadline];
 * **uplink**: a ground job runs only after its inputs went up: its bytes are uplinked in
-  slots from its release on, each station sends at most the fastest uplink rate times the
+  slots from its release on, each station sends at most the fastest uplink rate (an optical
+  station's own if faster) times its antennas times the
   time some satellite is in view (sampled at the steps, widened by one step after each
   contact run, outages removed), and a job's work in a slot cannot exceed what was
   uplinked before (as a buffer of bytes up but not yet processed).
@@ -375,6 +376,11 @@ def fluid_of_world(world: World, *, slot_s: float = 60.0,
     if n_st:
         rate = float(max(p.links.uplink_rate_bps for p in world.profiles)) / 8.0
         for s in range(n_st):
+            st = world.stations[s]
+            # every antenna may send at once (a relaxation: as many satellites in view),
+            # an optical station at its own rate if faster (clouds relaxed away)
+            st_rate = rate if st.optical is None else max(rate, st.optical.uplink_rate_bps / 8)
+            st_rate *= st.antennas
             vis = seen[s].copy()
             for f in world.faults:
                 if f.kind == "ground_outage" and f.station == s:
@@ -382,7 +388,7 @@ def fluid_of_world(world: World, *, slot_s: float = 60.0,
                     vis &= ~((f.start <= t_end_steps) & (t_end_steps < end))
             wide = vis.copy()
             wide[1:] |= vis[:-1]
-            up_bytes += _sums((wide * dt * rate)[None, :], m)[0]
+            up_bytes += _sums((wide * dt * st_rate)[None, :], m)[0]
     # kinds: a class's best time and energy ratio per mode over its jobs
     a = sim.arrivals
     keep = np.ones(len(a), dtype=bool)

@@ -63,6 +63,7 @@ from flightsw.node.scheduler import Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.physics import frames, sun
 from flightsw.protocol import JobEvent, JobResult, Status, Telemetry
+from flightsw.protocol.antennas import Antennas
 from flightsw.protocol.jobrules import (
     EXPIRED_AT_GROUND,
     UplinkOption,
@@ -74,6 +75,7 @@ from flightsw.sim.kernel import EventQueue
 from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
 from flightsw.sim.links import Link, Topology
 from flightsw.sim.node import OutResult, SimNode, ticket
+from flightsw.sim.weather import Sky
 from flightsw.sim.workload import Arrivals, generate_arrivals
 from flightsw.sim.world import World
 
@@ -240,8 +242,17 @@ class Simulation:
         self.uplinks: dict[str, tuple[Job, int, int]] = {}  # jid -> (job, node, station)
         self.ground_queue: list[tuple[tuple[float, float, int], Job]] = []
         self._gq_seq = itertools.count()
-        self.station_free = [world.t0] * len(world.stations)
+        # each station's antennas, each serving one satellite at a time (the ground's rule)
+        self.antennas = Antennas([s.antennas for s in world.stations], world.t0)
         self.stations = [s.station for s in world.stations]
+        # optical stations: their own rates, and usable only under a clear sky
+        self._optical = [s.optical for s in world.stations]
+        self._st_up_bps = [None if o is None else o.uplink_rate_bps for o in self._optical]
+        self._st_down_bps = np.array([0.0 if o is None else o.downlink_rate_bps
+                                      for o in self._optical])
+        self._any_optical = any(o is not None for o in self._optical)
+        self.sky = Sky(self._optical, world.t0, self.seed)
+        self._contact_ns: npt.NDArray[np.bool_] = np.zeros((n, len(world.stations)), bool)
         self.masks = [s.min_elevation_deg for s in world.stations]
         self._st_ecef = np.array([s.ecef_km for s in self.stations]).reshape(-1, 3)
         self._st_up = np.array([s.up for s in self.stations]).reshape(-1, 3)
@@ -490,45 +501,57 @@ class Simulation:
                        ((-float(job.priority), dl, next(self._gq_seq)), job))
 
     def _uplink_round(self, t: float, contact: npt.NDArray[np.bool_]) -> None:
-        """Each free station uplinks queued ground jobs, one after the other, each to the
-        satellite in view that could start it soonest (the ground's rule,
+        """Each station with an antenna free before the next round uplinks queued ground
+        jobs, each to the satellite in view that could start it soonest (the ground's rule,
         :func:`~flightsw.protocol.jobrules.choose_uplink`: uplink time, plus the model if the
-        satellite lacks it, plus its backlog and the work already sent to it)."""
+        satellite lacks it, plus its backlog and the work already sent to it) among those an
+        antenna can start on before the next round (:mod:`flightsw.protocol.antennas`: one
+        satellite per antenna; with one antenna, one job after the other)."""
         horizon = t + self.step_s
         rates = self._uplink_rates
+        ant = self.antennas
         for s in range(len(self.stations)):
             if not self.ground_queue:
                 return
-            if self.station_free[s] >= horizon or self._station_out(s, t):
+            if ant.next_free(s) >= horizon or self._station_out(s, t):
                 continue
             sats = np.nonzero(contact[:, s])[0].tolist()
             if not sats:
                 continue
+            st_rate = self._st_up_bps[s]  # an optical station's own rate, else the node's
+            many = ant.count(s) > 1
             extra = dict.fromkeys(sats, 0.0)  # work uplinked to each this round
             # each satellite's backlog and name, once per round (only ``extra`` changes)
-            base = [(self.nodes[i].name, rates[i],
+            base = [(self.nodes[i].name, rates[i] if st_rate is None else st_rate,
                      self.nodes[i].backlog_s(t) + self.incoming_s[i], self.nodes[i].models)
                     for i in sats]
-            while self.ground_queue and self.station_free[s] < horizon:
+            while self.ground_queue and ant.next_free(s) < horizon:
+                # the satellites an antenna can start on before the next round
+                open_k = ([k for k, i in enumerate(sats) if ant.start(s, i, t)[1] < horizon]
+                          if many else range(len(sats)))
+                if not open_k:
+                    break
                 _, job = heapq.heappop(self.ground_queue)
                 if job.outcome:
                     continue
                 if expired_at_ground(job.deadline, t):
                     self._fail(job, None, GROUND, EXPIRED_AT_GROUND, t)
                     continue
-                start = max(self.station_free[s], t)
                 model = job.model
                 options = [
-                    UplinkOption(name, rate, backlog + extra[i], model in held)
-                    for i, (name, rate, backlog, held) in zip(sats, base, strict=True)
+                    UplinkOption(base[k][0], base[k][1], base[k][2] + extra[sats[k]],
+                                 model in base[k][3])
+                    for k in open_k
                 ]
-                k = choose_uplink(options, job.input_bytes, job.model_bytes)
-                assert k is not None
-                i = sats[k]
-                size = job.input_bytes + (0.0 if options[k].has_model else job.model_bytes)
-                end = start + 8.0 * size / float(self.uplink_bps[i])
+                c = choose_uplink(options, job.input_bytes, job.model_bytes)
+                assert c is not None
+                i = sats[open_k[c]]
+                a, start = ant.start(s, i, t)
+                size = job.input_bytes + (0.0 if options[c].has_model else job.model_bytes)
+                rate = float(self.uplink_bps[i]) if st_rate is None else st_rate
+                end = start + 8.0 * size / rate
                 extra[i] += self.nodes[i].spec.seconds(self._work(i, job))
-                self.station_free[s] = end
+                ant.book(s, a, i, end)
                 self.uplinks[job.jid] = (job, i, s)
                 self.q.push(end, self._uplink_done, job, job.epoch, i, s, size, start)
 
@@ -542,7 +565,9 @@ class Simulation:
         for s in range(len(self.stations)):
             if self._station_out(s, t):
                 out[:, s] = False
-        return np.asarray(out, dtype=bool)
+        out = np.asarray(out, dtype=bool)
+        self._contact_ns = out  # the delivery round reads optical stations' rates from it
+        return out
 
     def _in_view(self, i: int, s: int, t: float) -> bool:
         """Node i is above station s's mask at ``t`` (the test of :meth:`_contact` for one
@@ -558,6 +583,10 @@ class Simulation:
         return sin_el > self._st_sin_mask_list[s]
 
     def _station_out(self, s: int, t: float) -> bool:
+        """Station ``s`` cannot be used at ``t``: an outage, or clouds over an optical
+        station (:mod:`flightsw.sim.weather`)."""
+        if self._optical[s] is not None and not self.sky.clear(s, t):
+            return True
         return any(
             f.kind == "ground_outage" and f.station == s and f.start <= t < (f.end or math.inf)
             for f in self.w.faults
@@ -600,13 +629,23 @@ class Simulation:
         else:
             self.stats.wasted_energy_j += res.energy_j
 
+    def _down_rates(self) -> npt.NDArray[np.float64]:
+        """Each node's downlink rate now: its own radio rate, or the fastest optical
+        station it is in view of (under a clear sky), if that is faster. Downlinks are
+        not limited by antennas."""
+        if not self._any_optical:
+            return np.asarray(self.downlink_bps, dtype=np.float64)
+        best = np.max(np.where(self._contact_ns, self._st_down_bps[None, :], 0.0), axis=1)
+        return np.asarray(np.maximum(self.downlink_bps, best), dtype=np.float64)
+
     def _delivery_round(self, t: float, pos: F, relay: bool) -> None:
+        down = self._down_rates()
         direct = np.nonzero(self.has_outbox & self.alive & self.contact_any)[0]
         for i in direct.tolist():
             node = self.nodes[i]
             clock = t
             for res in node.outbox:
-                clock += 8.0 * res.job.output_bytes / float(self.downlink_bps[i])
+                clock += 8.0 * res.job.output_bytes / float(down[i])
                 self._deliver(i, res, clock)
             node.outbox.clear()
             self.has_outbox[i] = False
@@ -629,7 +668,7 @@ class Simulation:
                 for res in node.outbox:
                     bits = 8.0 * res.job.output_bytes
                     clock += link.latency_s + bits / link.rate_bps
-                    clock += bits / float(self.downlink_bps[j])
+                    clock += bits / float(down[j])
                     self._deliver(i, res, clock)
                     self.stats.relayed_results += 1
                 node.outbox.clear()

@@ -14,6 +14,7 @@ are seconds after ``start``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -27,6 +28,7 @@ __all__ = [
     "Burst",
     "Constellation",
     "Fault",
+    "GroundOptical",
     "GroundStationSpec",
     "JobClass",
     "ProfileMix",
@@ -44,6 +46,7 @@ Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Inclination = float | Literal["sso"]
+MAX_STAGES = 256  # stages of a pipeline class (each on its own satellite)
 Raan = float | Literal["dawn-dusk"]
 
 
@@ -142,12 +145,65 @@ class Profiles(_Model):
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class GroundOptical:
+    """An optical station's link: its own rates (every satellite is taken to carry a
+    matching optical terminal) and the share of time its sky is clear."""
+
+    uplink_rate_bps: float
+    downlink_rate_bps: float
+    availability: float  # fraction of weather cells clear, drawn per seed
+    weather_cell_s: float  # the weather holds for a cell of this length
+
+
 class GroundStationSpec(_Model):
+    """A ground station. ``antennas``: satellites it uplinks to at once, one per antenna
+    (:mod:`flightsw.protocol.antennas`). ``kind = "optical"``: a laser station with its own
+    ``uplink_rate_bps`` and ``downlink_rate_bps`` (used instead of the satellites' radio
+    rates for links through it) that is usable only while its sky is clear: a share
+    ``availability`` of the ``weather_cell_s`` cells, drawn per seed
+    (:mod:`flightsw.sim.weather`)."""
+
     name: Name
     lat_deg: Annotated[float, Field(ge=-90, le=90)]
     lon_deg: Annotated[float, Field(ge=-180, le=360)]
     alt_m: Annotated[float, Field(ge=-500, le=100_000)] = 0.0
     min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] = 10.0
+    antennas: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 1
+    kind: Literal["rf", "optical"] = "rf"
+    uplink_rate_bps: Positive | None = None
+    downlink_rate_bps: Positive | None = None
+    availability: Annotated[float, Field(ge=0, le=1)] | None = None
+    weather_cell_s: Positive = 3600.0
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Self:
+        optical = ("uplink_rate_bps", "downlink_rate_bps", "availability")
+        if self.kind == "optical":
+            missing = [f for f in optical if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: required for kind 'optical'")
+        else:
+            given = [f for f in optical if getattr(self, f) is not None]
+            if given or "weather_cell_s" in self.model_fields_set:
+                given += ["weather_cell_s"] if "weather_cell_s" in self.model_fields_set else []
+                raise ValueError(f"{', '.join(given)}: only for kind 'optical' (a radio "
+                                 "station uses each satellite's link rates)")
+        for f in ("uplink_rate_bps", "downlink_rate_bps", "weather_cell_s"):
+            v = getattr(self, f)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{f}: must be finite")
+        return self
+
+    @property
+    def optical(self) -> GroundOptical | None:
+        if self.kind != "optical":
+            return None
+        assert self.uplink_rate_bps is not None
+        assert self.downlink_rate_bps is not None
+        assert self.availability is not None
+        return GroundOptical(self.uplink_rate_bps, self.downlink_rate_bps, self.availability,
+                             self.weather_cell_s)
 
 
 class SchedulerSpec(_Model):
@@ -187,9 +243,16 @@ class JobClass(_Model):
     value: NonNegative = 1.0
     priority: Annotated[int, Field(ge=0, le=9)] = 5
     preloaded: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # pipeline jobs (flightsw.sim.pipeline): split into this many stages, each on its own
+    # member of a chain of ISL-linked nodes; what crosses each cut per item; each stage's
+    # share of the work (default equal)
+    stages: Annotated[int, Field(strict=True, ge=1, le=MAX_STAGES)] = 1
+    activation_bytes_per_item: NonNegative | None = None
+    stage_fractions: list[Annotated[float, Field(gt=0, le=1)]] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        self._pipeline_fields()
         given = [
             f for f in ("rate_per_node_per_hour", "rate_per_hour", "times_s")
             if getattr(self, f) is not None
@@ -213,6 +276,20 @@ class JobClass(_Model):
         if isinstance(self.items, tuple) and self.items[1] < self.items[0]:
             raise ValueError(f"items: range {list(self.items)} has max below min")
         return self
+
+    def _pipeline_fields(self) -> None:
+        if self.stages == 1:
+            for f in ("activation_bytes_per_item", "stage_fractions"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"{f}: only for a pipeline class (stages > 1)")
+            return
+        fr = self.stage_fractions
+        if fr is not None:
+            if len(fr) != self.stages:
+                raise ValueError(f"stage_fractions: give one per stage ({self.stages}), "
+                                 f"got {len(fr)}")
+            if abs(sum(fr) - 1.0) > 1e-6:
+                raise ValueError(f"stage_fractions: must add up to 1 (got {sum(fr):g})")
 
     @property
     def items_range(self) -> tuple[int, int]:
@@ -364,7 +441,8 @@ def parse_scenario(
 
 def _check_finite(sc: Scenario, source: str) -> None:
     for i, j in enumerate(sc.jobs):
-        for f in ("flops_per_item", "bytes_per_item", "weight_bytes", "deadline_s", "value"):
+        for f in ("flops_per_item", "bytes_per_item", "weight_bytes", "deadline_s", "value",
+                  "activation_bytes_per_item"):
             v = getattr(j, f)
             if v is not None and not math.isfinite(v):
                 raise ScenarioError(f"{source}: jobs[{i}].{f}: must be finite")
