@@ -5,13 +5,15 @@ ship with the package and train the same MLP from the same seed; every step thei
 gradients are all-reduced over MQTT (each publishes its own, adds everyone's in member
 order). The members end with the same parameters, and those reach within 1 % of the
 accuracy of the same training on one node with the whole set (in this process). A member
-SIGKILLed mid-training is left out: the job runs again on the other two
-(``groundstation.training``), with the same result.
+SIGKILLed mid-training is left out: the run (``groundstation.training``) goes on from its
+last checkpoint on disk, under the next epoch, on the other two and a spare, and reaches
+the same result without starting over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Iterator
 from importlib import resources
@@ -28,7 +30,9 @@ from flightsw.models.mlp_train import accuracy, train_local
 from flightsw.protocol import decode, dump, parse
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import TrainDone, TrainJob, train_inbox
-from groundstation.training import run_training
+from groundstation.train_checkpoint import read_checkpoint
+from groundstation.train_progress import TrainProgress
+from groundstation.training import CHECKPOINT_NAME, run_training
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -36,6 +40,8 @@ EPOCH = "2026-03-20T00:00:00Z"
 NODES = ["sat-a", "sat-b", "sat-c"]
 SIZES = [64, 32, 10]
 STEPS = 150
+EVERY = 10  # steps between checkpoints
+SPARE = "sat-d"
 LR = 0.01
 SEED = 4
 TRAIN = 300  # of the 450 digits that ship with the package; the other 150 are the test set
@@ -115,45 +121,74 @@ async def test_three_nodes_train_data_parallel_to_the_accuracy_of_one(
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
 
 
-async def test_a_member_killed_mid_training_is_left_out_and_the_result_is_the_same(
+async def test_a_member_killed_mid_training_resumes_from_the_checkpoint(
     mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
 ) -> None:
-    for i, n in enumerate(NODES):
+    for i, n in enumerate([*NODES, SPARE]):
         procs.node(mosquitto.url, n, "jetson-orin-nano-super", arg_latitude=5.0 * i)
     x, y = digits()
     x_train, y_train = x[:TRAIN], y[:TRAIN]
     loop = asyncio.get_running_loop()
     end = loop.time() + 60
-    while not all((procs.logdir / n / "heartbeat").exists() for n in NODES):
+    while not all((procs.logdir / n / "heartbeat").exists() for n in [*NODES, SPARE]):
         assert loop.time() < end, "nodes did not start"
         await asyncio.sleep(0.2)
+    ckdir = tmp_path / "ck"
+    progress = TrainProgress("digits-2", STEPS, summary_path=ckdir / "summary.json")
+    t0 = loop.time()
     async with (
         MqttBus(mosquitto.url, client_id="train-kill", clean_start=True) as bus,
-        bus.subscribe("odc/sat/+/train/digits-2/grad", qos=0) as grads,
         asyncio.TaskGroup() as tg,
     ):
         run = tg.create_task(run_training(bus, "digits-2", NODES, SIZES, x_train, y_train,
                                           steps=STEPS, lr=LR, seed=SEED, step_timeout_s=5.0,
-                                          timeout_s=240))
+                                          timeout_s=240, spares=[SPARE], checkpoint_dir=ckdir,
+                                          checkpoint_every=EVERY, progress=progress))
 
-        async def some_steps_done() -> None:
-            while True:
-                obj = decode((await grads.get()).payload)
-                if isinstance(obj, dict) and obj.get("step", 0) >= 10:
-                    return
-
-        await asyncio.wait_for(some_steps_done(), 120)
+        ck_file = ckdir / CHECKPOINT_NAME
+        while not ck_file.exists() or read_checkpoint(ck_file).step < 2 * EVERY:
+            assert loop.time() < t0 + 120 and not run.done(), "no checkpoint at step 20"
+            await asyncio.sleep(0.005)
         procs.kill("sat-b", signal.SIGKILL)
+        killed_ck = read_checkpoint(ck_file)  # the file on disk just after the kill
         result = await run
-    # the broker's last will took sat-b out; the job ran again on the other two, re-split
-    assert result.attempts == 2 and result.job_id == "digits-2.r1"
-    assert result.members == ["sat-a", "sat-c"]
-    assert [d.status for d in result.done] == ["done", "done"]
-    a, c = ([t.to_array() for t in d.params] for d in result.done)
-    for p, q in zip(a, c, strict=True):
-        assert np.array_equal(p, q)
-    # the full batch is the same, so the parameters are one node's again
+    wall = loop.time() - t0
+    # the broker's last will took sat-b out; the spare took its place, from the checkpoint
+    assert result.status == "done", result.reason
+    assert result.epoch == 1 and result.attempts == 2 and result.job_id == "digits-2"
+    assert result.members == ["sat-a", "sat-c", SPARE]
+    [plan] = result.replans
+    assert plan.lost == ["sat-b"] and plan.added == [SPARE] and "offline" in plan.reason
+    assert plan.from_step % EVERY == 0 and plan.from_step >= 2 * EVERY
+    assert plan.from_step >= killed_ck.step  # not before the checkpoint on disk at the kill
+    assert plan.from_step <= plan.reached_step < STEPS
+    # it did not start over: epoch 1 ran from the checkpoint to the end
+    assert all(d.epoch == 1 and d.start_step == plan.from_step and d.steps == STEPS
+               and len(d.losses) == STEPS - plan.from_step for d in result.done)
+    redone = plan.reached_step - plan.from_step
+    assert result.steps_computed == STEPS + redone < STEPS + plan.from_step
+    assert len(result.losses) == STEPS
+    # the survivors' parameters agree, and they are one node's up to rounding
+    a, c, d = ([t.to_array() for t in dn.params] for dn in result.done)
+    for p, q, r in zip(a, c, d, strict=True):
+        assert np.array_equal(p, q) and np.array_equal(p, r)
     ref = train_local(SIZES, x_train, y_train, steps=STEPS, lr=LR, seed=SEED)
-    for p, r in zip(a, ref, strict=True):
+    for p, r in zip(result.params, ref, strict=True):
         np.testing.assert_allclose(p, r, rtol=0, atol=1e-8)
-    assert abs(accuracy(a, x[TRAIN:], y[TRAIN:]) - accuracy(ref, x[TRAIN:], y[TRAIN:])) <= 0.01
+    acc_one = accuracy(ref, x[TRAIN:], y[TRAIN:])
+    acc_resumed = accuracy(result.params, x[TRAIN:], y[TRAIN:])
+    assert abs(acc_resumed - acc_one) <= 0.01, (acc_resumed, acc_one)
+    # the last checkpoint on disk is the end, and the summary file tells the story
+    final = read_checkpoint(ckdir / CHECKPOINT_NAME)
+    assert final.step == STEPS and final.epoch == 1 and final.members == result.members
+    for p, r in zip(final.params, result.params, strict=True):
+        assert np.array_equal(p, r)
+    summary = json.loads((ckdir / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["step"] == STEPS
+    assert summary["epoch"] == 1 and summary["members"] == result.members
+    assert summary["checkpoints"] == progress.checkpoints >= STEPS // EVERY
+    assert summary["replans"][0]["lost"] == ["sat-b"]
+    assert summary["replans"][0]["from_step"] == plan.from_step
+    print(f"one node {acc_one:.4f}, resumed 3 nodes {acc_resumed:.4f}; resumed from step "
+          f"{plan.from_step}, reached {plan.reached_step} before, {redone} steps redone, "
+          f"{result.steps_computed} computed; {wall:.1f} s wall")

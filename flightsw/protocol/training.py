@@ -4,7 +4,11 @@ A training job has K members; member ``i`` gets a :class:`TrainJob` with shard `
 the training set on ``odc/sat/{node}/train``. Every step each member publishes its
 :class:`TrainGrad` on ``odc/sat/{node}/train/{job_id}/grad`` and reads every member's
 (``odc/sat/+/train/{job_id}/grad``); at the end each publishes a :class:`TrainDone` on
-``odc/sat/{node}/train/{job_id}/done``.
+``odc/sat/{node}/train/{job_id}/done``. With ``checkpoint_every`` N the first member also
+publishes a :class:`TrainCheckpoint` (parameters and Adam state) every N steps on
+``odc/sat/{node}/train/{job_id}/ckpt``. A re-planned job keeps its id and raises ``epoch``
+by one (a fencing token): a member refuses a gradient of an older epoch, and a
+:class:`TrainJob` may carry a :class:`TrainState` to resume from.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from flightsw.protocol.sign import canonical
 from flightsw.protocol.topics import PREFIX
 
 __all__ = [
+    "TrainCheckpoint",
     "TrainDone",
     "TrainGrad",
     "TrainJob",
+    "TrainState",
+    "ckpt_topic",
+    "ckpts_of_job",
     "done_topic",
     "grad_topic",
     "grads_of_job",
@@ -46,6 +54,38 @@ def done_topic(node: str, job_id: str) -> str:
     return f"{PREFIX}/{node}/train/{job_id}/done"
 
 
+def ckpt_topic(node: str, job_id: str) -> str:
+    return f"{PREFIX}/{node}/train/{job_id}/ckpt"
+
+
+def ckpts_of_job(job_id: str) -> str:
+    """Every member's checkpoints of one job (a subscription filter)."""
+    return f"{PREFIX}/+/train/{job_id}/ckpt"
+
+
+class TrainState(Message):
+    """Training state after ``step`` steps: the parameters (``W0, b0, W1, b1, ...``) and
+    the Adam optimiser's moments and step count. Full-batch training draws no random
+    numbers after the seeded initialisation, so this is all a run needs to go on."""
+
+    step: Annotated[int, Field(ge=0)]
+    params: list[Tensor] = Field(min_length=2)
+    adam_t: Annotated[int, Field(ge=0)]
+    adam_m: list[Tensor]
+    adam_v: list[Tensor]
+
+    @model_validator(mode="after")
+    def _shapes(self) -> TrainState:
+        n = len(self.params)
+        if self.adam_t and (len(self.adam_m) != n or len(self.adam_v) != n):
+            raise ValueError(f"adam_m, adam_v: {n} tensors each needed, got "
+                             f"{len(self.adam_m)} and {len(self.adam_v)}")
+        return self
+
+    def sha256(self) -> str:
+        return hashlib.sha256(canonical(self.model_dump(mode="python"))).hexdigest()
+
+
 class TrainJob(Message):
     """One member's part of a data-parallel training job: the plan every member shares,
     and this member's shard (``x`` features, ``y`` integer labels)."""
@@ -61,19 +101,34 @@ class TrainJob(Message):
     step_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 60.0
     x: Tensor
     y: Tensor
+    epoch: Annotated[int, Field(ge=0)] = 0  # raised by one at every re-plan
+    checkpoint_every: Annotated[int, Field(ge=0, le=100_000)] = 0  # 0: no checkpoints
+    resume: TrainState | None = None  # start from this state instead of the seed's
 
     @model_validator(mode="after")
     def _distinct(self) -> TrainJob:
         if len(set(self.members)) != len(self.members):
             raise ValueError("members: a node appears twice")
+        if self.resume is not None and self.resume.step >= self.steps:
+            raise ValueError(f"resume.step: {self.resume.step} is not below steps "
+                             f"{self.steps}")
+        if self.resume is not None and len(self.resume.params) != 2 * (len(self.sizes) - 1):
+            raise ValueError(f"resume.params: {2 * (len(self.sizes) - 1)} tensors needed, "
+                             f"got {len(self.resume.params)}")
         return self
+
+    @property
+    def start_step(self) -> int:
+        return 0 if self.resume is None else self.resume.step
 
     def plan_sha256(self) -> str:
         """The digest of what every member must agree on (all but the shard)."""
         return hashlib.sha256(canonical({
             "job_id": self.job_id, "members": list(self.members), "sizes": list(self.sizes),
             "seed": self.seed, "steps": self.steps, "lr": self.lr,
-            "total_items": self.total_items,
+            "total_items": self.total_items, "epoch": self.epoch,
+            "checkpoint_every": self.checkpoint_every,
+            "resume": None if self.resume is None else self.resume.sha256(),
         })).hexdigest()
 
 
@@ -88,6 +143,21 @@ class TrainGrad(Message):
     step: Annotated[int, Field(ge=0)]
     loss: Annotated[float, Field(allow_inf_nan=False)]
     grads: list[Tensor]
+    epoch: Annotated[int, Field(ge=0)] = 0
+
+
+class TrainCheckpoint(Message):
+    """The first member's training state after ``state.step`` steps, and the whole set's
+    loss of each step this epoch has done: ``losses[-1]`` is step ``state.step - 1``'s."""
+
+    kind: Literal["train_ckpt"] = "train_ckpt"
+    auth: Auth | None = None
+    job_id: JobId
+    node: NodeId
+    plan: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    epoch: Annotated[int, Field(ge=0)]
+    losses: list[Annotated[float, Field(allow_inf_nan=False)]]
+    state: TrainState
 
 
 class TrainDone(Message):
@@ -100,8 +170,12 @@ class TrainDone(Message):
     node: NodeId
     status: Literal["done", "failed"]
     reason: str | None = None
-    steps: int = 0
-    losses: list[float] = Field(default_factory=list)  # the whole set's loss, per step
+    epoch: Annotated[int, Field(ge=0)] = 0
+    missing: list[NodeId] = Field(default_factory=list)  # members whose gradient never came
+    stale_in: int = 0  # gradients refused as of an older epoch
+    start_step: int = 0  # the step this epoch started from
+    steps: int = 0  # the steps done in all (the start step included)
+    losses: list[float] = Field(default_factory=list)  # whole set's loss, per step this epoch
     params: list[Tensor] = Field(default_factory=list)
     host_wall_s: float = 0.0
     messages_in: int = 0  # gradients received from the other members
