@@ -1,5 +1,7 @@
 """Training jobs at real in-process nodes on the memory bus: members stay in lockstep,
-a missing member or one training another plan fails the job, bad jobs are refused."""
+a missing member or one training another plan fails the job, bad jobs are refused; a job
+resumes from a state and checkpoints, an older epoch's gradient is refused, a newer epoch
+supersedes a running one."""
 
 from __future__ import annotations
 
@@ -13,13 +15,27 @@ from node_harness import kind, running_node, wait_for
 
 from flightsw.bus import MemoryBus
 from flightsw.clock import WallClock
-from flightsw.models.mlp_train import step_flops_per_item, train_local
+from flightsw.models.mlp_train import (
+    Adam,
+    init_params,
+    shard_gradient,
+    step_flops_per_item,
+    train_local,
+)
 from flightsw.node.spec import NodeSpec
+from flightsw.node.training import state_of
 from flightsw.protocol import Command, dump, parse, topics
 from flightsw.protocol.auth import sign_command
 from flightsw.protocol.codec import encode
 from flightsw.protocol.messages import Tensor
-from flightsw.protocol.training import TrainDone, TrainJob, train_inbox
+from flightsw.protocol.training import (
+    TrainCheckpoint,
+    TrainDone,
+    TrainGrad,
+    TrainJob,
+    grad_topic,
+    train_inbox,
+)
 from hardware_profiles import load_profile
 
 T0 = 1_790_000_000.0
@@ -150,3 +166,132 @@ async def test_bad_training_jobs_are_refused_naming_the_field(tmp_path: Path) ->
             await bus.publish(train_inbox("n1"), encode(obj))
             _, err = await wait_for(events, kind("error", code="invalid_train_job"))
             assert name in err["message"], err
+
+
+def local_state(steps: int) -> tuple[list[np.ndarray], Adam, list[float]]:
+    """One node's full-batch training of ``steps`` steps: parameters, Adam, losses."""
+    x, y = data()
+    params = init_params(SIZES, 7)
+    opt = Adam(0.05)
+    losses = []
+    for _ in range(steps):
+        loss, grads = shard_gradient(params, x, y, 40)
+        losses.append(loss)
+        params = opt.step(params, grads)
+    return params, opt, losses
+
+
+async def test_a_resumed_job_goes_on_from_its_state_and_sends_checkpoints(
+    tmp_path: Path
+) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    members = ["n1", "n2"]
+    shards = [np.arange(0, 13), np.arange(13, 40)]
+    params, opt, _ = local_state(5)
+    resume = state_of(5, params, opt)
+    async with contextlib.AsyncExitStack() as stack:
+        for n in members:
+            await stack.enter_async_context(running_node(bus, clock, tmp_path / n, node_id=n))
+        sub = await stack.enter_async_context(bus.subscribe("odc/sat/+/train/t1/done"))
+        ckpts = await stack.enter_async_context(bus.subscribe("odc/sat/+/train/t1/ckpt"))
+        for n, rows in zip(members, shards, strict=True):
+            await bus.publish(train_inbox(n), dump(train_job(
+                rows, members, epoch=2, resume=resume, checkpoint_every=3)))
+        done = [parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+                for _ in members]
+        got = [parse(TrainCheckpoint, (await wait_for(ckpts, kind("train_ckpt")))[0].payload)
+               for _ in range(3)]
+        assert ckpts.qsize() == 0
+    # it did not start over: 7 steps from step 5, and the result is 12 steps of one node
+    for d in done:
+        assert d.status == "done" and d.epoch == 2 and d.start_step == 5 and d.steps == 12
+        assert len(d.losses) == 7
+    ref_params, ref_opt, ref_losses = local_state(12)
+    for p, r in zip((t.to_array() for t in done[0].params), ref_params, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(done[0].losses, ref_losses[5:], rtol=1e-12)
+    # the first member checkpoints after steps 6 and 9 (every 3rd) and after the last
+    assert [(c.node, c.epoch, c.state.step) for c in got] == [("n1", 2, 6), ("n1", 2, 9),
+                                                              ("n1", 2, 12)]
+    last = got[-1]
+    assert len(last.losses) == 7 and last.state.adam_t == ref_opt.t == 12
+    for t, r in zip(last.state.adam_v, ref_opt.v, strict=True):
+        np.testing.assert_allclose(t.to_array(), r, rtol=1e-9, atol=1e-18)
+
+
+async def test_a_gradient_of_an_older_epoch_is_refused_never_added(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    members = ["n1", "n2"]
+    shards = [np.arange(0, 20), np.arange(20, 40)]
+    job = train_job(shards[0], members, epoch=1)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(running_node(bus, clock, tmp_path / "n1", node_id="n1"))
+        sub = await stack.enter_async_context(bus.subscribe("odc/sat/+/train/t1/done"))
+        grads = await stack.enter_async_context(bus.subscribe("odc/sat/n1/train/t1/grad"))
+        await bus.publish(train_inbox("n1"), dump(job))
+        await wait_for(grads, kind("train_grad", step=0))  # n1 waits for n2's step 0
+        # n2's late gradient of its epoch-0 run (same step, same shapes, wild values)
+        wild = [np.full(p.shape, 1e3) for p in init_params(SIZES, 0)]
+        late = TrainGrad(job_id="t1", node="n2", plan=train_job(
+            shards[1], members, epoch=0).plan_sha256(), step=0, loss=5.0,
+            grads=[Tensor.from_array(g) for g in wild], epoch=0)
+        for _ in range(3):
+            await bus.publish(grad_topic("n2", "t1"), dump(late))
+        await stack.enter_async_context(running_node(bus, clock, tmp_path / "n2", node_id="n2"))
+        await bus.publish(train_inbox("n2"), dump(train_job(shards[1], members, epoch=1)))
+        ends = [parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+                for _ in members]
+    done = {d.node: d for d in ends}
+    assert done["n1"].status == "done" and done["n1"].stale_in == 3
+    assert done["n2"].stale_in == 0
+    x, y = data()
+    ref = train_local(SIZES, x, y, steps=12, lr=0.05, seed=7)
+    for p, r in zip((t.to_array() for t in done["n1"].params), ref, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
+
+
+async def test_a_newer_epoch_supersedes_the_running_one(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    async with (
+        running_node(bus, clock, tmp_path / "n1", node_id="n1"),
+        bus.subscribe("odc/sat/n1/train/t1/done") as sub,
+        bus.subscribe("odc/sat/n1/train/t1/grad") as grads,
+    ):
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(40), ["n1", "ghost"])))
+        await wait_for(grads, kind("train_grad", step=0))  # epoch 0 waits for ghost
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(40), ["n1"], epoch=1)))
+        first = parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+        second = parse(TrainDone, (await wait_for(sub, kind("train_done")))[0].payload)
+        # epoch 0 sent again (a late delivery) is ignored: no third end
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(40), ["n1", "ghost"])))
+        with pytest.raises(TimeoutError):
+            await wait_for(sub, kind("train_done"), timeout=1.0)
+    assert (first.epoch, first.status, first.reason, first.steps) == (
+        0, "failed", "superseded by epoch 1", 0)
+    assert (second.epoch, second.status, second.steps) == (1, "done", 12)
+
+
+async def test_a_resume_state_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    params, opt, _ = local_state(2)
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1", node_id="n1"),
+        bus.subscribe(topics.event("n1")) as events,
+    ):
+        bad = state_of(2, params, opt)
+        bad.adam_m[1] = Tensor.from_array(np.zeros(5))
+        await bus.publish(train_inbox("n1"), dump(train_job(np.arange(10), ["n1"],
+                                                            resume=bad)))
+        _, err = await wait_for(events, kind("error", code="invalid_train_job"))
+        assert err["field"] == "resume"
+        assert err["message"] == "resume.adam_m[1]: expected finite float64 [6], got " \
+            "float64 [5]"
+        late = train_job(np.arange(10), ["n1"], resume=state_of(2, params, opt))
+        obj = late.model_dump(mode="python")
+        obj["steps"] = 2
+        await bus.publish(train_inbox("n1"), encode(obj))
+        _, err = await wait_for(events, kind("error", code="invalid_train_job"))
+        assert "resume.step: 2 is not below steps 2" in err["message"], err
