@@ -43,6 +43,7 @@ _COLUMNS = (
     "migrations",
     "duplicates",
     "stages",
+    "replans",
     "reason",
     "detail",
     "lease_seen",
@@ -52,7 +53,8 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "job_id" else "") for c in _COLUMNS)},
     submit_blob BLOB NOT NULL,
-    result_blob BLOB
+    result_blob BLOB,
+    resume_blob BLOB
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS node_auth (
@@ -78,10 +80,14 @@ class JobTable:
         self.path = path
 
     def _add_missing_columns(self) -> None:
-        """A table written before a column existed gains it (``stages``: 0, no pipeline)."""
+        """A table written before a column existed gains it (``stages``, ``replans``: 0;
+        ``resume_blob``: none)."""
         have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
-        if "stages" not in have:
-            self._db.execute("ALTER TABLE jobs ADD COLUMN stages INTEGER NOT NULL DEFAULT 0")
+        for col in ("stages", "replans"):
+            if col not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0")
+        if "resume_blob" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN resume_blob BLOB")
 
     def close(self) -> None:
         self._db.close()
@@ -103,6 +109,7 @@ class JobTable:
             "migrations": 0,
             "duplicates": 0,
             "stages": 0 if job.pipeline is None else len(job.pipeline.stages),
+            "replans": 0,
         }
         cols = ", ".join([*row, "submit_blob"])
         marks = ", ".join("?" for _ in range(len(row) + 1))
@@ -118,7 +125,7 @@ class JobTable:
         return cur.fetchone() is not None
 
     def update(self, job_id: str, **fields: Any) -> None:
-        bad = set(fields) - set(_COLUMNS) - {"result_blob"}
+        bad = set(fields) - set(_COLUMNS) - {"result_blob", "resume_blob"}
         if bad:
             raise GroundError(f"job table: unknown columns {sorted(bad)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -149,6 +156,15 @@ class JobTable:
         if r is None:
             raise JobNotFound(f"job_id: no job {job_id!r}")
         return parse(JobSubmit, bytes(r[0]))
+
+    def resume(self, job_id: str) -> JobSubmit | None:
+        """The stages left of a pipeline job a member gave back (its next stage, on the
+        outputs of the stages done), None if it has none."""
+        cur = self._db.execute("SELECT resume_blob FROM jobs WHERE job_id = ?", (job_id,))
+        r = cur.fetchone()
+        if r is None:
+            raise JobNotFound(f"job_id: no job {job_id!r}")
+        return None if r[0] is None else parse(JobSubmit, bytes(r[0]))
 
     def submit_bytes(self, job_id: str) -> int:
         """Size of the submitted job's msgpack encoding (what its uplink carries)."""

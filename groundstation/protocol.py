@@ -126,6 +126,7 @@ class JobRecord(Message):
     migrations: int = 0
     duplicates: int = 0
     stages: int = 0  # a pipeline job's stage count (0: not a pipeline)
+    replans: int = 0  # times a member gave a pipeline job back and the rest was re-planned
     reason: str | None = None
     detail: str | None = None
     outputs: dict[str, Tensor] | None = None
@@ -135,6 +136,8 @@ class JobRecord(Message):
         # a plain job's record travels without ``stages``, so a client from before pipeline
         # jobs (which forbids unknown fields) still reads it
         data = handler(self)
-        if isinstance(data, dict) and data.get("stages", 1) == 0:
-            del data["stages"]
+        if isinstance(data, dict):
+            for key in ("stages", "replans"):
+                if data.get(key, 1) == 0:  # replans: omitted too, for the same clients
+                    del data[key]
         return data

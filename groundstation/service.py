@@ -33,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import numpy as np
+
 from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.exceptions import (
@@ -42,7 +44,7 @@ from flightsw.exceptions import (
     ModelStoreError,
     ProtocolError,
 )
-from flightsw.models.cost import analyse
+from flightsw.models.cost import ModelCost, analyse
 from flightsw.models.store import ModelStore, chunk_model
 from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics.ground import Station, in_contact
@@ -52,6 +54,7 @@ from flightsw.protocol import (
     GroundStations,
     JobEvent,
     JobResult,
+    JobSubmit,
     ModelChunk,
     ModelMissing,
     ModelStored,
@@ -74,6 +77,7 @@ from flightsw.protocol.jobrules import (
     lease_lapsed,
     next_epoch,
 )
+from flightsw.protocol.messages import StageReturn
 from flightsw.protocol.sign import Verifier
 from flightsw.protocol.warrant import WarrantSigner
 from flightsw.taskset import cancel_all
@@ -97,6 +101,7 @@ log = logging.getLogger("groundstation")
 CHUNK_BYTES = 256 * 1024
 MAX_JOB_BYTES = 16 * 1024 * 1024  # a node's default payload limit (NodeConfig)
 MAX_ATTEMPTS = 5  # uplinks of one job whose lease lapsed before it ends failed
+TRACK_SAMPLES = 4  # times over a pipeline job's expected duration its links are judged at
 
 
 @dataclass(slots=True)
@@ -174,6 +179,7 @@ class GroundStation:
         self.nodes: dict[str, NodeView] = {}
         self._flops_per_item: dict[str, float] = {}  # per model, for the work of a job
         self._model_bytes: dict[str, int] = {}
+        self._stage_costs: dict[str, ModelCost] = {}  # pipeline stage models' cost models
         self.ingested = 0
         self.duplicates = 0
         self.stale = 0
@@ -273,7 +279,9 @@ class GroundStation:
             raise AuthError(f"node: {obj.get('node')!r} does not match the topic's {node!r}")
         if self.verifier is not None:
             self.verifier.check(node, msg.topic, obj)
-        if leaf == "result":
+        if leaf == "result" and obj.get("kind") == "stage_return":
+            self._on_stage_return(node, parse(StageReturn, obj))
+        elif leaf == "result":
             self._on_result(node, parse(JobResult, obj))
         elif leaf == "event":
             ev = parse_event(obj)
@@ -381,6 +389,42 @@ class GroundStation:
         )
         self._forget_sent(res.job_id)
         self._publish_record(res.job_id, res)
+
+    def _on_stage_return(self, node: str, ret: StageReturn) -> None:
+        """A member gave a pipeline job back after its stage (the next member unusable):
+        keep the stages left, on its outputs, and queue the job for a new chain with
+        epoch + 1 (``_uplink_pipeline``). Taken only from the holder at its epoch or later;
+        after the job ended, or its lease lapsed, or an older epoch: stale, ignored."""
+        job_id = ret.job.job_id
+        try:
+            row = self.table.row(job_id)
+        except GroundError:
+            log.warning("ground: stage return for unknown job %s from %s", job_id, node)
+            return
+        if row["state"] not in TERMINAL and row["node"] not in (None, node):
+            raise AuthError(f"stage return of {job_id} from {node}, which does not hold its "
+                            f"lease ({row['node']} does)")
+        if (row["state"] in TERMINAL or row["node"] is None or row["state"] == "queued"
+                or ret.epoch < row["epoch"]):
+            self.stale += 1
+            log.info("ground: stale stage return of %s from %s (epoch %d, job at %d, %s)",
+                     job_id, node, ret.epoch, row["epoch"], row["state"])
+            return
+        plan = self.table.submitted(job_id).pipeline
+        p = ret.job.pipeline
+        if plan is None or p is None or p.stages != plan.stages or p.stage == 0:
+            raise ProtocolError("job.pipeline: not a later stage of this job's plan",
+                                field="job.pipeline")
+        epoch = next_epoch(ret.epoch)
+        log.warning("ground: %s given back by %s at epoch %d: %s; stages %d-%d re-planned "
+                    "with epoch %d", job_id, node, ret.epoch, ret.reason, p.stage,
+                    len(p.stages) - 1, epoch)
+        self._forget_sent(job_id)
+        self.table.update(job_id, state="queued", epoch=epoch, node=None, target=None,
+                          detail=f"re-plan: {ret.reason}", replans=row["replans"] + 1,
+                          resume_blob=dump(ret.job))
+        self._publish_record(job_id)
+        self._wake.set()
 
     def _on_job_event(self, node: str, ev: JobEvent) -> None:
         try:
@@ -568,23 +612,63 @@ class GroundStation:
 
     async def _uplink_pipeline(self, row: dict[str, Any], now: float,
                                reachable: Callable[[NodeView], bool]) -> None:
-        """Uplink stage 0 of a pipeline job with the group chosen now
-        (:mod:`groundstation.pipeline`), each member sent its stage model first."""
-        plan = self.table.submitted(row["job_id"]).pipeline
+        """Uplink the first stage left of a pipeline job (stage 0, or the next stage of a
+        job a member gave back, on the outputs of the stages done) with the group of the
+        stages left chosen now (:mod:`groundstation.pipeline`), each member sent its stage
+        model first."""
+        resume = self.table.resume(row["job_id"]) if row["replans"] else None
+        plan = (resume or self.table.submitted(row["job_id"])).pipeline
         assert plan is not None
+        start = plan.stage if resume is not None else 0
+        left = plan.stages[start:]
         views = [v for v in self.nodes.values() if self.placeable(v, now)]
-        group = choose_group(plan.stages, [_candidate(v, now, self.lease_s, reachable(v))
-                                           for v in views])
+        bounds, duration = self._pipeline_figures(left, row["items"], views)
+        times = [now + duration * (i + 1) / TRACK_SAMPLES for i in range(TRACK_SAMPLES)] \
+            if duration > 0 else []
+        group = choose_group(left, [_candidate(v, now, self.lease_s, reachable(v), times)
+                                    for v in views], bounds)
         if group is None:
             return
-        for node, model in zip(group, plan.stages, strict=True):
+        for node, model in zip(group, left, strict=True):
             if model not in self.nodes[node].models:
                 await self._send_model(self.nodes[node], model, now)
         first = self.nodes[group[0]]
-        if plan.stages[0] not in first.models:
-            return  # stage 0 goes once its model is there; the others may still be on way
-        await self._send_job(row, first.node, now, members=group)
+        if left[0] not in first.models:
+            return  # the first stage left goes once its model is there
+        # the stages done keep the nodes that ran them (a record, not a placement)
+        await self._send_job(row, first.node, now, members=plan.members[:start] + group,
+                             job=resume)
         first.sent_work[row["job_id"]] = (now, self._work_s(first, row))
+
+    def _stage_cost(self, model: str) -> ModelCost | None:
+        cost = self._stage_costs.get(model)
+        if cost is None:
+            try:
+                cost = analyse(self.store.path(model), model_hash=model)
+            except (CostModelError, ModelStoreError) as exc:
+                log.warning("ground: no cost model of stage %s: %s", model[:12], exc)
+                return None
+            self._stage_costs[model] = cost
+        return cost
+
+    def _pipeline_figures(self, stages: list[str], items: int,
+                          views: list[NodeView]) -> tuple[list[int], float]:
+        """What the group choice weighs for these stages of a job of ``items``: the bytes
+        each stage ships to the next (the next stage model's inputs, per item, times the
+        items; 0 where a shape is unknown) and the job's expected mission seconds (every
+        stage's FLOPs at the median effective ops/s of ``views``, and every boundary at
+        their slowest terminal)."""
+        costs = [self._stage_cost(m) for m in stages]
+        bounds = [items * _item_bytes(c) if c is not None else 0 for c in costs[1:]]
+        ops = sorted(v.state.effective_ops_per_s for v in views
+                     if v.state is not None and v.state.effective_ops_per_s > 0)
+        rates = [v.state.isl_rate_bps for v in views
+                 if v.state is not None and v.state.isl_rate_bps > 0]
+        if not ops:
+            return bounds, 0.0
+        work = sum(c.flops_per_item for c in costs if c is not None) * items
+        hops = 8.0 * sum(bounds) / min(rates) if rates else 0.0
+        return bounds, work / ops[len(ops) // 2] + hops
 
     def _fail_at_ground(self, row: dict[str, Any], reason: str, now: float) -> None:
         """End a job the ground never uplinked (the rulebook's ground failure)."""
@@ -682,11 +766,15 @@ class GroundStation:
         )
 
     async def _send_job(self, row: dict[str, Any], node: str, now: float,
-                        members: list[str] | None = None) -> None:
-        job = self.table.submitted(row["job_id"])
+                        members: list[str] | None = None,
+                        job: JobSubmit | None = None) -> None:
+        """Uplink the job (``job``: a pipeline's stages left, instead of the submitted job)
+        to ``node`` at the row's epoch; ``members`` the pipeline group of this uplink."""
+        job = self.table.submitted(row["job_id"]) if job is None else job
         job = job.model_copy(update={"epoch": row["epoch"]})
         if members is not None and job.pipeline is not None:  # the group of this uplink
-            plan = job.pipeline.model_copy(update={"members": members})
+            plan = job.pipeline.model_copy(update={"members": members,
+                                                   "start": job.pipeline.stage})
             job = job.model_copy(update={"pipeline": plan})
         self.table.update(
             row["job_id"],
@@ -753,15 +841,40 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         log.error("ground: %s failed: %s", task.get_name(), task.exception())
 
 
-def _candidate(v: NodeView, now: float, lease_s: float, in_contact: bool) -> PipelineCandidate:
-    """A node as the pipeline group choice sees it: backlog, models, contact, and the
-    position and ISL terminal of its last heartbeat (no heartbeat: no links)."""
+def _item_bytes(cost: ModelCost) -> int:
+    """Bytes per item of a stage model's tensor inputs (the first axis is the items; an
+    unknown dimension counts 1)."""
+    total = 0
+    for spec in cost.inputs:
+        if not spec.is_tensor or spec.shape is None:
+            continue
+        n = 1
+        for d in spec.shape[1:]:
+            n *= d if d is not None and d > 0 else 1
+        total += n * np.dtype(spec.dtype).itemsize
+    return total
+
+
+def _candidate(v: NodeView, now: float, lease_s: float, in_contact: bool,
+               times: list[float] | None = None) -> PipelineCandidate:
+    """A node as the pipeline group choice sees it: backlog, models, contact, the
+    position, ISL terminal and headroom of its last heartbeat (no heartbeat: no links),
+    and its positions at ``times`` from its orbit (none without an announced orbit)."""
     st = v.state
     pos = None
     if st is not None and len(st.position_km) == 3:
         x, y, z = st.position_km
         pos = (x, y, z)
+    track: tuple[tuple[float, float, float], ...] = ()
+    if times and v.orbits is not None:
+        track = tuple((float(r[0]), float(r[1]), float(r[2]))
+                      for r in (v.orbits.positions(t)[0] for t in times))
+    if st is None:
+        return PipelineCandidate(
+            v.node, v.backlog_s(now, lease_s),
+            frozenset(v.models) | frozenset(v.models_sending), in_contact, pos)
     return PipelineCandidate(
         v.node, v.backlog_s(now, lease_s), frozenset(v.models) | frozenset(v.models_sending),
-        in_contact, pos, st.isl_rate_bps if st is not None else 0.0,
-        st.isl_max_range_km if st is not None else 0.0)
+        in_contact, pos, st.isl_rate_bps, st.isl_max_range_km, soc=st.soc,
+        margin_wh=st.margin_wh, temperature_c=st.temperature_c, throttle_c=st.throttle_c,
+        safe_mode=st.safe_mode, track_km=track)

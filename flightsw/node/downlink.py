@@ -14,6 +14,7 @@ import numpy as np
 
 from flightsw.physics.ground import Station, in_contact
 from flightsw.protocol import JobResult
+from flightsw.protocol.messages import StageReturn
 
 if TYPE_CHECKING:
     from flightsw.node.service import Node
@@ -28,12 +29,13 @@ class Downlink:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.queue: asyncio.Queue[tuple[str, JobResult]] = asyncio.Queue()
+        # results, and pipeline jobs given back to the ground (flightsw.node.pipeline)
+        self.queue: asyncio.Queue[tuple[str, JobResult | StageReturn]] = asyncio.Queue()
         self.stations: list[Station] = []  # announced by the ground; none = always in contact
         self.min_elevation_deg = 10.0
         self.held = 0  # results waiting for a contact window now
 
-    def send(self, topic: str, result: JobResult) -> None:
+    def send(self, topic: str, result: JobResult | StageReturn) -> None:
         self.queue.put_nowait((topic, result))
 
     def announce(self, stations: list[Station], min_elevation_deg: float) -> None:

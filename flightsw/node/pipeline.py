@@ -10,27 +10,47 @@ as inputs, epoch + 1 (the ground follows the holder as for a migration), after t
 modelled time of the hop over the inter-satellite link, adding what its stage and hop took
 to the pipeline's account (``Pipeline.spent_s``/``spent_j``, and stage 0's acceptance and
 start); the last stage's node sends the result for the whole pipeline.
+
+Before the hop the node checks the next member is still usable, from that member's latest
+heartbeat (:func:`unusable`): heard within three state periods (else offline), not in safe
+mode, not throttled, and linked by the rule of the migration rounds
+(``Migration.linked_peers``: both have a terminal, within the shorter range, the Earth not
+in the way). If it is not, the job is not handed to it: the node gives it back to the
+ground (:class:`~flightsw.protocol.messages.StageReturn` on its result topic, through the
+downlink's contact windows) as the next stage with the finished stage's outputs, and the
+ground places the stages left on a new chain with epoch + 1, so no finished stage is run
+again. Such a copy arrives from the ground at ``Pipeline.start`` > 0.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from flightsw.exceptions import JobRejected
-from flightsw.protocol import Handover, JobSubmit, NodeState, dump, topics
-from flightsw.protocol.messages import Tensor
+from flightsw.exceptions import JobRejected, ProtocolError
+from flightsw.protocol import Handover, JobSubmit, NodeState, dump, parse, topics
+from flightsw.protocol.messages import StageReturn, Tensor
 from flightsw.protocol.warrant import inputs_sha256
 
 if TYPE_CHECKING:
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
-__all__ = ["check_plan", "check_sender", "firsts", "hop_s", "is_passed_on", "next_stage",
-           "pass_on", "spent"]
+__all__ = ["check_plan", "check_sender", "firsts", "give_back", "hop_s", "is_passed_on",
+           "next_stage", "pass_on", "spent", "unusable"]
+
+#: a peer's heartbeat older than this many state periods counts as offline (as for the
+#: migration rounds' linked peers)
+FRESH_PERIODS = 3
+#: without a fresh heartbeat of the next member at hand, wait this many state periods for one
+WAIT_PERIODS = 1.5
+
+log = logging.getLogger("flightsw.node")
 
 _C_KM_S = 299_792.458
 
@@ -51,8 +71,9 @@ def check_plan(job: JobSubmit) -> None:
 
 
 def check_sender(job: JobSubmit, me: str, src: str | None) -> None:
-    """Where a pipeline job may come from: stage 0 from the ground (``src`` None), stage
-    ``s`` > 0 handed over by member ``s - 1`` to member ``s`` == ``me``. A job that is not a
+    """Where a pipeline job may come from: stage ``start`` (0, or the first stage left
+    after a re-plan) from the ground (``src`` None), a later stage ``s`` handed over by
+    member ``s - 1`` to member ``s`` == ``me``. A job that is not a
     pipeline passes. :class:`JobRejected` (field ``pipeline``) names what is wrong."""
     p = job.pipeline
     if p is None:
@@ -63,12 +84,12 @@ def check_sender(job: JobSubmit, me: str, src: str | None) -> None:
     if p.members[p.stage] != me:
         raise JobRejected(f"pipeline.members: stage {p.stage} is {p.members[p.stage]}'s, "
                           f"not {me}'s", field="pipeline.members")
-    if src is None and p.stage != 0:
+    if src is None and p.stage != p.start:
         raise JobRejected(f"pipeline.stage: stage {p.stage} comes from member "
                           f"{p.members[p.stage - 1]}, not from the ground",
                           field="pipeline.stage")
-    if src is not None and (p.stage == 0 or p.members[p.stage - 1] != src):
-        want = "the ground" if p.stage == 0 else p.members[p.stage - 1]
+    if src is not None and (p.stage == p.start or p.members[p.stage - 1] != src):
+        want = "the ground" if p.stage == p.start else p.members[p.stage - 1]
         raise JobRejected(f"pipeline.stage: stage {p.stage} comes from {want}, not from "
                           f"{src}", field="pipeline.stage")
 
@@ -133,13 +154,86 @@ def firsts(job: JobSubmit, accepted: float, started: float) -> tuple[float, floa
     return p.accepted_at, p.started_at
 
 
+def unusable(st: NodeState | None, now: float, fresh_s: float, linked: bool) -> str | None:
+    """Why the next member, whose latest heartbeat is ``st``, may not take a stage now
+    (None if it may): not heard from or silent for more than ``fresh_s`` (offline), in safe
+    mode, throttled (above its throttle temperature), or not ``linked`` to this node."""
+    if st is None:
+        return "not heard from"
+    if now - st.t > fresh_s:
+        return f"silent for {now - st.t:.1f} s (offline)"
+    if st.safe_mode:
+        return "in safe mode"
+    if st.temperature_c > st.throttle_c:
+        return f"throttled ({st.temperature_c:.1f} C > {st.throttle_c:.1f} C)"
+    if not linked:
+        return "no inter-satellite link (out of range, no terminal or the Earth in the way)"
+    return None
+
+
+def give_back(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
+              latency_s: float, energy_j: float, why: str) -> StageReturn:
+    """Give the job back to the ground as its next stage (see the module doc); the
+    return, queued on the downlink."""
+    p = job.pipeline
+    assert p is not None
+    started = q.first_start if q.first_start is not None else node.clock.now()
+    moved = next_stage(job, outputs, latency_s, energy_j, q.accepted_at, started)
+    dst = p.members[p.stage + 1]
+    ret = StageReturn(node=node.id, epoch=job.epoch, t=node.clock.now(),
+                      reason=f"stage {p.stage} done; next member {dst} {why}", job=moved)
+    log.warning("node %s: %s given back to the ground: %s", node.id, job.job_id, ret.reason)
+    node.downlink.send(topics.result(node.id), ret)
+    return ret
+
+
+async def latest_state(node: Node, peer: str) -> NodeState | None:
+    """``peer``'s latest heartbeat: the one the node's peer listener keeps if fresh, else
+    (a node whose policy is ``local`` listens to no peer) the next one on ``peer``'s state
+    topic, waited for at most ``WAIT_PERIODS`` state periods; None if none came."""
+    period = node.config.state_period_s
+    st = node.migration.peers.get(peer)
+    if st is not None and node.clock.now() - st.t <= FRESH_PERIODS * period:
+        return st
+    async with node.bus.subscribe(topics.state(peer), qos=0) as sub:
+        got = asyncio.ensure_future(sub.get())
+        timer = asyncio.ensure_future(node.clock.sleep(WAIT_PERIODS * period))
+        try:
+            await asyncio.wait({got, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not got.done():
+                got.cancel()
+        if got.cancelled() or not got.done():
+            return st
+        try:
+            fresh = parse(NodeState, got.result().payload)
+        except ProtocolError as exc:
+            log.info("node %s: bad state from %s: %s", node.id, peer, exc)
+            return st
+    if fresh.node != peer:
+        return st
+    node.migration.peers[peer] = fresh
+    return fresh
+
+
 async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
                   latency_s: float, energy_j: float) -> None:
-    """Hand the finished stage's outputs to the next member (see the module doc); the
-    stage took ``latency_s`` and ``energy_j`` (modelled)."""
+    """Hand the finished stage's outputs to the next member, or give the job back to the
+    ground if that member is no longer usable (see the module doc); the stage took
+    ``latency_s`` and ``energy_j`` (modelled)."""
     p = job.pipeline
     assert p is not None
     dst = p.members[p.stage + 1]
+    before = node.clock.now()
+    st = await latest_state(node, dst)
+    now = node.clock.now()
+    latency_s += now - before  # the job waited for that heartbeat
+    linked = any(peer.node == dst for peer in node.migration.linked_peers(now))
+    why = unusable(st, now, FRESH_PERIODS * node.config.state_period_s, linked)
+    if why is not None:
+        give_back(node, q, job, outputs, latency_s, energy_j, why)
+        return
     links = node.profile.links
     size = len(dump(next_stage(job, outputs)))
     transfer = hop_s(node.budget.position_of(0), links.isl_rate_bps,

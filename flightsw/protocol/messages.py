@@ -49,6 +49,7 @@ __all__ = [
     "Pipeline",
     "Progress",
     "Sha256",
+    "StageReturn",
     "StationInfo",
     "Status",
     "Telemetry",
@@ -124,16 +125,31 @@ class Pipeline(Message):
     # mission times stage 0 was accepted and started (nil at stage 0)
     accepted_at: Finite | None = None
     started_at: Finite | None = None
+    # the stage the ground uplinked this copy at: 0, or the first stage left when a member
+    # gave the job back after its stage and the ground re-planned the rest (StageReturn);
+    # members before it are the nodes that ran the stages done. Omitted when 0.
+    start: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Pipeline:
         if self.stage >= len(self.stages):
             raise ValueError(f"stage {self.stage} of a {len(self.stages)}-stage pipeline")
+        if self.start > self.stage:
+            raise ValueError(f"start {self.start} is after stage {self.stage}")
         if self.members and len(self.members) != len(self.stages):
             raise ValueError(f"{len(self.members)} members for {len(self.stages)} stages")
-        if len(set(self.members)) != len(self.members):
+        ahead = self.members[self.start:]  # a done stage's node may run a later one
+        if len(set(ahead)) != len(ahead):
             raise ValueError("members: a node appears twice")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_zero_start(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a pipeline uplinked from stage 0 travels without ``start``, as before re-planning
+        data = handler(self)
+        if isinstance(data, dict) and data.get("start", 1) == 0:
+            del data["start"]
+        return data
 
 
 class Progress(Message):
@@ -234,6 +250,22 @@ class JobEvent(Message):
     t: float
     detail: str | None = None
     target: str | None = None
+
+
+class StageReturn(Message):
+    """A pipeline job given back to the ground, on the node's result topic, by the member
+    that finished stage ``job.pipeline.stage - 1`` and found the next member unusable
+    (``reason``). ``epoch`` is the epoch it held; ``job`` is the next stage as the next
+    member would have received it (its model, the finished stage's outputs as inputs, the
+    pipeline's account so far), for the ground to place on a new chain."""
+
+    kind: Literal["stage_return"] = "stage_return"
+    auth: Auth | None = None
+    node: NodeId
+    epoch: Annotated[int, Field(ge=0)]
+    t: Finite
+    reason: str
+    job: JobSubmit
 
 
 class ErrorEvent(Message):

@@ -1,5 +1,5 @@
-"""A node's rules for pipeline jobs: which copies of a stage it takes, from whom, and the
-job it passes on."""
+"""A node's rules for pipeline jobs: which copies of a stage it takes, from whom, the job
+it passes on, and when the next member is no longer usable."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flightsw.node.pipeline import (
     is_passed_on,
     next_stage,
     spent,
+    unusable,
 )
 from flightsw.protocol import JobSubmit, NodeState, Tensor, dump
 from flightsw.protocol.messages import Pipeline
@@ -107,3 +108,43 @@ def test_the_hop_time_is_serialisation_light_time_and_latency() -> None:
     assert hop_s(here, 1e9, 0.005, peer, 1_000_000) == pytest.approx(8.0 + 0.010 + 0.005)
     # peer unheard of: this end's rate and latency only
     assert hop_s(here, 1e9, 0.005, None, 1_000_000) == pytest.approx(0.008 + 0.005)
+
+
+def peer_state(t: float = 100.0, temperature_c: float = 20.0, safe: bool = False) -> NodeState:
+    return NodeState(node="n1", t=t, soc=0.9, battery_wh=50.0, floor_wh=5.0,
+                     temperature_c=temperature_c, throttle_c=80.0, queue_depth=0,
+                     queued_work_s=0.0, sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0,
+                     effective_ops_per_s=1.0, power_w=1.0, position_km=[7000.0, 0.0, 0.0],
+                     safe_mode=safe, isl_rate_bps=1e9, isl_max_range_km=1000.0)
+
+
+def test_the_next_member_is_unusable_offline_in_safe_mode_throttled_or_unlinked() -> None:
+    assert unusable(peer_state(), 110.0, 30.0, linked=True) is None
+    assert unusable(None, 110.0, 30.0, linked=True) == "not heard from"
+    assert unusable(peer_state(t=60.0), 110.0, 30.0, linked=True) == \
+        "silent for 50.0 s (offline)"
+    assert unusable(peer_state(safe=True), 110.0, 30.0, linked=True) == "in safe mode"
+    assert unusable(peer_state(temperature_c=80.0), 110.0, 30.0, linked=True) is None
+    assert unusable(peer_state(temperature_c=81.5), 110.0, 30.0, linked=True) == \
+        "throttled (81.5 C > 80.0 C)"
+    why = unusable(peer_state(), 110.0, 30.0, linked=False)
+    assert why is not None and why.startswith("no inter-satellite link")
+
+
+def test_a_copy_from_the_ground_after_a_replan_starts_at_its_stage() -> None:
+    base = job(2).pipeline
+    assert base is not None
+    # n0 ran stage 0 and runs stage 2 too: allowed only for the stages before ``start``
+    fields = {**base.model_dump(), "members": ["n0", "n1", "n0"]}
+    with pytest.raises(ValueError, match="appears twice"):
+        Pipeline.model_validate(fields)
+    plan = Pipeline.model_validate({**fields, "start": 2})
+    resumed = job(2).model_copy(update={"pipeline": plan})
+    check_sender(resumed, "n0", None)  # the ground sends the first stage left
+    with pytest.raises(JobRejected, match="stage 2 comes from the ground, not from n1"):
+        check_sender(resumed, "n0", "n1")
+    with pytest.raises(ValueError, match="start 2 is after stage 1"):
+        Pipeline.model_validate({**fields, "start": 2, "stage": 1})
+    # a copy uplinked from stage 0 travels without the field (older nodes take it)
+    assert "start" not in job(0).model_dump()["pipeline"]
+    assert resumed.model_dump()["pipeline"]["start"] == 2

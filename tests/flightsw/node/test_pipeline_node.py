@@ -1,11 +1,15 @@
 """Pipeline stages at a real node (in-process, on the memory bus): which copies of a stage
-it takes and from whom, and the stage it passes on."""
+it takes and from whom, the stage it passes on, and the job it gives back to the ground
+when the next member is no longer usable."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,18 @@ from flightsw.bus import MemoryBus
 from flightsw.clock import WallClock
 from flightsw.models.partition import Plan, partition, run_stages
 from flightsw.node.pipeline import next_stage
-from flightsw.protocol import Handover, JobSubmit, ModelChunk, Tensor, dump, parse, topics
-from flightsw.protocol.messages import Pipeline, arrays_to_tensors
+from flightsw.node.service import Node
+from flightsw.protocol import (
+    Handover,
+    JobSubmit,
+    ModelChunk,
+    NodeState,
+    Tensor,
+    dump,
+    parse,
+    topics,
+)
+from flightsw.protocol.messages import Pipeline, StageReturn, arrays_to_tensors
 from flightsw.protocol.warrant import WarrantSigner, inputs_sha256, new_warrant_key
 
 T0 = 1_790_000_000.0
@@ -53,6 +67,38 @@ async def put(bus: MemoryBus, node: str, data: bytes) -> str:
     return h
 
 
+async def neighbour(bus: MemoryBus, node: Node, peer: str, *, temperature_c: float = 20.0,
+                    away_km: float = 200.0) -> None:
+    """Publish ``peer``'s heartbeat ``away_km`` from ``node``, across its orbit (an optical
+    terminal of 580 km), as ``node``'s migration rounds hear it."""
+    here = node.budget.position_of(0)
+    side = np.cross(here, [0.0, 0.0, 1.0])
+    there = here + away_km * side / np.linalg.norm(side)
+    st = NodeState(node=peer, t=node.clock.now(), soc=0.9, battery_wh=50.0, floor_wh=5.0,
+                   temperature_c=temperature_c, throttle_c=80.0, queue_depth=0,
+                   queued_work_s=0.0, sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0,
+                   effective_ops_per_s=1e12, power_w=10.0,
+                   position_km=[float(v) for v in there], isl_rate_bps=20e6,
+                   isl_max_range_km=580.0)
+    await bus.publish(topics.state(peer), dump(st), qos=0)
+
+
+@contextlib.asynccontextmanager
+async def beating(bus: MemoryBus, node: Node, peer: str, **kw: float) -> AsyncIterator[None]:
+    """``peer``'s heartbeats (see :func:`neighbour`) every 0.2 s while inside."""
+
+    async def beat() -> None:
+        while True:
+            await neighbour(bus, node, peer, **kw)
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def stage_job(stages: list[str], x: npt.NDArray[Any], stage: int = 0,
               members: list[str] | None = None, job_id: str = "p1") -> JobSubmit:
     inputs = arrays_to_tensors({"X": x})
@@ -72,10 +118,11 @@ async def test_stage_zero_runs_and_is_handed_to_the_next_member_with_its_outputs
     x = digits(12)
     async with (
         running_node(bus, WallClock(epoch=T0), tmp_path / "n1",
-                     ground_public_key_file=tmp_path / "ground.pub"),
+                     ground_public_key_file=tmp_path / "ground.pub") as n1,
         bus.subscribe(topics.event("n1")) as events,
         bus.subscribe(topics.handover("n1", "n2")) as hops,
         bus.subscribe(topics.result("n1")) as results,
+        beating(bus, n1, "n2"),  # heard, linked, cool: the stage goes to it
     ):
         stages = [await put(bus, "n1", s.model) for s in pl.stages]
         await wait_for(events, kind("model_stored", model=stages[1]))
@@ -161,3 +208,42 @@ async def test_stage_zero_with_other_inputs_than_the_plan_names_is_refused(
         await bus.publish(topics.job("n1"), dump(other))
         _, err = await wait_for(events, kind("error", code="invalid_job"))
         assert err["field"] == "inputs" and "inputs_sha256" in err["message"]
+
+
+async def test_a_stage_is_given_back_to_the_ground_when_the_next_member_is_unusable(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    pl = plan()
+    x = digits(12)
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1") as n1,
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe("odc/sat/n1/handover/+") as hops,
+        bus.subscribe(topics.result("n1")) as results,
+    ):
+        stages = [await put(bus, "n1", s.model) for s in pl.stages]
+        await wait_for(events, kind("model_stored", model=stages[1]))
+        for k, (peer, why) in enumerate([
+            ("n2", "throttled (95.0 C > 80.0 C)"),  # too hot
+            ("n3", "no inter-satellite link"),  # 900 km away: beyond the 580 km terminal
+        ]):
+            kw = {"temperature_c": 95.0} if peer == "n2" else {"away_km": 900.0}
+            async with beating(bus, n1, peer, **kw):
+                job = stage_job(stages, x, members=["n1", peer], job_id=f"p{k}")
+                await bus.publish(topics.job("n1"), dump(job.model_copy(update={"epoch": 3})))
+                msg, _ = await wait_for(results, kind("stage_return"))
+                ret = parse(StageReturn, msg.payload)
+                assert (ret.node, ret.epoch, ret.job.job_id) == ("n1", 3, f"p{k}")
+                assert ret.reason.startswith(f"stage 0 done; next member {peer} {why}"), ret.reason
+                nxt = ret.job
+                assert nxt.pipeline is not None and nxt.pipeline.stage == 1
+                assert (nxt.epoch, nxt.model) == (4, stages[1])
+                # the stage-0 outputs, as stage 1 reads them, equal bare onnxruntime's
+                one = Plan(stages=pl.stages[:1], cuts=(), flops_per_item=0.0,
+                           slowest_stage_s_per_item=0.0)
+                want = run_stages(one, {"X": x})
+                assert sorted(nxt.inputs) == sorted(want)
+                for name, arr in want.items():
+                    assert np.array_equal(nxt.inputs[name].to_array(), arr), name
+        assert hops.qsize() == 0  # nothing went over a link
