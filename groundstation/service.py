@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,7 @@ from flightsw.bus import Bus, Message
 from flightsw.clock import Clock
 from flightsw.exceptions import (
     AuthError,
+    ConfigError,
     CostModelError,
     FlightSwError,
     ModelStoreError,
@@ -66,6 +67,7 @@ from flightsw.protocol import (
     parse_event,
     topics,
 )
+from flightsw.protocol.antennas import Antennas, check_antennas
 from flightsw.protocol.codec import decode
 from flightsw.protocol.jobrules import (
     EXPIRED_AT_GROUND,
@@ -117,6 +119,7 @@ class NodeView:
     models: set[str] = field(default_factory=set)
     models_sending: dict[str, float] = field(default_factory=dict)
     uplink_tail: asyncio.Task[None] | None = None  # last message queued for this node
+    uplink_until: float = -math.inf  # when the last message queued for it is through
     # jobs sent to it that its heartbeat does not list yet: job_id -> (sent at, work s)
     sent_work: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -138,6 +141,7 @@ class GroundStation:
         archive_dir: Path,
         *,
         stations: list[Station] | None = None,
+        antennas: int | Sequence[int] = 1,
         min_elevation_deg: float = 10.0,
         lease_s: float = 60.0,
         tick_s: float = 2.0,
@@ -152,6 +156,8 @@ class GroundStation:
         self.dir = archive_dir
         self.stations = stations or []
         self.min_elevation_deg = min_elevation_deg
+        # each station's antennas, one satellite each (the simulator's rule, shared)
+        self.antennas = Antennas(_antenna_counts(antennas, len(self.stations)), clock.now())
         # checked now, so a bad station or mask fails at start, naming the field
         self.announcement = parse(
             GroundStations,
@@ -535,10 +541,27 @@ class GroundStation:
     def in_contact(self, view: NodeView, now: float) -> bool:
         if not self.stations:
             return True
+        return bool(self.in_view(view, now))
+
+    def in_view(self, view: NodeView, now: float) -> list[int]:
+        """The stations ``view`` is above the mask of at ``now`` (none without orbits)."""
         if view.orbits is None:
-            return False
+            return []
         r = view.orbits.positions(now)
-        return bool(in_contact(r, now, self.stations, self.min_elevation_deg).any())
+        return [int(s) for s in np.flatnonzero(
+            in_contact(r, now, self.stations, self.min_elevation_deg)[0])]
+
+    def antenna_for(self, view: NodeView, stations: list[int], now: float
+                    ) -> tuple[int, int, float] | None:
+        """``(station, antenna, start)`` of an uplink to ``view`` asked for at ``now``: of
+        the ``stations`` it is in view of, the one whose antenna can start on it soonest
+        (:class:`~flightsw.protocol.antennas.Antennas`; ties: the first station)."""
+        best: tuple[int, int, float] | None = None
+        for s in stations:
+            a, start = self.antennas.start(s, view.node, now)
+            if best is None or start < best[2]:
+                best = (s, a, start)
+        return best
 
     async def _uplink_loop(self) -> None:
         while True:
@@ -569,12 +592,18 @@ class GroundStation:
 
     async def _uplink_once(self) -> None:
         now = self.clock.now()
-        contact: dict[str, bool] = {}  # per pass: each node's contact is computed once
+        in_view: dict[str, list[int]] = {}  # per pass: the stations each node is in view of
+        horizon = now + self.tick_s
 
         def reachable(v: NodeView) -> bool:
-            if v.node not in contact:
-                contact[v.node] = self.in_contact(v, now)
-            return contact[v.node]
+            """In view of a station with an antenna that can start on it before the next
+            pass (without stations: always, a relay network)."""
+            if not self.stations:
+                return True
+            if v.node not in in_view:
+                in_view[v.node] = self.in_view(v, now)
+            got = self.antenna_for(v, in_view[v.node], now)
+            return got is not None and got[2] < horizon
 
         for row in list(self.table.active()):
             if row["state"] != "queued":
@@ -741,9 +770,34 @@ class GroundStation:
         return 8.0 * size / view.state.uplink_rate_bps + view.state.alt_km / 299_792.458
 
     def _uplink_send(self, view: NodeView, topic: str, payload: bytes) -> None:
-        """Send to one node in order, each message after its modelled uplink time."""
+        """Send to one node in order, each message after its modelled uplink time, on an
+        antenna of a station it is in view of (held from the message's start to its end:
+        a station sends to as many nodes at once as it has antennas)."""
         delay = self.uplink_delay_s(view, len(payload))
         prev = view.uplink_tail
+        now = self.clock.now()
+        got = self.antenna_for(view, self.in_view(view, now), now) if self.stations else None
+        if got is not None:
+            s, a, start = got
+            end = max(start, view.uplink_until) + delay
+            self.antennas.book(s, a, view.node, end)
+            view.uplink_until = end
+
+            async def send_at() -> None:
+                if prev is not None:
+                    await asyncio.wait({prev})
+                await self.clock.sleep_until(end)
+                try:
+                    await self.bus.publish(topic, payload, qos=1)
+                except FlightSwError as exc:  # the lease or the next pass sends it again
+                    log.error("ground: uplink to %s failed: %s", view.node, exc)
+
+            assert self._tg is not None
+            view.uplink_tail = self._track(
+                self._tg.create_task(send_at(), name=f"ground:uplink:{view.node}")
+            )
+            return
+        view.uplink_until = max(view.uplink_until, now) + delay
         if delay <= 0 and (prev is None or prev.done()):
             # nothing ahead and no link to model: straight out (publish only queues it)
             self._spawn(self.bus.publish(topic, payload, qos=1), f"ground:uplink:{view.node}")
@@ -834,6 +888,17 @@ class GroundStation:
             "jobs": self.table.counts(),
             "nodes": {k: v.status for k, v in self.nodes.items()},
         }
+
+
+def _antenna_counts(antennas: int | Sequence[int], stations: int) -> list[int]:
+    """One antenna count per station, from one count for all or one per station."""
+    if isinstance(antennas, int):
+        return [check_antennas(antennas)] * stations
+    counts = [check_antennas(a, f"antennas[{k}]") for k, a in enumerate(antennas)]
+    if len(counts) != stations:
+        raise ConfigError(f"antennas: give one count, or one per station ({stations}), "
+                          f"got {len(counts)}")
+    return counts
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -15,6 +15,7 @@ from flightsw.bus.url import default_broker_url
 from flightsw.cliutil.clock_args import add_clock_args, clock_from_args
 from flightsw.exceptions import ConfigError
 from flightsw.physics.ground import Station
+from flightsw.protocol.antennas import check_antennas
 from flightsw.service_host import configure_logging, heartbeat, stop_on_signals
 from groundstation.cli.keys import add_node_keys_arg, node_keys_from_args, warrants_from_args
 from groundstation.console.auth import OperatorAuth
@@ -115,6 +116,13 @@ def register(sub: Any) -> None:
         metavar="NAME=LAT,LON[,ALT_M]",
         help="a ground station; none means always in contact (relay network)",
     )
+    p.add_argument(
+        "--antennas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="antennas per station: satellites each station uplinks to at once (default 1)",
+    )
     p.add_argument("--min-elevation", type=float, default=10.0, help="deg")
     p.add_argument("--lease", type=float, default=60.0, help="lease, mission seconds")
     p.add_argument("--log-level", default="INFO")
@@ -127,6 +135,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     stations = [parse_station(s) for s in args.station]
+    antennas = check_antennas(args.antennas, "--antennas")
     node_keys = node_keys_from_args(args)  # unreadable keys fail now, naming the file
     warrants = warrants_from_args(args)
     clock = clock_from_args(args)
@@ -143,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
                     clock,
                     args.archive,
                     stations=stations,
+                    antennas=antennas,
                     min_elevation_deg=args.min_elevation,
                     lease_s=args.lease,
                     node_keys=node_keys,

@@ -7,6 +7,7 @@ station never holds more uplinks at once than it has antennas, nor two to one sa
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -104,7 +105,7 @@ def test_one_antenna_is_the_original_rule_one_uplink_after_the_other() -> None:
     """Each uplink starts when the one before it ended, or at the round that sent it."""
     sim, _ = _run(_cluster())
     spans = sorted(sim.spans)
-    for (_, prev_end, _, _), (start, _, _, _) in zip(spans, spans[1:], strict=False):
+    for (_, prev_end, _, _), (start, _, _, _) in itertools.pairwise(spans):
         assert start >= prev_end - 1e-9
         on_round = abs((start - T0) / 10.0 - round((start - T0) / 10.0)) < 1e-9
         assert start == pytest.approx(prev_end) or on_round
