@@ -75,6 +75,7 @@ from flightsw.sim.kernel import EventQueue
 from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
 from flightsw.sim.links import Link, Topology
 from flightsw.sim.node import OutResult, SimNode, ticket
+from flightsw.sim.pipeline import Pipelines
 from flightsw.sim.weather import Sky
 from flightsw.sim.workload import Arrivals, generate_arrivals
 from flightsw.sim.world import World
@@ -292,6 +293,7 @@ class Simulation:
         self._eta_d = np.array([p.bus.discharge_efficiency for p in profs])
         self.max_temp_c = float(np.max(self.temp_c))
         self.manoeuvring: set[int] = set()  # nodes whose manoeuvre may draw propulsion now
+        self.pipes = Pipelines(self)  # jobs of classes with stages > 1 (flightsw.sim.pipeline)
 
     # ================================================================ small helpers
     def _status(self, i: int, state: str, t: float) -> None:
@@ -338,6 +340,8 @@ class Simulation:
             self.archive.result(t, self._result_msg(job, job.epoch, node, t))
 
     def _queued(self, i: int, job: Job, epoch: int, t: float, migrations: int = 0) -> Queued:
+        if job.cls.stages > 1:  # a pipeline job uplinked: its stage 0
+            return self.pipes.first_stage(i, job, epoch, t)
         return Queued(
             job_id=job.jid,
             epoch=epoch,
@@ -465,13 +469,16 @@ class Simulation:
             accepted_at=q.accepted_at, energy_j=run.d.energy_j + q.spent_j,
             latency_s=run.d.latency_s, mode=run.d.mode.name, migrations=tk.migrations,
         )
-        if self.execute and tk.job.cls.model_path is not None:
-            self._run_model(tk.job)
-        if self.stations:
-            node.outbox.append(res)
-            self.has_outbox[i] = True
-        else:  # no ground segment modelled: a result counts when it is finished
-            self._deliver(i, res, t)
+        # a pipeline stage: on to the next member (None), or the whole job's result
+        out = self.pipes.stage_finished(i, q, res, t) if tk.job.cls.stages > 1 else res
+        if out is not None:
+            if self.execute and tk.job.cls.model_path is not None:
+                self._run_model(tk.job)
+            if self.stations:
+                node.outbox.append(out)
+                self.has_outbox[i] = True
+            else:  # no ground segment modelled: a result counts when it is finished
+                self._deliver(i, out, t)
         self._dispatch(i, t)
         self._mark(i, freed=True)
 
@@ -493,6 +500,9 @@ class Simulation:
             self._job_seq -= 1
             return
         self.ledger.submit(job, i)
+        if job.cls.stages > 1:  # a pipeline job: planned on a chain from here
+            self.pipes.arrive(job, i, t)
+            return
         self._admit(i, self._queued(i, job, 0, t), t)
 
     def _ground_push(self, job: Job) -> None:
@@ -545,6 +555,10 @@ class Simulation:
                 ]
                 c = choose_uplink(options, job.input_bytes, job.model_bytes)
                 assert c is not None
+                if job.cls.stages > 1:  # a pipeline job: to the head of a chain, or it waits
+                    c = self.pipes.head(job, [sats[k] for k in open_k], t)
+                    if c is None:
+                        continue
                 i = sats[open_k[c]]
                 a, start = ant.start(s, i, t)
                 size = job.input_bytes + (0.0 if options[c].has_model else job.model_bytes)
@@ -752,6 +766,8 @@ class Simulation:
         for i in rows:
             node = self.nodes[i]
             only = None if self.full[i] else self.fresh[i]
+            if self.pipes.active:  # pipeline stages stay where they were placed
+                only = self.pipes.movable(node.sched, only)
             self.full[i] = False
             self.fresh[i] = set()
             self.last_round[i] = t
@@ -860,6 +876,8 @@ class Simulation:
             self.ledger.set_owner(job, GROUND)
             self.stats.reruns += 1
             self._ground_push(job)
+        elif job.cls.stages > 1:  # its origin may still hold the inputs: a new chain
+            self.pipes.replan_at_origin(job, i, t)
         else:
             self._fail(job, None, i,
                        f"node crash: {self.nodes[i].name} lost the job and its onboard inputs", t)
@@ -1160,7 +1178,7 @@ class Simulation:
     def _work_pending(self) -> bool:
         """Admitted work not yet finished (it still has time to meet its deadline)."""
         return bool(
-            self.transfers or self.uplinks or self.ground_queue
+            self.transfers or self.uplinks or self.ground_queue or self.pipes.pending()
             or any(n.run is not None or len(n.sched) for n in self.nodes)
         )
 
@@ -1190,6 +1208,7 @@ class Simulation:
         while self.ground_queue:
             _, job = heapq.heappop(self.ground_queue)
             self._fail(job, None, GROUND, _UNFINISHED + " (waiting at the ground)", t)
+        self.pipes.finish(t)
         for i in np.nonzero(~self.alive)[0].tolist():
             for job in self.ledger.jobs_of(i):
                 if self.nodes[i].lease_checked < self.nodes[i].crashes:

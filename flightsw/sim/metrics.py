@@ -18,6 +18,10 @@ Definitions (see ``docs/scenarios.md``):
   ``accelerators_lost`` (nodes whose accelerators failed for good, and how many those
   held), ``manoeuvres`` flown, ``manoeuvre_paused_s`` (node-seconds of compute paused by
   them) and ``propulsion_energy_j`` (what their thrusters drew from the batteries);
+* ``pipeline`` (only with a job class of ``stages > 1``): per pipeline class, its jobs,
+  throughput over the run, latency, the mean stage and hop seconds of the chain that
+  finished each job and the hops' share, and ``totals`` of chain searches, re-plans,
+  searches that found no chain, hops and broken hops (:mod:`flightsw.sim.pipeline`);
 * ``preemptions`` counts runs suspended to let another job run (0 where the engine does not
   pre-empt);
 * ``battery_reserve_mean`` (only for a :class:`MeteredSimulation`) is the battery above the
@@ -43,6 +47,7 @@ import numpy as np
 from flightsw.node.spec import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
+from flightsw.sim.pipeline import pipeline_metrics
 
 __all__ = [
     "HOST_KEYS",
@@ -217,6 +222,8 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
     )
     if w.lifetime is not None:
         out["lifetime"] = lifetime_metrics(sim)
+    if sim.pipes.active:
+        out["pipeline"] = pipeline_metrics(sim)
     if isinstance(sim, MeteredSimulation) and sim.metered_s > 0:
         out["battery_reserve_mean"] = sim.reserve_s / sim.metered_s
         out["battery_soc_mean"] = sim.soc_s / sim.metered_s

@@ -46,6 +46,7 @@ Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Inclination = float | Literal["sso"]
+MAX_STAGES = 256  # stages of a pipeline class (each on its own satellite)
 Raan = float | Literal["dawn-dusk"]
 
 
@@ -242,9 +243,16 @@ class JobClass(_Model):
     value: NonNegative = 1.0
     priority: Annotated[int, Field(ge=0, le=9)] = 5
     preloaded: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # pipeline jobs (flightsw.sim.pipeline): split into this many stages, each on its own
+    # member of a chain of ISL-linked nodes; what crosses each cut per item; each stage's
+    # share of the work (default equal)
+    stages: Annotated[int, Field(strict=True, ge=1, le=MAX_STAGES)] = 1
+    activation_bytes_per_item: NonNegative | None = None
+    stage_fractions: list[Annotated[float, Field(gt=0, le=1)]] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        self._pipeline_fields()
         given = [
             f for f in ("rate_per_node_per_hour", "rate_per_hour", "times_s")
             if getattr(self, f) is not None
@@ -268,6 +276,20 @@ class JobClass(_Model):
         if isinstance(self.items, tuple) and self.items[1] < self.items[0]:
             raise ValueError(f"items: range {list(self.items)} has max below min")
         return self
+
+    def _pipeline_fields(self) -> None:
+        if self.stages == 1:
+            for f in ("activation_bytes_per_item", "stage_fractions"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"{f}: only for a pipeline class (stages > 1)")
+            return
+        fr = self.stage_fractions
+        if fr is not None:
+            if len(fr) != self.stages:
+                raise ValueError(f"stage_fractions: give one per stage ({self.stages}), "
+                                 f"got {len(fr)}")
+            if abs(sum(fr) - 1.0) > 1e-6:
+                raise ValueError(f"stage_fractions: must add up to 1 (got {sum(fr):g})")
 
     @property
     def items_range(self) -> tuple[int, int]:
@@ -419,7 +441,8 @@ def parse_scenario(
 
 def _check_finite(sc: Scenario, source: str) -> None:
     for i, j in enumerate(sc.jobs):
-        for f in ("flops_per_item", "bytes_per_item", "weight_bytes", "deadline_s", "value"):
+        for f in ("flops_per_item", "bytes_per_item", "weight_bytes", "deadline_s", "value",
+                  "activation_bytes_per_item"):
             v = getattr(j, f)
             if v is not None and not math.isfinite(v):
                 raise ScenarioError(f"{source}: jobs[{i}].{f}: must be finite")

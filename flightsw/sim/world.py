@@ -62,6 +62,9 @@ class ClassSpec:
     value: float
     priority: int
     preloaded: float
+    stages: int = 1  # > 1: a pipeline job, one stage per member of a chain
+    activation_bytes_per_item: float = 0.0  # what crosses each cut between stages, per item
+    stage_fractions: tuple[float, ...] = (1.0,)  # each stage's share of the work
 
     def total_rate_per_hour(self, nodes: int) -> float:
         if self.rate_per_hour is not None:
@@ -295,6 +298,11 @@ def _classes(sc: Scenario, t0: float, index: dict[str, int]) -> list[ClassSpec]:
                 value=j.value,
                 priority=j.priority,
                 preloaded=j.preloaded,
+                stages=j.stages,
+                activation_bytes_per_item=float(
+                    (inp or 0.0) if j.activation_bytes_per_item is None
+                    else j.activation_bytes_per_item),
+                stage_fractions=tuple(j.stage_fractions or [1.0 / j.stages] * j.stages),
             )
         )
     return out
@@ -318,6 +326,12 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
     ]
     index = {name: i for i, name in enumerate(names)}
     classes = _classes(sc, t0, index)
+    for c in classes:
+        if c.stages > len(names):
+            raise ScenarioError(
+                f"{sc.name}: jobs[{c.index}].stages: {c.stages} stages need as many "
+                f"satellites; the constellation has {len(names)}"
+            )
     scheduler = sc.scheduler
     if policy is not None:
         scheduler = scheduler.model_copy(update={"policy": policy})

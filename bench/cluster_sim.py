@@ -1,0 +1,143 @@
+"""Pipeline jobs in simulation: throughput and latency against ISL rate and geometry.
+
+    .venv/bin/python bench/cluster_sim.py --json
+    .venv/bin/python bench/cluster_sim.py --json --isl-gbps 1,10 --hours 0.5
+
+Runs examples/scenarios/pipeline-suncatcher.toml (81 TPU v6e satellites within ~1 km,
+dawn-dusk SSO, 8 terminals) and pipeline-walker.toml (the same node and load on a Walker
+53:81/9/1 shell at 650 km, 4 terminals to 5,000 km) with every node's ISL rate set to each
+of ``--isl-gbps`` (range and everything else as in the scenario). The load is one
+9-stage pipeline class of a 405B-class decoder (flightsw/sim/pipeline.py), arriving at
+every node at about 60 % of the cluster's compute, for one orbit; then the run goes on
+until admitted work is done or the deadline has passed. No telemetry archive.
+
+Row keys: ``scenario``, ``isl_gbps``, ``jobs_submitted``, ``jobs_completed``,
+``jobs_per_hour`` (over the arrival window plus tail), ``latency_mean_s``,
+``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and ``hop_s_mean`` (per job, summed
+over the chain that finished it), ``wait_s_mean`` (the rest of the latency: queues, energy
+deferrals), ``stage_slowdown`` (stage seconds over the same stages at the full mode: power
+modes below full, e.g. in eclipse), ``comm_share`` (hop over stage + hop seconds),
+``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``, ``sunlit_share`` (mean
+illumination of the nodes over the run's physics steps), ``wall_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flightsw.clock import VirtualClock
+from flightsw.sim import Simulation, build_world, collect_metrics, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = {
+    "suncatcher-cluster": ROOT / "examples" / "scenarios" / "pipeline-suncatcher.toml",
+    "walker-shell": ROOT / "examples" / "scenarios" / "pipeline-walker.toml",
+}
+
+
+class _Lit(Simulation):
+    """Also integrates the nodes' mean illumination over the physics steps."""
+
+    lit_s = 0.0
+    lit_dt = 0.0
+
+    def _physics(self, t: float, dt: float) -> None:
+        super()._physics(t, dt)
+        if dt > 0:
+            self.lit_s += dt * float(np.mean(self.budget.illum))
+            self.lit_dt += dt
+
+
+def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None) -> dict[str, Any]:
+    sc = load_scenario(path)
+    if hours is not None:
+        sc = sc.model_copy(update={"duration_orbits": None, "duration_hours": hours})
+    world = build_world(sc, seed=seed)
+    profs: dict[int, Any] = {}
+    for p in world.profiles:
+        if id(p) not in profs:
+            links = p.links.model_copy(update={"isl_rate_bps": isl_gbps * 1e9})
+            profs[id(p)] = p.model_copy(update={"links": links})
+    world = dataclasses.replace(world, profiles=[profs[id(p)] for p in world.profiles])
+    clock = VirtualClock(0.0)
+    t0 = clock.perf_counter()
+    sim = _Lit(world)
+    sim.run()
+    m = collect_metrics(sim)
+    wall = clock.perf_counter() - t0
+    (name,) = [c.name for c in world.classes if c.stages > 1]
+    c = next(c for c in world.classes if c.stages > 1)
+    p = m["pipeline"][name]
+    tot = m["pipeline"]["totals"]
+    # the same stages at the full mode of the first node (every node has the same profile)
+    spec = sim.nodes[0].spec
+    ideal = sum(spec.seconds(spec.work(c.flops_per_item * f, c.bytes_per_item * f,
+                                       c.weight_bytes * f, round(c.mean_items())))
+                for f in c.stage_fractions)
+    done = p["jobs_completed"]
+    return {
+        "scenario": path.stem,
+        "isl_gbps": isl_gbps,
+        "jobs_submitted": p["jobs_submitted"],
+        "jobs_completed": done,
+        "jobs_per_hour": p["jobs_per_hour"],
+        "latency_mean_s": p["latency_mean_s"],
+        "latency_p50_s": p["latency_p50_s"],
+        "latency_p95_s": p["latency_p95_s"],
+        "stage_s_mean": p["stage_s_mean"],
+        "hop_s_mean": p["hop_s_mean"],
+        "wait_s_mean": (p["latency_mean_s"] - p["stage_s_mean"] - p["hop_s_mean"]
+                        if done else None),
+        "stage_slowdown": p["stage_s_mean"] / ideal if done else None,
+        "comm_share": p["comm_share"],
+        "deadline_miss_rate": m["per_class"][name]["deadline_miss_rate"],
+        "replans": tot["replans"],
+        "no_chain": tot["no_chain"],
+        "hops_broken": tot["hops_broken"],
+        "sunlit_share": sim.lit_s / sim.lit_dt if sim.lit_dt > 0 else None,
+        "wall_s": wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--isl-gbps", default="1,10,100,800",
+                    help="comma-separated ISL rates in Gbps (default 1,10,100,800)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="arrival window in hours (default: the scenario's, one orbit)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args(argv)
+    try:
+        rates = [float(x) for x in args.isl_gbps.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--isl-gbps: not a list of numbers: {args.isl_gbps!r}")
+    if not rates or any(r <= 0 for r in rates):
+        ap.error("--isl-gbps: give one or more rates above 0")
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    bad = [s for s in names if s not in SCENARIOS]
+    if bad:
+        ap.error(f"--scenarios: unknown {bad}; have {', '.join(SCENARIOS)}")
+    rows = []
+    for name in names:
+        for r in rates:
+            row = run(SCENARIOS[name], r, args.hours, args.seed)
+            rows.append(row)
+            if not args.json:
+                print(json.dumps(row), file=sys.stderr)
+    if args.json:
+        print(json.dumps({"rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
