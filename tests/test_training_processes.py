@@ -192,3 +192,66 @@ async def test_a_member_killed_mid_training_resumes_from_the_checkpoint(
     print(f"one node {acc_one:.4f}, resumed 3 nodes {acc_resumed:.4f}; resumed from step "
           f"{plan.from_step}, reached {plan.reached_step} before, {redone} steps redone, "
           f"{result.steps_computed} computed; {wall:.1f} s wall")
+
+
+async def test_a_stopped_member_is_left_out_and_its_late_gradients_are_refused(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    steps = 2 * STEPS  # long enough for the stopped member to come back while the run goes
+    for i, n in enumerate(NODES):
+        procs.node(mosquitto.url, n, "jetson-orin-nano-super", arg_latitude=5.0 * i)
+    x, y = digits()
+    x_train, y_train = x[:TRAIN], y[:TRAIN]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
+    while not all((procs.logdir / n / "heartbeat").exists() for n in NODES):
+        assert loop.time() < end, "nodes did not start"
+        await asyncio.sleep(0.2)
+    ckdir = tmp_path / "ck"
+    progress = TrainProgress("digits-3", steps)
+    stopped = procs.procs["sat-b"]
+    async with (
+        MqttBus(mosquitto.url, client_id="train-stop", clean_start=True) as bus,
+        bus.subscribe("odc/sat/sat-b/train/digits-3/grad", qos=1) as b_grads,
+        asyncio.TaskGroup() as tg,
+    ):
+        # the broker drops a silent client after 1.5 keep-alives (15 s): the step timeout,
+        # 3 mission s, finds the stopped member first
+        run = tg.create_task(run_training(bus, "digits-3", NODES, SIZES, x_train, y_train,
+                                          steps=steps, lr=LR, seed=SEED, step_timeout_s=3.0,
+                                          timeout_s=240, checkpoint_dir=ckdir,
+                                          checkpoint_every=EVERY, progress=progress))
+        ck_file = ckdir / CHECKPOINT_NAME
+        while not ck_file.exists() or read_checkpoint(ck_file).step < 2 * EVERY:
+            assert loop.time() < end + 120 and not run.done(), "no checkpoint at step 20"
+            await asyncio.sleep(0.005)
+        stopped.send_signal(signal.SIGSTOP)
+        try:  # until both members run epoch 1: its first checkpoint
+            while (progress.last_checkpoint or {}).get("epoch") != 1:
+                assert loop.time() < end + 120 and not run.done(), "no epoch-1 checkpoint"
+                await asyncio.sleep(0.005)
+        finally:
+            stopped.send_signal(signal.SIGCONT)  # it goes on with its epoch-0 run
+        # whether sat-b, continued, sends its gradients once more depends on which of its
+        # timers fires first; a delayed delivery of its last one is certain: replay it
+        last = None
+        while (m := b_grads.get_nowait()) is not None:
+            last = m
+        assert last is not None
+        await bus.publish(last.topic, last.payload, qos=1)
+        result = await run
+    assert result.status == "done", result.reason
+    assert result.epoch == 1 and result.members == ["sat-a", "sat-c"]
+    [plan] = result.replans
+    assert plan.lost == ["sat-b"] and "no gradient from sat-b within 3.0 s" in plan.reason
+    assert plan.from_step >= 2 * EVERY and plan.from_step % EVERY == 0
+    # sat-b's late epoch-0 gradient reached both members of epoch 1: both refused it
+    assert all(d.stale_in >= 1 for d in result.done), [d.stale_in for d in result.done]
+    assert all(d.start_step == plan.from_step and d.steps == steps for d in result.done)
+    ref = train_local(SIZES, x_train, y_train, steps=steps, lr=LR, seed=SEED)
+    for p, r in zip(result.params, ref, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-8)
+    assert abs(accuracy(result.params, x[TRAIN:], y[TRAIN:])
+               - accuracy(ref, x[TRAIN:], y[TRAIN:])) <= 0.01
+    print(f"stopped: resumed from step {plan.from_step}, reached {plan.reached_step}, "
+          f"stale refused {[d.stale_in for d in result.done]}")

@@ -210,17 +210,21 @@ class Trainer:
         return None
 
     def _read(self, msg: Message, job: TrainJob, plan: str) -> TrainGrad | str | None:
-        """A member's gradient; None for a message to ignore (not a member's, malformed),
-        a reason to fail the job for a member that trains another plan."""
+        """A member's gradient, or any gradient of another epoch (the caller refuses it:
+        a member of an older epoch may be no member now); None for a message to ignore
+        (not a member's, malformed), a reason to fail the job for a member that trains
+        another plan."""
         try:
             g = parse(TrainGrad, msg.payload)
         except ProtocolError as exc:
             log.warning("node %s: bad gradient on %s: %s", self.node.id, msg.topic, exc)
             return None
-        if g.node not in job.members or msg.topic != grad_topic(g.node, job.job_id):
+        if msg.topic != grad_topic(g.node, job.job_id):
             return None
         if g.epoch != job.epoch:
-            return g  # the caller refuses it
+            return g
+        if g.node not in job.members:
+            return None
         if g.plan != plan:
             return f"member {g.node} trains another plan ({g.plan[:12]}, here {plan[:12]})"
         if len(g.grads) != 2 * (len(job.sizes) - 1):
