@@ -174,6 +174,18 @@ async def run_training(
                            ckpt.params, ckpt.losses, 0, ckpt.step, 0)
     run = _Run(bus, job_id, key, list(sizes), x, y, steps, lr, seed, step_timeout_s,
                timeout_s, checkpoint_every, path, prog)
+    try:
+        return await _coordinate(run, list(members), list(spares), ckpt, max_attempts)
+    except GroundError as exc:
+        prog.end("failed", prog.step, None, str(exc))
+        raise
+
+
+async def _coordinate(run: _Run, members: list[str], spares: list[str],
+                      ckpt: Checkpoint | None, max_attempts: int) -> TrainingRun:
+    """The epochs of a run until one ends done or ``max_attempts`` have run."""
+    bus, job_id, y, prog = run.bus, run.job_id, run.y, run.progress
+    path, key = run.path, run.key
     async with (
         bus.subscribe(f"{topics.PREFIX}/+/train/{job_id}/done", qos=1) as dones,
         bus.subscribe(f"{topics.PREFIX}/+/train/{job_id}/ckpt", qos=1) as ckpts,
