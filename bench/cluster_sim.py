@@ -11,7 +11,10 @@ of ``--isl-gbps`` (range and everything else as in the scenario). The load is on
 every node at about 60 % of the cluster's compute, for one orbit; then the run goes on
 until admitted work is done or the deadline has passed. No telemetry archive.
 
-Row keys: ``scenario``, ``isl_gbps``, ``jobs_submitted``, ``jobs_completed``,
+``--no-predict`` plans chains on links up now only (flightsw/sim/pipeline.py otherwise
+prefers chains whose links are predicted to stay up over the job).
+
+Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``jobs_submitted``, ``jobs_completed``,
 ``jobs_per_hour`` (over the arrival window plus tail), ``latency_mean_s``,
 ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and ``hop_s_mean`` (per job, summed
 over the chain that finished it), ``wait_s_mean`` (the rest of the latency: queues, energy
@@ -55,7 +58,8 @@ class _Lit(Simulation):
             self.lit_dt += dt
 
 
-def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None) -> dict[str, Any]:
+def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
+        predict: bool = True) -> dict[str, Any]:
     sc = load_scenario(path)
     if hours is not None:
         sc = sc.model_copy(update={"duration_orbits": None, "duration_hours": hours})
@@ -69,6 +73,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None) -> d
     clock = VirtualClock(0.0)
     t0 = clock.perf_counter()
     sim = _Lit(world)
+    sim.pipes.predict = predict
     sim.run()
     m = collect_metrics(sim)
     wall = clock.perf_counter() - t0
@@ -85,6 +90,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None) -> d
     return {
         "scenario": path.stem,
         "isl_gbps": isl_gbps,
+        "predict": predict,
         "jobs_submitted": p["jobs_submitted"],
         "jobs_completed": done,
         "jobs_per_hour": p["jobs_per_hour"],
@@ -115,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=None,
                     help="arrival window in hours (default: the scenario's, one orbit)")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--no-predict", action="store_true",
+                    help="plan chains on links up now only (no prediction of breaks)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -130,10 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         for r in rates:
-            row = run(SCENARIOS[name], r, args.hours, args.seed)
+            row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict)
             rows.append(row)
-            if not args.json:
-                print(json.dumps(row), file=sys.stderr)
+            print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
     return 0

@@ -13,8 +13,11 @@ model, then one holding no later stage's model (kept for that stage), then the l
 backlog, then the name: a depth-first search in that order, so the first chain found is
 the preferred one.
 
-The ground station (``groundstation.pipeline``) and the simulator
-(:mod:`flightsw.sim.pipeline`) both choose with :func:`choose_group`.
+The simulator (:mod:`flightsw.sim.pipeline`) chooses with :func:`choose_group`. This is the
+ground station's rule as it stood when it moved here; the ground has since grown its own
+copy (``groundstation/pipeline.py``: links predicted to break over the job, members without
+thermal or energy headroom, hop seconds), which imports the ground's exceptions and so
+cannot be used from flightsw. The two should become one function here again.
 """
 
 from __future__ import annotations

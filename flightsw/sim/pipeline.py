@@ -6,7 +6,11 @@ each linked to the next over the ISL graph, chosen by the rule the ground statio
 (:func:`flightsw.constellation.chain.choose_group`: stage 0's node first, each stage
 preferring a node that already ran it (holds its stage model), then one holding no later
 stage's, then the least backlog). Two nodes are linked when the second is in the first's
-neighbour list and the link is up now (:class:`~flightsw.sim.links.Topology`). Stage 0's
+neighbour list and the link is up now (:class:`~flightsw.sim.links.Topology`); a chain
+whose links are also predicted, from the orbits, to stay within range and line of sight
+over twice the job's expected duration (its stages at the fastest mode, its hops at the
+ISL rate) is preferred, as the ground station's current rule prefers chains with no link
+predicted to break; failing one, links up now suffice. Stage 0's
 node is, for a ground job, a satellite the uplinking station sees (the job is uplinked to
 it), for an onboard job the node that captured the inputs.
 
@@ -35,8 +39,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections import deque
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +49,7 @@ import numpy as np
 
 from flightsw.constellation.chain import Candidate, choose_group
 from flightsw.node.scheduler import Queued, Work
+from flightsw.physics.isl import line_of_sight_pair
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.node import OutResult
 from flightsw.sim.world import ClassSpec
@@ -56,6 +62,7 @@ __all__ = ["Pipelines", "Plan", "StageTicket", "pipeline_metrics", "stage_key"]
 _UNFINISHED = "unfinished at end of run"
 _EXPIRED = "deadline expired before start"  # the core's reason, for a job no chain took
 _NO_WORK = Work(0.0, 0.0)
+_SAMPLES = 4  # times a planned link is predicted at, over twice the job's expected duration
 
 
 def stage_key(c: ClassSpec, stage: int) -> str:
@@ -117,6 +124,9 @@ class Pipelines:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
         self.active = any(c.stages > 1 for c in sim.w.classes)
+        #: prefer chains whose links are predicted to stay up over the job (as the ground
+        #: station's rule does); off: links up now only
+        self.predict = True
         self.stats = PipeStats()
         self.hops: dict[int, Hop] = {}
         self._hop_ids = itertools.count()
@@ -169,12 +179,57 @@ class Pipelines:
         index = sim.index
         keys = [stage_key(c, k) for k in range(c.stages)]
         self.stats.plans += 1
-        chain = choose_group(keys, cands,
-                             lambda a, b: index[b.node] in out(index[a.node]))
+
+        def now(a: Candidate, b: Candidate) -> bool:
+            return index[b.node] in out(index[a.node])
+
+        chain = None
+        if self.predict:  # links that stay up over the job first
+            lasts = self._lasting(job, sorted(ok), t)
+            chain = choose_group(keys, cands, lambda a, b: now(a, b) and lasts(
+                index[a.node], index[b.node]))
+        if chain is None:
+            chain = choose_group(keys, cands, now)
         if chain is None:
             self.stats.no_chain += 1
             return None
         return Plan(tuple(index[n] for n in chain), job.epoch)
+
+    def _lasting(self, job: Job, nodes: list[int], t: float) -> Callable[[int, int], bool]:
+        """A test of whether the link ``i``-``j`` stays within range and line of sight at
+        four times over twice the job's expected duration from ``t`` (its stages at the
+        fastest mode of ``nodes[0]``'s profile, its hops at that profile's ISL rate)."""
+        sim = self.sim
+        c = job.cls
+        if not nodes:
+            return lambda i, j: False
+        spec = sim.nodes[nodes[0]].spec
+        links = spec.profile.links
+        est = sum(spec.seconds(spec.work(c.flops_per_item * f, c.bytes_per_item * f,
+                                         c.weight_bytes * f, job.items))
+                  for f in c.stage_fractions)
+        if links.isl_rate_bps > 0:
+            est += (c.stages - 1) * 8.0 * c.activation_bytes_per_item * job.items \
+                / links.isl_rate_bps
+        times = t + 2.0 * est * np.arange(1, _SAMPLES + 1) / _SAMPLES
+        idx = np.asarray(nodes, dtype=np.intp)
+        pos = sim.w.orbits.positions_at(np.repeat(times, len(idx)), np.tile(idx, _SAMPLES))
+        where = {i: k for k, i in enumerate(nodes)}
+        track = pos.reshape(_SAMPLES, len(idx), 3).tolist()
+        reach = sim.topology.range_km
+        memo: dict[tuple[int, int], bool] = {}
+
+        def lasts(i: int, j: int) -> bool:
+            got = memo.get((i, j))
+            if got is None:
+                a, b = where[i], where[j]
+                r = float(min(reach[i], reach[j]))
+                got = memo[(i, j)] = all(
+                    math.dist(row[a], row[b]) <= r and line_of_sight_pair(row[a], row[b])
+                    for row in track)
+            return got
+
+        return lasts
 
     def _queued(self, i: int, job: Job, epoch: int, t: float, stage: int,
                 plan: Plan) -> Queued:
