@@ -142,7 +142,7 @@ async def test_a_client_killed_mid_run_resumes_from_its_checkpoint_when_run_agai
 ) -> None:
     data = digits_npz(tmp_path)
     ck = tmp_path / "ck"
-    steps, every = 600, 50
+    steps, every = 400, 50
     argv = [sys.executable, "-m", "groundstation.cli", "train", str(data), "--nodes",
             "n1,n2", "--sizes", "64,24,10", "--x", "pixels", "--y", "labels", "--x-scale",
             "16", "--holdout", "150", "--steps", str(steps), "--lr", "0.02", "--seed", "3",
