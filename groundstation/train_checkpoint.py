@@ -9,9 +9,13 @@ every step so far, and the sha256 of the arrays. Full-batch training draws no ra
 numbers after its seeded initialisation and visits the data in one fixed order, so the
 step is the whole of its position. A file is written to a temporary name in the same
 directory, flushed to disk and renamed over the old one: a reader sees the old checkpoint
-or the new one, never half of one. :func:`read_checkpoint` refuses a file that is not a
-readable checkpoint, whose arrays do not match their digest or the layer sizes, or that
-belongs to another run, with a :class:`CheckpointError` naming the problem.
+or the new one, never half of one. Beside it, ``epoch.json`` names the job and the latest
+epoch the client started (written the same way before the epoch's jobs are sent), so that
+a run resumed after a client died in an epoch that took no checkpoint yet starts above it:
+the nodes ignore a job of an epoch they have already taken. :func:`read_checkpoint`
+refuses a file that is not a readable checkpoint, whose arrays do not match their digest
+or the layer sizes, or that belongs to another run, with a :class:`CheckpointError`
+naming the problem.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from flightsw.protocol.training import TrainState
 from groundstation.exceptions import GroundError
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "RunKey", "data_sha256",
-           "read_checkpoint", "write_checkpoint"]
+           "read_checkpoint", "read_epoch", "write_checkpoint", "write_epoch"]
 
 FORMAT = "odc-train-checkpoint/1"
 Array = npt.NDArray[np.float64]
@@ -229,3 +233,28 @@ def _check_key(path: Path, ckpt: Checkpoint, expect: RunKey) -> None:
         if have != want:
             raise CheckpointError(f"checkpoint {path}: {name} {have} differs from this "
                                   f"run's {want} (another run's checkpoint?)")
+
+
+def write_epoch(directory: Path, job_id: str, epoch: int) -> None:
+    """Record that ``job_id``'s ``epoch`` has started (``directory/epoch.json``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "epoch.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"job_id": job_id, "epoch": epoch}) + "\n")
+    os.replace(tmp, path)
+
+
+def read_epoch(directory: Path) -> tuple[str, int] | None:
+    """The job and latest epoch started in ``directory``; None if none was recorded;
+    :class:`CheckpointError` for a file that does not say."""
+    path = directory / "epoch.json"
+    try:
+        obj = json.loads(path.read_text())
+        job_id, epoch = obj["job_id"], obj["epoch"]
+        if not isinstance(job_id, str) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"job_id {job_id!r}, epoch {epoch!r}")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: not a job id and epoch ({exc})") from exc
+    return job_id, epoch

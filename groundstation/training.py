@@ -55,7 +55,9 @@ from groundstation.train_checkpoint import (
     RunKey,
     data_sha256,
     read_checkpoint,
+    read_epoch,
     write_checkpoint,
+    write_epoch,
 )
 from groundstation.train_progress import Replan, TrainProgress
 
@@ -194,6 +196,9 @@ async def _coordinate(run: _Run, members: list[str], spares: list[str],
         await asyncio.sleep(_SETTLE_S)
         _read_statuses(statuses, run.online)
         epoch = 0 if ckpt is None else ckpt.epoch + 1
+        started = None if path is None else read_epoch(path.parent)
+        if started is not None and started[0] == job_id:
+            epoch = max(epoch, started[1] + 1)  # above any epoch the nodes have taken
         live = [m for m in members if run.online.get(m, True)]
         used = set(members)
         attempts = 0
@@ -204,6 +209,8 @@ async def _coordinate(run: _Run, members: list[str], spares: list[str],
                 raise GroundError(f"{len(y)} items cannot make {len(live)} shards")
             start = 0 if ckpt is None else ckpt.step
             run.starts[epoch] = run.reached[epoch] = start
+            if path is not None:
+                write_epoch(path.parent, job_id, epoch)
             prog.start(epoch, live, start)
             out = await _epoch(run, dones, ckpts, statuses, epoch, live, ckpt)
             attempts += 1

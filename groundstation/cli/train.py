@@ -17,7 +17,7 @@ from flightsw.bus.mqtt import MqttBus
 from flightsw.models.mlp_train import accuracy, check_data
 from groundstation.cli._common import add_broker_arg
 from groundstation.exceptions import GroundError
-from groundstation.train_checkpoint import RunKey, data_sha256, read_checkpoint
+from groundstation.train_checkpoint import RunKey, data_sha256, read_checkpoint, read_epoch
 from groundstation.train_progress import TrainProgress
 from groundstation.training import CHECKPOINT_NAME, run_training
 
@@ -136,11 +136,14 @@ def _run(args: argparse.Namespace) -> int:
     check_data(sizes, x[:n_train], y[:n_train])  # refused before connecting
     job_id = args.job_id
     ckpt_file = None if args.checkpoint_dir is None else args.checkpoint_dir / CHECKPOINT_NAME
+    started = None if args.checkpoint_dir is None else read_epoch(args.checkpoint_dir)
     if ckpt_file is not None and ckpt_file.exists():  # refused now if another run's
         job_id = job_id or read_checkpoint(ckpt_file).key.job_id
         read_checkpoint(ckpt_file, RunKey(
             job_id=job_id, sizes=tuple(sizes), seed=args.seed, lr=args.lr,
             total_items=n_train, data_sha256=data_sha256(x[:n_train], y[:n_train])))
+    elif job_id is None and started is not None:  # a run that took no checkpoint yet
+        job_id = started[0]
     job_id = job_id or f"train-{uuid.uuid4().hex[:12]}"
     summary = args.summary
     if summary is None and args.checkpoint_dir is not None:

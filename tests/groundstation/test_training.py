@@ -1,6 +1,7 @@
 """The ground's side of training runs, with real in-process nodes on the memory bus: a
 member that never answers is named by the others and the run, out of epochs, ends failed
-with the summary file saying so; with a spare and one epoch more it goes on without it."""
+with the summary file saying so; with a spare and one epoch more it goes on without it; a
+run resumed after an epoch that took no checkpoint starts at the epoch above it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flightsw.bus import MemoryBus
 from flightsw.clock import WallClock
 from flightsw.models.mlp_train import train_local
 from groundstation.exceptions import GroundError
+from groundstation.train_checkpoint import read_checkpoint, read_epoch
 from groundstation.train_progress import TrainProgress
 from groundstation.training import run_training
 
@@ -82,3 +84,28 @@ async def test_bad_arguments_are_refused_naming_them(tmp_path: Path) -> None:
             await run_training(bus, "t", ["n1"], SIZES, x, y, steps=12, lr=0.05,
                                **kw)  # type: ignore[arg-type]
         assert text in str(err.value)
+
+
+async def test_a_run_resumed_after_an_epoch_without_checkpoint_starts_above_it(
+    tmp_path: Path
+) -> None:
+    bus = MemoryBus()
+    clock = WallClock(scale=20.0)
+    x, y = data()
+    ck = tmp_path / "ck"
+    async with running_node(bus, clock, tmp_path / "n1", node_id="n1"):
+        first = await run_training(bus, "t3", ["n1", "ghost"], SIZES, x, y, steps=12,
+                                   lr=0.05, seed=7, step_timeout_s=2.0, timeout_s=30,
+                                   max_attempts=1, checkpoint_dir=ck, checkpoint_every=4)
+        assert first.status == "failed" and not (ck / "checkpoint.npz").exists()
+        assert read_epoch(ck) == ("t3", 0)
+        # n1 has taken epoch 0 of t3: an epoch-0 job again would be ignored as a second
+        # delivery, and the run would wait for nothing; it starts at epoch 1
+        second = await run_training(bus, "t3", ["n1"], SIZES, x, y, steps=12, lr=0.05,
+                                    seed=7, step_timeout_s=2.0, timeout_s=30,
+                                    checkpoint_dir=ck, checkpoint_every=4)
+    assert second.status == "done" and second.epoch == 1 and second.resumed_from is None
+    assert read_epoch(ck) == ("t3", 1) and read_checkpoint(ck / "checkpoint.npz").step == 12
+    ref = train_local(SIZES, x, y, steps=12, lr=0.05, seed=7)
+    for p, r in zip(second.params, ref, strict=True):
+        np.testing.assert_allclose(p, r, rtol=0, atol=1e-10)
