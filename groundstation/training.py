@@ -38,6 +38,7 @@ from flightsw.bus import Bus, Message, Subscription
 from flightsw.exceptions import JobRejected, ProtocolError
 from flightsw.models.mlp_train import check_data
 from flightsw.protocol import Status, decode, dump, parse, topics
+from flightsw.protocol.jobrules import judge_result, next_epoch
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import (
     TrainCheckpoint,
@@ -195,10 +196,10 @@ async def _coordinate(run: _Run, members: list[str], spares: list[str],
     ):
         await asyncio.sleep(_SETTLE_S)
         _read_statuses(statuses, run.online)
-        epoch = 0 if ckpt is None else ckpt.epoch + 1
+        epoch = 0 if ckpt is None else next_epoch(ckpt.epoch)
         started = None if path is None else read_epoch(path.parent)
         if started is not None and started[0] == job_id:
-            epoch = max(epoch, started[1] + 1)  # above any epoch the nodes have taken
+            epoch = max(epoch, next_epoch(started[1]))  # above any the nodes have taken
         live = [m for m in members if run.online.get(m, True)]
         used = set(members)
         attempts = 0
@@ -235,11 +236,11 @@ async def _coordinate(run: _Run, members: list[str], spares: list[str],
             added = added[:len(live) - len(keep)]
             used.update(added)
             ckpt = read_checkpoint(path, key) if path is not None and path.exists() else None
-            prog.replan(Replan(epoch=epoch + 1, from_step=0 if ckpt is None else ckpt.step,
+            prog.replan(Replan(epoch=next_epoch(epoch), from_step=0 if ckpt is None else ckpt.step,
                                reached_step=run.reached[epoch],
                                lost=[m for m in live if m not in keep], added=added,
                                members=keep + added, reason=out.reason))
-            epoch += 1
+            epoch = next_epoch(epoch)
             live = keep + added
 
 
@@ -311,12 +312,15 @@ def _done(run: _Run, msg: Message, epoch: int, members: list[str]
     if msg.topic != done_topic(d.node, run.job_id) or (d.epoch == epoch and d.node not in
                                                       members):
         return None
-    run.reached[d.epoch] = max(run.reached.get(d.epoch, 0), d.steps)
-    if d.epoch != epoch or d.status == "failed":
+    if judge_result(False, epoch, d.epoch) == "stale":  # an end of an epoch re-planned since
+        run.reached[d.epoch] = max(run.reached.get(d.epoch, 0), d.steps)
         run.progress.stale_refused += d.stale_in
-    if d.epoch != epoch:
         return None
+    if d.epoch != epoch:  # no epoch above this client's own can be of this run
+        return None
+    run.reached[epoch] = max(run.reached[epoch], d.steps)
     if d.status == "failed":
+        run.progress.stale_refused += d.stale_in
         lost = [m for m in d.missing if m in members] or [d.node]
         return _Outcome(None, lost, f"{d.node} failed at step {d.steps}: {d.reason}")
     return d

@@ -41,6 +41,7 @@ from flightsw.models.mlp_train import (
     step_flops_per_item,
 )
 from flightsw.protocol import parse
+from flightsw.protocol.jobrules import judge_result
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import (
     TrainCheckpoint,
@@ -168,7 +169,7 @@ class Trainer:
                 if got is None or got.node == node.id:
                     continue
                 if got.epoch != job.epoch:
-                    if got.epoch < job.epoch:  # a late gradient of a run re-planned since
+                    if judge_result(False, job.epoch, got.epoch) == "stale":  # re-planned
                         stale += 1
                         log.info("node %s: training %s epoch %d: refused %s's gradient of "
                                  "step %d, epoch %d", node.id, job.job_id, job.epoch,
