@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/sim_scale.py --json                   # 1,000 satellites, 24 h
     .venv/bin/python bench/sim_scale.py --json --sweep           # 100 / 1,000 / 10,000
+    .venv/bin/python bench/sim_scale.py --json --hours 3 --antennas 4  # 4 per station
 
 The scenario is examples/scenarios/benchmark.toml with its constellation replaced by a
 Walker 53 deg shell at 550 km (40 satellites per plane), the same profile, job classes,
 per-node arrival rates (the ground class's total rate scales with the fleet) and bursts, a
 12-station ground network (two stations cannot uplink a thousand satellites' ground jobs),
-no faults (they name benchmark satellites), no telemetry archive (``wall_s`` is the
+each with ``--antennas`` antennas (default 1: one uplink at a time per station), no
+faults (they name benchmark satellites), no telemetry archive (``wall_s`` is the
 simulation itself). After the last arrival the run goes on until admitted work is done or
 its longest deadline (3 h) has passed, then finished results are drained to the ground.
 Goal: 1,000 satellites x 24 h in <= 60 s wall on the 2-core development machine.
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.clock import VirtualClock
+from flightsw.protocol.jobrules import EXPIRED_AT_GROUND
 from flightsw.sim import Simulation, build_world, collect_metrics, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +41,8 @@ STATIONS = [  # name, lat, lon (real ground-station sites)
 ]
 
 
-def scenario_data(satellites: int, hours: float, policy: str) -> dict[str, Any]:
+def scenario_data(satellites: int, hours: float, policy: str, antennas: int = 1
+                  ) -> dict[str, Any]:
     data = tomllib.loads(BENCHMARK.read_text())
     planes = max(1, satellites // 40)
     while satellites % planes:
@@ -54,6 +58,7 @@ def scenario_data(satellites: int, hours: float, policy: str) -> dict[str, Any]:
     data["faults"] = []
     data["ground_stations"] = [
         {"name": n, "lat_deg": lat, "lon_deg": lon, "min_elevation_deg": 10.0}
+        | ({"antennas": antennas} if antennas != 1 else {})
         for n, lat, lon in STATIONS
     ]
     data["scheduler"]["policy"] = policy
@@ -71,12 +76,12 @@ def host_probe_s(clock: VirtualClock) -> float:
     return clock.perf_counter() - t0
 
 
-def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
+def run(satellites: int, hours: float, policy: str, antennas: int = 1) -> dict[str, Any]:
     clock = VirtualClock()  # host time is measured through the clock object
     probe_s = host_probe_s(clock)
     t0 = clock.perf_counter()
-    sc = parse_scenario(scenario_data(satellites, hours, policy), source=f"scale-{satellites}",
-                        base_dir=BENCHMARK.parent)
+    sc = parse_scenario(scenario_data(satellites, hours, policy, antennas),
+                        source=f"scale-{satellites}", base_dir=BENCHMARK.parent)
     sim = Simulation(build_world(sc))
     build_s = clock.perf_counter() - t0
     sim.run()
@@ -87,6 +92,7 @@ def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
         "mission_hours": hours,
         "simulated_hours": simulated_h,  # the mission plus the run-on for admitted work
         "policy": policy,
+        "antennas_per_station": antennas,
         "wall_s": m["wall_s"],
         "wall_phases_s": dict(sim.phase_s),
         "host_probe_s": probe_s,  # 0.32-0.77 s on the development machine (it drifts)
@@ -96,6 +102,10 @@ def run(satellites: int, hours: float, policy: str) -> dict[str, Any]:
         "jobs_submitted": m["jobs_submitted"],
         "jobs_completed": m["jobs_completed"],
         "jobs_lost": m["jobs_lost"],
+        # ground jobs never uplinked before their deadline (metrics key: the reason's code)
+        "expired_at_ground": m["failed_by_reason"].get(
+            EXPIRED_AT_GROUND.split("(", 1)[0].strip().replace(" ", "_"), 0),
+        "uplinks": sim.stats.uplinks,
         "duplicate_results": m["duplicate_results"],
         "value_goodput": m["value_goodput"],
         "value_submitted": m["value_submitted"],
@@ -118,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="100 and 1,000 satellites for --hours, 10,000 for --big-hours")
     parser.add_argument("--big-hours", type=float, default=2.0,
                         help="mission hours of the 10,000-satellite run in --sweep")
+    parser.add_argument("--antennas", type=int, default=1,
+                        help="antennas per ground station (satellites each uplinks to at once)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.sweep:
         plan = [(100, args.hours), (1000, args.hours), (10_000, args.big_hours)]
     else:
         plan = [(args.satellites, args.hours)]
-    results = [run(n, h, args.policy) for n, h in plan]
+    if args.antennas < 1:
+        parser.error(f"--antennas: a station needs at least 1 antenna, got {args.antennas}")
+    results = [run(n, h, args.policy, args.antennas) for n, h in plan]
     if args.json:
         json.dump(results if len(results) > 1 else results[0], sys.stdout, indent=2)
         sys.stdout.write("\n")
