@@ -37,6 +37,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from flightsw.physics.isl import line_of_sight_pair
 from groundstation.exceptions import RequestError
 
@@ -160,12 +162,22 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
                                            bool(later & c.models), c.backlog_s, c.node))
 
     neighbours: dict[str, list[Candidate]] = {}
+    # positions and ranges as arrays: the range test screens a node's possible neighbours
+    # in one step (a thousand nodes), ``linked`` decides on the few left
+    located = [c for c in pool_all if c.position_km is not None and c.isl_rate_bps > 0]
+    where = np.array([c.position_km for c in located], dtype=np.float64).reshape(-1, 3)
+    reach = np.array([c.isl_max_range_km for c in located], dtype=np.float64)
 
     def linked_to(a: Candidate) -> list[Candidate]:
         got = neighbours.get(a.node)
         if got is None:
-            got = neighbours[a.node] = [c for c in pool_all
-                                        if c.node != a.node and linked(a, c)]
+            got = []
+            if a.position_km is not None and len(located):
+                d = np.linalg.norm(where - np.asarray(a.position_km), axis=1)
+                near = np.flatnonzero(d <= np.minimum(reach, a.isl_max_range_km) * 1.000001)
+                got = [located[i] for i in near
+                       if located[i].node != a.node and linked(a, located[i])]
+            neighbours[a.node] = got
         return got
 
     def step(k: int, prev: Candidate | None, c: Candidate) -> Score:

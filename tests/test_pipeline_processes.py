@@ -9,7 +9,11 @@ distinct nodes, and each node hands its outputs to the next over the handover pa
 * three nodes: the outputs equal bare onnxruntime on the whole model, bit for bit;
 * four nodes, trust on (sealed nodes, warrants): the node running the middle stage is
   SIGKILLed while it runs; the ground re-plans the whole pipeline from stage 0 on three
-  live nodes with a new epoch, and the job is done exactly once with the same outputs.
+  live nodes with a new epoch, and the job is done exactly once with the same outputs;
+* four nodes, trust on: the last stage's node is put in safe mode while the middle stage
+  runs; the middle node finds it unusable, gives the job back to the ground with its
+  outputs, and the ground places the last stage alone on another node (epoch + 1): stages
+  0 and 1 run once, the job is done once with the same outputs, one re-plan on record.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from procs import ROOT, Procs
 from flightsw.bus.mqtt import MqttBus
 from flightsw.clock import WallClock
 from flightsw.models.cost import analyse
-from flightsw.protocol import JobEvent, JobResult, decode, parse
+from flightsw.protocol import Command, JobEvent, JobResult, JobSubmit, decode, dump, parse, topics
+from flightsw.protocol.messages import StageReturn
 from groundstation.cli.keys import make_keys
 from groundstation.client import GroundClient
 
@@ -252,6 +257,100 @@ async def test_killing_the_middle_stage_replans_the_pipeline_done_exactly_once(
     # exactly one result, done, from the last member of the new group
     assert [(r.status, r.node) for r in results] == [("done", rec.node)], results
     assert results[0].epoch == rec.epoch
+    want = bare(mlp_bytes(), x)
+    got = GroundClient.outputs(rec)
+    assert sorted(got) == sorted(want)
+    for name, w in want.items():
+        assert got[name].shape == w.shape and np.array_equal(got[name], w), name
+
+
+async def test_a_next_member_in_safe_mode_gets_no_stage_the_rest_is_replanned(
+    mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
+) -> None:
+    model = tmp_path / "mlp.onnx"
+    model.write_bytes(mlp_bytes())
+    nodes = ["sat-a", "sat-b", "sat-c", "sat-d"]
+    keys = tmp_path / "keys"
+    make_keys(keys, nodes)
+    start(procs, mosquitto.url, tmp_path, nodes, slow_profile(tmp_path, model), keys)
+    x = digits(ITEMS)
+    await wait_until_up(procs, nodes)
+    events: list[JobEvent] = []
+    results: list[Any] = []
+    uplinks: list[tuple[str, JobSubmit]] = []
+
+    async def watch_jobs(sub: Any) -> None:
+        async for msg in sub:
+            job = parse(JobSubmit, msg.payload)
+            if job.job_id == "pipe-3":
+                node = topics.node_from_topic(msg.topic)
+                assert node is not None
+                uplinks.append((node, job))
+
+    async def watch_results(sub: Any) -> None:
+        async for msg in sub:
+            obj = decode(msg.payload)
+            if isinstance(obj, dict) and obj.get("kind") == "stage_return":
+                results.append(parse(StageReturn, obj))
+            elif isinstance(obj, dict) and obj.get("job_id") == "pipe-3":
+                results.append(parse(JobResult, obj))
+
+    async with (
+        MqttBus(mosquitto.url, client_id="pipe-safe", clean_start=True) as bus,
+        bus.subscribe("odc/sat/+/event", qos=1) as ev_sub,
+        bus.subscribe("odc/sat/+/result", qos=1) as res_sub,
+        bus.subscribe("odc/sat/+/job", qos=1) as job_sub,
+        GroundClient(bus, WallClock(), client_id="pipe-safe", timeout_s=40) as gc,
+        asyncio.TaskGroup() as tg,
+    ):
+        watchers = [tg.create_task(watch(ev_sub, "pipe-3", events, JobEvent)),
+                    tg.create_task(watch_results(res_sub)),
+                    tg.create_task(watch_jobs(job_sub))]
+        stages = await gc.upload_stages(model, 3)
+        await gc.submit(stages[0], {"X": x}, stages=stages, job_id="pipe-3")
+
+        async def middle_running() -> str:
+            while True:
+                hops = [e for e in events if e.state == "handed_over" and e.epoch == 0]
+                if hops:
+                    mid = hops[0].target
+                    assert mid is not None
+                    if any(e.node == mid and e.state == "running" for e in events):
+                        return mid
+                await asyncio.sleep(0.05)
+
+        try:
+            mid = await asyncio.wait_for(middle_running(), 90)
+        except TimeoutError:
+            pytest.fail(f"the middle stage never ran: {events}\n{logs(procs)}")
+        first = uplinks[0][1].pipeline
+        assert first is not None
+        last = first.members[2]
+        safe = Command(cmd_id="safe-1", name="enter_safe", counter=1)
+        await bus.publish(topics.command(last), dump(safe), qos=1)
+        rec = await gc.wait("pipe-3", timeout_s=150)
+        await asyncio.sleep(2.0)  # a late or duplicate result would arrive by now
+        for task in watchers:
+            task.cancel()
+    assert not any(e.state == "handed_over" and e.target == last for e in events), events
+    # given back once by the middle node, at the epoch it held
+    back = [r for r in results if isinstance(r, StageReturn)]
+    assert [(r.node, r.epoch) for r in back] == [(mid, 1)], results
+    assert back[0].reason.startswith(f"stage 1 done; next member {last} in safe mode")
+    # the second uplink is stage 2 alone, on the middle node's outputs, to another node
+    assert len(uplinks) == 2, uplinks
+    node2, job2 = uplinks[1]
+    p2 = job2.pipeline
+    assert p2 is not None and (p2.stage, p2.start, job2.epoch) == (2, 2, 2)
+    assert node2 != last and p2.members[:2] == first.members[:2]
+    assert job2.inputs == back[0].job.inputs
+    # stages 0 and 1 ran once each; one result, done, by the new last member
+    ran = sorted((e.node, e.epoch) for e in events if e.state == "running")
+    assert ran == sorted([(first.members[0], 0), (mid, 1), (node2, 2)]), events
+    done = [r for r in results if isinstance(r, JobResult)]
+    assert [(r.status, r.node, r.epoch) for r in done] == [("done", node2, 2)], results
+    assert rec.state == "done" and rec.replans == 1 and rec.attempts == 2, rec
+    assert rec.epoch == 2 and rec.duplicates == 0
     want = bare(mlp_bytes(), x)
     got = GroundClient.outputs(rec)
     assert sorted(got) == sorted(want)

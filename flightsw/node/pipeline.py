@@ -11,12 +11,19 @@ modelled time of the hop over the inter-satellite link, adding what its stage an
 to the pipeline's account (``Pipeline.spent_s``/``spent_j``, and stage 0's acceptance and
 start); the last stage's node sends the result for the whole pipeline.
 
-Before the hop the node checks the next member is still usable, from that member's latest
-heartbeat (:func:`unusable`): heard within three state periods (else offline), not in safe
-mode, not throttled, and linked by the rule of the migration rounds
+Before the hop the node checks the next member is still usable: its status as the broker
+retains it is neither ``offline`` (its last will) nor ``safe`` (:func:`status_of`), and its
+latest heartbeat (:func:`unusable`; a node whose policy is ``local`` listens to no peer, so
+it follows the next member's heartbeats while it holds the stage, :func:`follow_next`)
+came within three state periods (else offline), shows it neither in safe mode nor
+throttled, and places it linked by the rule of the migration rounds
 (``Migration.linked_peers``: both have a terminal, within the shorter range, the Earth not
-in the way). If it is not, the job is not handed to it: the node gives it back to the
-ground (:class:`~flightsw.protocol.messages.StageReturn` on its result topic, through the
+in the way). A stage that ended before the member was heard, less than three state periods
+after the node began following it, goes on without waiting for a heartbeat (the ground
+placed the member from a fresh one); otherwise, with no fresh heartbeat at hand, the node
+waits up to 1.5 state periods for one. If the member is not usable, the job is
+not handed to it: the node gives it back to the ground
+(:class:`~flightsw.protocol.messages.StageReturn` on its result topic, through the
 downlink's contact windows) as the next stage with the finished stage's outputs, and the
 ground places the stages left on a new chain with epoch + 1, so no finished stage is run
 again. Such a copy arrives from the ground at ``Pipeline.start`` > 0.
@@ -32,23 +39,32 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from flightsw.exceptions import JobRejected, ProtocolError
-from flightsw.protocol import Handover, JobSubmit, NodeState, dump, parse, topics
+from flightsw.exceptions import FlightSwError, JobRejected, ProtocolError
+from flightsw.protocol import Handover, JobSubmit, NodeState, Status, dump, parse, topics
 from flightsw.protocol.messages import StageReturn, Tensor
 from flightsw.protocol.warrant import inputs_sha256
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from flightsw.bus import Message, Subscription
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
-__all__ = ["check_plan", "check_sender", "firsts", "give_back", "hop_s", "is_passed_on",
-           "next_stage", "pass_on", "spent", "unusable"]
+__all__ = ["check_plan", "check_sender", "firsts", "follow_next", "give_back", "hop_s",
+           "is_passed_on", "latest_state", "next_stage", "pass_on", "spent", "unusable"]
 
 #: a peer's heartbeat older than this many state periods counts as offline (as for the
 #: migration rounds' linked peers)
 FRESH_PERIODS = 3
 #: without a fresh heartbeat of the next member at hand, wait this many state periods for one
 WAIT_PERIODS = 1.5
+
+#: host seconds to wait for the next member's retained status
+STATUS_WAIT_S = 0.5
+
+#: (node, job) -> when the node began following the next member's heartbeats (follow_next)
+_following: dict[tuple[str, str], float] = {}
 
 log = logging.getLogger("flightsw.node")
 
@@ -187,34 +203,100 @@ def give_back(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
     return ret
 
 
+async def _first(node: Node, sub: Subscription, until: Awaitable[None]) -> Message | None:
+    """The next message on ``sub`` before ``until`` (a sleep on the node's clock) ends."""
+    got = asyncio.ensure_future(sub.get())
+    timer = asyncio.ensure_future(until)
+    try:
+        await asyncio.wait({got, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not got.done():
+            got.cancel()
+    if got.cancelled() or not got.done():
+        return None
+    return got.result()
+
+
+async def status_of(node: Node, peer: str) -> str | None:
+    """``peer``'s status as the broker retains it (``online``, ``safe``, or ``offline``
+    once its last will is out), read within ``STATUS_WAIT_S`` host seconds; None if
+    there is none or it is unreadable."""
+    try:
+        async with node.bus.subscribe(topics.status(peer), qos=1) as sub:
+            msg = await _first(node, sub, node.clock.sleep_host(STATUS_WAIT_S))
+    except FlightSwError as exc:
+        log.info("node %s: no status of %s: %s", node.id, peer, exc)
+        return None
+    if msg is None or not msg.payload:
+        return None
+    try:
+        st = parse(Status, msg.payload)
+    except ProtocolError as exc:
+        log.info("node %s: bad status of %s: %s", node.id, peer, exc)
+        return None
+    return st.state if st.node == peer else None
+
+
+async def _next_state(node: Node, sub: Subscription, peer: str,
+                      timeout_s: float) -> NodeState | None:
+    """The next heartbeat of ``peer`` on ``sub`` within ``timeout_s`` mission seconds
+    (kept as the node's latest copy of it), None if none came or it was unreadable."""
+    msg = await _first(node, sub, node.clock.sleep(timeout_s))
+    if msg is None:
+        return None
+    try:
+        st = parse(NodeState, msg.payload)
+    except ProtocolError as exc:
+        log.info("node %s: bad state from %s: %s", node.id, peer, exc)
+        return None
+    if st.node != peer:
+        return None
+    node.migration.peers[peer] = st
+    return st
+
+
+def follow_next(node: Node, job: JobSubmit) -> None:
+    """Follow the next member's heartbeats while this node holds a pipeline stage before
+    the last, so a fresh one is at hand when the stage ends. Only under the ``local``
+    policy: under any other the migration rounds' peer listener keeps every peer's. A stage
+    that ends before the member was heard, within three state periods of the start of
+    following, goes to it without waiting (the ground placed it from a fresh heartbeat)."""
+    p = job.pipeline
+    if (p is None or p.stage + 1 >= len(p.stages) or not p.members
+            or node.policy.name != "local"):
+        return
+    now = node.clock.now()
+    if len(_following) > 4096:  # stages that never ended here (cancelled, failed)
+        for key, t in list(_following.items()):
+            if now - t > 100 * node.config.state_period_s:
+                del _following[key]
+    _following[(node.id, job.job_id)] = now
+    node.spawn(_follow(node, job.job_id, job.epoch, p.members[p.stage + 1]),
+               f"next:{job.job_id}")
+
+
+async def _follow(node: Node, job_id: str, epoch: int, peer: str) -> None:
+    period = node.config.state_period_s
+    try:
+        async with node.bus.subscribe(topics.state(peer), qos=0) as sub:
+            while node.core.leases().get(job_id) == epoch:
+                await _next_state(node, sub, peer, period)
+    except FlightSwError as exc:  # pass_on waits for a heartbeat itself
+        log.info("node %s: not following %s for %s: %s", node.id, peer, job_id, exc)
+
+
 async def latest_state(node: Node, peer: str) -> NodeState | None:
-    """``peer``'s latest heartbeat: the one the node's peer listener keeps if fresh, else
-    (a node whose policy is ``local`` listens to no peer) the next one on ``peer``'s state
-    topic, waited for at most ``WAIT_PERIODS`` state periods; None if none came."""
+    """``peer``'s latest heartbeat: the node's copy if fresh (kept by the peer listener,
+    or by :func:`follow_next`), else the next one on ``peer``'s state topic, waited for at
+    most ``WAIT_PERIODS`` state periods; the stale copy (or None) if none came."""
     period = node.config.state_period_s
     st = node.migration.peers.get(peer)
     if st is not None and node.clock.now() - st.t <= FRESH_PERIODS * period:
         return st
     async with node.bus.subscribe(topics.state(peer), qos=0) as sub:
-        got = asyncio.ensure_future(sub.get())
-        timer = asyncio.ensure_future(node.clock.sleep(WAIT_PERIODS * period))
-        try:
-            await asyncio.wait({got, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not got.done():
-                got.cancel()
-        if got.cancelled() or not got.done():
-            return st
-        try:
-            fresh = parse(NodeState, got.result().payload)
-        except ProtocolError as exc:
-            log.info("node %s: bad state from %s: %s", node.id, peer, exc)
-            return st
-    if fresh.node != peer:
-        return st
-    node.migration.peers[peer] = fresh
-    return fresh
+        fresh = await _next_state(node, sub, peer, WAIT_PERIODS * period)
+    return fresh if fresh is not None else st
 
 
 async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
@@ -226,11 +308,25 @@ async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tens
     assert p is not None
     dst = p.members[p.stage + 1]
     before = node.clock.now()
-    st = await latest_state(node, dst)
-    now = node.clock.now()
-    latency_s += now - before  # the job waited for that heartbeat
-    linked = any(peer.node == dst for peer in node.migration.linked_peers(now))
-    why = unusable(st, now, FRESH_PERIODS * node.config.state_period_s, linked)
+    fresh_s = FRESH_PERIODS * node.config.state_period_s
+    since = _following.pop((node.id, job.job_id), None)
+    mode = await status_of(node, dst)
+    st = node.migration.peers.get(dst)
+    if mode == "offline":
+        why: str | None = "offline (its status: its last will or its own)"
+    elif mode == "safe":
+        why = "in safe mode"
+    elif (since is not None and before - since < fresh_s
+          and (st is None or before - st.t > fresh_s)):
+        # followed for less time than a member may stay silent, and not heard yet: the
+        # ground placed it from a fresh heartbeat, linked; nothing says otherwise
+        why = None
+    else:
+        st = await latest_state(node, dst)
+        now = node.clock.now()
+        linked = any(peer.node == dst for peer in node.migration.linked_peers(now))
+        why = unusable(st, now, fresh_s, linked)
+    latency_s += node.clock.now() - before  # the job waited for the status and heartbeat
     if why is not None:
         give_back(node, q, job, outputs, latency_s, energy_j, why)
         return

@@ -80,7 +80,14 @@ from flightsw.node.lifetime import (
 from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
-from flightsw.node.pipeline import check_sender, firsts, is_passed_on, pass_on, spent
+from flightsw.node.pipeline import (
+    check_sender,
+    firsts,
+    follow_next,
+    is_passed_on,
+    pass_on,
+    spent,
+)
 from flightsw.node.scheduler import OnboardScheduler, Queued, Work
 from flightsw.node.spec import NodeSpec
 from flightsw.node.telemetry import node_state, telemetry
@@ -486,6 +493,7 @@ class Node:
             if self.config.execute:
                 self._partials[job.job_id] = [resumed]
         shed = self.core.accept(q, now)
+        follow_next(self, job)  # a pipeline stage: the next member's heartbeats
         await self.event(q, "accepted")
         await self.carry(shed)
         self.wake()

@@ -236,7 +236,6 @@ READ: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{B}/cmd", False),
         (f"odc/sat/{B}/model", False),
         (f"odc/sat/{B}/telemetry", False),
-        (f"odc/sat/{B}/status", False),
         (f"odc/sat/{B}/result", False),
         (f"odc/sat/{B}/event", False),
         (f"odc/sat/{B}/handover/{C}", False),
@@ -248,6 +247,7 @@ READ: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/model", True),
         (f"odc/sat/{B}/handover/{A}", True),
         (f"odc/sat/{B}/state", True),
+        (f"odc/sat/{B}/status", True),  # a pipeline member checks the next one's
         ("odc/ground/stations", True),
     ],
     "ground": [

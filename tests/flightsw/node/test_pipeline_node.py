@@ -217,7 +217,9 @@ async def test_a_stage_is_given_back_to_the_ground_when_the_next_member_is_unusa
     pl = plan()
     x = digits(12)
     async with (
-        running_node(bus, WallClock(epoch=T0), tmp_path / "n1") as n1,
+        # a policy that listens to every peer's heartbeats (under ``local`` the node follows
+        # the next member's only once it holds the stage, and this stage is short)
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1", policy="least-loaded") as n1,
         bus.subscribe(topics.event("n1")) as events,
         bus.subscribe("odc/sat/n1/handover/+") as hops,
         bus.subscribe(topics.result("n1")) as results,
@@ -230,6 +232,7 @@ async def test_a_stage_is_given_back_to_the_ground_when_the_next_member_is_unusa
         ]):
             kw = {"temperature_c": 95.0} if peer == "n2" else {"away_km": 900.0}
             async with beating(bus, n1, peer, **kw):
+                await asyncio.sleep(0.3)  # heard
                 job = stage_job(stages, x, members=["n1", peer], job_id=f"p{k}")
                 await bus.publish(topics.job("n1"), dump(job.model_copy(update={"epoch": 3})))
                 msg, _ = await wait_for(results, kind("stage_return"))
