@@ -7,16 +7,31 @@ station never holds more uplinks at once than it has antennas, nor two to one sa
 
 from __future__ import annotations
 
+import copy
+import heapq
 import itertools
+import json
+import math
+import tomllib
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sim_cases import H100_OPS, T0, scenario, small, subpoint
 
 from flightsw.exceptions import ScenarioError
 from flightsw.physics.orbit import CircularOrbits
-from flightsw.sim import Simulation, build_world, collect_metrics
+from flightsw.protocol.jobrules import (
+    EXPIRED_AT_GROUND,
+    UplinkOption,
+    choose_uplink,
+    expired_at_ground,
+)
+from flightsw.sim import Simulation, build_world, collect_metrics, parse_scenario
+from flightsw.sim.ledger import GROUND
 
+ROOT = Path(__file__).resolve().parents[3]
 UPLINK_BYTES = 125e6  # 40 s at the H100 profile's 25 Mbps uplink
 N_JOBS = 12
 
@@ -172,3 +187,93 @@ def test_weather_is_the_same_for_a_seed_and_clear_for_its_share_of_cells() -> No
     assert sky_a != [other.sky.clear(0, t) for t in times]
     assert sum(sky_a) / len(sky_a) == pytest.approx(0.6, abs=0.04)
     assert a.sky.clear_share(0, times[-1]) == pytest.approx(sum(sky_a) / len(sky_a), abs=1e-3)
+
+
+@pytest.mark.parametrize(("fields", "down_s"), [({}, 8 * 5e8 / 800e6),
+                                                 (OPTICAL | {"availability": 1.0}, 0.4)])
+def test_a_result_goes_down_at_an_optical_stations_rate(fields: dict[str, Any],
+                                                        down_s: float) -> None:
+    """A 500 MB result, finished in view: 5 s at the H100's 800 Mbps radio downlink, 0.4 s
+    at the optical station's 10 Gbps (counted from the step that delivers it)."""
+    data = _cluster(**fields)
+    data["jobs"] = [{"name": "big-out", "flops_per_item": 2.0 * H100_OPS, "items": 1,
+                     "output_bytes_per_item": 5e8, "times_s": [500.0], "nodes": ["A"],
+                     "deadline_s": 20_000.0}]
+    sim, m = _run(data)
+    assert m["jobs_completed"] == 1
+    (job,) = sim.ledger.jobs.values()
+    step_t = T0 + 10.0 * math.floor((job.delivered_at - T0) / 10.0)
+    assert job.finished_at <= step_t
+    assert job.delivered_at - step_t == pytest.approx(down_s)
+
+
+class _SerialStations(Simulation):
+    """The uplink round as it was before antennas (commit a56ee0b): each station sends one
+    job after the other (``station_free``), kept here as the reference for one antenna."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.station_free = [self.w.t0] * len(self.stations)
+
+    def _uplink_round(self, t: float, contact: Any) -> None:
+        horizon = t + self.step_s
+        rates = self._uplink_rates
+        for s in range(len(self.stations)):
+            if not self.ground_queue:
+                return
+            if self.station_free[s] >= horizon or self._station_out(s, t):
+                continue
+            sats = np.nonzero(contact[:, s])[0].tolist()
+            if not sats:
+                continue
+            extra = dict.fromkeys(sats, 0.0)
+            base = [(self.nodes[i].name, rates[i],
+                     self.nodes[i].backlog_s(t) + self.incoming_s[i], self.nodes[i].models)
+                    for i in sats]
+            while self.ground_queue and self.station_free[s] < horizon:
+                _, job = heapq.heappop(self.ground_queue)
+                if job.outcome:
+                    continue
+                if expired_at_ground(job.deadline, t):
+                    self._fail(job, None, GROUND, EXPIRED_AT_GROUND, t)
+                    continue
+                start = max(self.station_free[s], t)
+                options = [
+                    UplinkOption(name, rate, backlog + extra[i], job.model in held)
+                    for i, (name, rate, backlog, held) in zip(sats, base, strict=True)
+                ]
+                k = choose_uplink(options, job.input_bytes, job.model_bytes)
+                assert k is not None
+                i = sats[k]
+                size = job.input_bytes + (0.0 if options[k].has_model else job.model_bytes)
+                end = start + 8.0 * size / float(self.uplink_bps[i])
+                extra[i] += self.nodes[i].spec.seconds(self._work(i, job))
+                self.station_free[s] = end
+                self.uplinks[job.jid] = (job, i, s)
+                self.q.push(end, self._uplink_done, job, job.epoch, i, s, size, start)
+
+
+@pytest.mark.parametrize(("name", "hours"), [("quickstart", None), ("regime-contact", 2.0)])
+def test_one_antenna_gives_the_same_run_as_the_rule_before_antennas(
+    name: str, hours: float | None
+) -> None:
+    """An existing scenario's metrics (all but host timings) are identical under the
+    antenna rule with its default of one antenna and under the original serial rule."""
+    path = ROOT / "examples" / "scenarios" / f"{name}.toml"
+    data = tomllib.loads(path.read_text())
+    if hours is not None:
+        data.pop("duration_orbits", None)
+        data["duration_hours"] = hours
+    assert all("antennas" not in g for g in data["ground_stations"])
+
+    def metrics(cls: type[Simulation]) -> str:
+        sim = cls(build_world(parse_scenario(copy.deepcopy(data), source=path.name,
+                                             base_dir=path.parent)))
+        sim.run()
+        m = collect_metrics(sim)
+        return json.dumps({k: v for k, v in m.items() if "wall" not in k}, sort_keys=True,
+                          default=str)
+
+    new, old = metrics(Simulation), metrics(_SerialStations)
+    assert json.loads(new)["uplinks"] > 0
+    assert new == old
