@@ -76,6 +76,13 @@ class Antennas:
         self._free[s][antenna] = end
         self._serving[s][antenna] = sat
 
+    def blocked(self, s: int, horizon: float) -> set[Hashable]:
+        """The satellites station ``s`` cannot start an uplink to before ``horizon``
+        because an antenna serves them past it (while an antenna is free before
+        ``horizon``, every other satellite can start before it)."""
+        return {who for who, f in zip(self._serving[s], self._free[s], strict=True)
+                if who is not None and f >= horizon}
+
     def busy(self, s: int, t: float) -> int:
         """How many antennas of station ``s`` are serving a satellite at ``t``."""
         return sum(1 for f in self._free[s] if f > t)

@@ -536,9 +536,11 @@ class Simulation:
                      self.nodes[i].backlog_s(t) + self.incoming_s[i], self.nodes[i].models)
                     for i in sats]
             while self.ground_queue and ant.next_free(s) < horizon:
-                # the satellites an antenna can start on before the next round
-                open_k = ([k for k, i in enumerate(sats) if ant.start(s, i, t)[1] < horizon]
-                          if many else range(len(sats)))
+                # the satellites an antenna can start on before the next round: all but
+                # those an antenna serves past it
+                blocked = ant.blocked(s, horizon) if many else None
+                open_k = ([k for k, i in enumerate(sats) if i not in blocked]
+                          if blocked else range(len(sats)))
                 if not open_k:
                     break
                 _, job = heapq.heappop(self.ground_queue)

@@ -34,6 +34,15 @@ def test_each_antenna_serves_one_satellite_and_a_served_one_keeps_its_antenna() 
     assert ant.start(1, "a", 5.0) == (0, 5.0)  # another station is not coordinated
 
 
+def test_blocked_are_the_satellites_that_cannot_start_before_the_horizon() -> None:
+    ant = Antennas([3], 0.0)
+    ant.book(0, 0, "a", 30.0)
+    ant.book(0, 1, "b", 12.0)
+    assert ant.blocked(0, 20.0) == {"a"}  # "b" is through by then, "c" has antenna 2
+    for sat in ("a", "b", "c"):
+        assert (ant.start(0, sat, 10.0)[1] < 20.0) == (sat not in ant.blocked(0, 20.0))
+
+
 @pytest.mark.parametrize("bad", [0, -3, 1.5, "2", True, None])
 def test_bad_counts_are_refused_naming_where(bad: object) -> None:
     with pytest.raises(ConfigError, match=r"^ground_stations\[2\]\.antennas: "):
