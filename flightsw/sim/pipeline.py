@@ -2,7 +2,8 @@
 
 A pipeline job is split into K stages (equal shares of the class's work, or its
 ``stage_fractions``). Each time it is planned it gets a chain of K distinct live nodes,
-each linked to the next over the ISL graph, chosen by the rule the ground station uses
+each linked to the next over the ISL graph, chosen by the rule the ground station used
+before it grew its own link-break prediction and headroom tests
 (:func:`flightsw.constellation.chain.choose_group`: stage 0's node first, each stage
 preferring a node that already ran it (holds its stage model), then one holding no later
 stage's, then the least backlog). Two nodes are linked when the second is in the first's
