@@ -60,8 +60,9 @@ FRESH_PERIODS = 3
 #: without a fresh heartbeat of the next member at hand, wait this many state periods for one
 WAIT_PERIODS = 1.5
 
-#: host seconds to wait for the next member's retained status
-STATUS_WAIT_S = 0.5
+#: host seconds to wait for the next member's retained status (it comes within a broker
+#: round trip when there is one; the bound matters only when there is none)
+STATUS_WAIT_S = 2.0
 
 #: (node, job) -> when the node began following the next member's heartbeats (follow_next)
 _following: dict[tuple[str, str], float] = {}
