@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from sim_cases import T0, scenario, small, subpoint
 
+from flightsw.archive import ArchiveReader
 from flightsw.exceptions import ScenarioError
 from flightsw.physics.constants import C_KM_S
 from flightsw.physics.orbit import CircularOrbits
-from flightsw.sim import Simulation, build_world, collect_metrics
+from flightsw.protocol import JobEvent, parse
+from flightsw.sim import ARCHIVE_SUBDIR, Simulation, build_world, collect_metrics, run_scenario
 from flightsw.sim.metrics import dumps_metrics, without_wall
 
 N = 6
@@ -257,3 +260,36 @@ def test_a_seed_gives_the_same_metrics_byte_for_byte() -> None:
     assert m["pipeline"]["gpipe"]["jobs_submitted"] > 0
     assert m["jobs_lost"] == 0
     assert m["duplicate_results"] == 0
+
+
+def test_stage_fractions_split_the_work() -> None:
+    data = _line()
+    job = data["jobs"][0]
+    job["times_s"] = [100.0]
+    job["stage_fractions"] = [0.5, 0.25, 0.25]
+    del job["deadline_s"]  # every stage alike: the same power mode for each
+    sim, m = _run(data)
+    assert m["jobs_completed"] == 1
+    j = sim.ledger.jobs["j0000001"]
+    h1, h2 = _hops(sim, j.jid)
+    runs = [h1[4] - j.started_at, h2[4] - h1[5], j.finished_at - h2[5]]
+    assert runs[0] == pytest.approx(2 * runs[1], rel=1e-6)
+    assert runs[1] == pytest.approx(runs[2], rel=1e-6)
+    stage_s, _, _ = sim.pipes.finals[(j.jid, j.epoch)]
+    assert stage_s == pytest.approx(sum(runs), rel=1e-6)
+
+
+def test_an_archived_run_tells_each_hop(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    m = run_scenario(scenario(_line()), out_dir=out)
+    assert m["jobs_completed"] == 10
+    hops = []
+    with ArchiveReader(out / ARCHIVE_SUBDIR) as reader:
+        for rec in reader.records():
+            if rec.topic.rsplit("/", 1)[-1] == "event":
+                ev = parse(JobEvent, rec.payload)
+                if ev.state == "handed_over":
+                    hops.append(ev)
+    assert len(hops) == m["pipeline"]["totals"]["hops"] == 20
+    assert all(ev.target is not None and ev.target != ev.node for ev in hops)
+    assert all("stage" in (ev.detail or "") and "s hop" in (ev.detail or "") for ev in hops)
