@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flightsw.protocol import JobSubmit, Tensor
+from flightsw.protocol import JobSubmit, Tensor, dump
 from flightsw.protocol.messages import Pipeline
 from flightsw.protocol.warrant import inputs_sha256
 from groundstation.exceptions import RequestError
@@ -191,4 +191,14 @@ def test_the_job_table_keeps_the_stage_count_and_adds_the_column_to_an_old_table
     assert table.record("plain").stages == 0
     assert table.record("piped").stages == 3
     assert table.submitted("piped").pipeline == piped.pipeline
+    # the re-plan columns: none yet, and a record without re-plans leaves the key out (a
+    # client from before re-planning forbids unknown fields)
+    assert table.resume("piped") is None and table.record("piped").replans == 0
+    assert "replans" not in table.record("piped").model_dump()
+    assert piped.pipeline is not None
+    later = piped.model_copy(update={"pipeline": piped.pipeline.model_copy(
+        update={"stage": 1}), "model": STAGES[1]})
+    table.update("piped", replans=1, resume_blob=dump(later))
+    assert table.resume("piped") == later
+    assert table.record("piped").model_dump()["replans"] == 1
     table.close()
