@@ -11,17 +11,19 @@ of ``--isl-gbps`` (range and everything else as in the scenario). The load is on
 every node at about 60 % of the cluster's compute, for one orbit; then the run goes on
 until admitted work is done or the deadline has passed. No telemetry archive.
 
-``--no-predict`` plans chains on links up now only (flightsw/sim/pipeline.py otherwise
-prefers chains whose links are predicted to stay up over the job).
+``--start`` moves the mission (and the orbits' epoch) to another date, e.g. out of the
+dawn-dusk orbit's eclipse season. ``--no-predict`` plans chains on links up now only
+(flightsw/sim/pipeline.py otherwise prefers chains whose links are predicted to stay up
+over the job).
 
-Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``jobs_submitted``, ``jobs_completed``,
-``jobs_per_hour`` (over the arrival window plus tail), ``latency_mean_s``,
-``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and ``hop_s_mean`` (per job, summed
-over the chain that finished it), ``wait_s_mean`` (the rest of the latency: queues, energy
-deferrals), ``stage_slowdown`` (stage seconds over the same stages at the full mode: power
-modes below full, e.g. in eclipse), ``comm_share`` (hop over stage + hop seconds),
-``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``, ``sunlit_share`` (mean
-illumination of the nodes over the run's physics steps), ``wall_s``.
+Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``start``, ``jobs_submitted``,
+``jobs_completed``, ``jobs_per_hour`` (over the arrival window plus tail),
+``latency_mean_s``, ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and
+``hop_s_mean`` (per job, summed over the chain that finished it), ``wait_s_mean`` (the
+rest of the latency: queues, energy deferrals), ``stage_slowdown`` (stage seconds over the
+same stages at the full mode: power modes below full), ``comm_share`` (hop over stage + hop
+seconds), ``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``,
+``sunlit_share`` (mean illumination of the nodes over the run's physics steps), ``wall_s``.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ class _Lit(Simulation):
 
 
 def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
-        predict: bool = True) -> dict[str, Any]:
+        predict: bool = True, start: str | None = None) -> dict[str, Any]:
     sc = load_scenario(path)
+    if start is not None:
+        sc = sc.model_copy(update={"start": start})
     if hours is not None:
         sc = sc.model_copy(update={"duration_orbits": None, "duration_hours": hours})
     world = build_world(sc, seed=seed)
@@ -91,6 +95,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "scenario": path.stem,
         "isl_gbps": isl_gbps,
         "predict": predict,
+        "start": sc.start,
         "jobs_submitted": p["jobs_submitted"],
         "jobs_completed": done,
         "jobs_per_hour": p["jobs_per_hour"],
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=None,
                     help="arrival window in hours (default: the scenario's, one orbit)")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--start", default=None,
+                    help="mission start, ISO 8601 UTC (default: the scenario's, 21 June 2025)")
     ap.add_argument("--no-predict", action="store_true",
                     help="plan chains on links up now only (no prediction of breaks)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
@@ -138,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         for r in rates:
-            row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict)
+            row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
+                      args.start)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
