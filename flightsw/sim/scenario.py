@@ -156,6 +156,9 @@ class GroundOptical:
     weather_cell_s: float  # the weather holds for a cell of this length
 
 
+WEATHER_CELL_S = 3600.0  # an optical station's weather holds this long unless told
+
+
 class GroundStationSpec(_Model):
     """A ground station. ``antennas``: satellites it uplinks to at once, one per antenna
     (:mod:`flightsw.protocol.antennas`). ``kind = "optical"``: a laser station with its own
@@ -174,7 +177,7 @@ class GroundStationSpec(_Model):
     uplink_rate_bps: Positive | None = None
     downlink_rate_bps: Positive | None = None
     availability: Annotated[float, Field(ge=0, le=1)] | None = None
-    weather_cell_s: Positive = 3600.0
+    weather_cell_s: Positive | None = None  # optical only; 3600 s when not given
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Self:
@@ -184,9 +187,10 @@ class GroundStationSpec(_Model):
             if missing:
                 raise ValueError(f"{', '.join(missing)}: required for kind 'optical'")
         else:
-            given = [f for f in optical if getattr(self, f) is not None]
-            if given or "weather_cell_s" in self.model_fields_set:
-                given += ["weather_cell_s"] if "weather_cell_s" in self.model_fields_set else []
+            # a field left unset stays None, so a scenario read back from its own dump (a
+            # sweep's overrides) passes as the file did
+            given = [f for f in (*optical, "weather_cell_s") if getattr(self, f) is not None]
+            if given:
                 raise ValueError(f"{', '.join(given)}: only for kind 'optical' (a radio "
                                  "station uses each satellite's link rates)")
         for f in ("uplink_rate_bps", "downlink_rate_bps", "weather_cell_s"):
@@ -203,7 +207,7 @@ class GroundStationSpec(_Model):
         assert self.downlink_rate_bps is not None
         assert self.availability is not None
         return GroundOptical(self.uplink_rate_bps, self.downlink_rate_bps, self.availability,
-                             self.weather_cell_s)
+                             self.weather_cell_s or WEATHER_CELL_S)
 
 
 class SchedulerSpec(_Model):

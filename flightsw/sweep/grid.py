@@ -37,7 +37,10 @@ class Run:
 
 
 def _digest(sc: Scenario) -> str:
-    text = json.dumps(sc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """The run's id: fields at their defaults are left out, so a field added to the schema
+    later with a default (what the scenario meant before) keeps the stored runs' ids."""
+    text = json.dumps(sc.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
+                      separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

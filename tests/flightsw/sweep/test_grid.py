@@ -53,6 +53,15 @@ def test_ids_are_digests_of_the_run(write_sweep: Callable[[str], Path], quicksta
                                                    "rate_per_hour = 21.0"))
     (changed,) = expand(load_sweep(write_sweep(text.replace(str(quickstart), str(copy)))))
     assert changed.run_id != one.run_id
+    # a field written out at its default (as a field added to the schema later reads old
+    # scenarios) is the same run
+    (tmp_path / "d").mkdir()
+    same = tmp_path / "d" / quickstart.name  # a scenario without a name takes its file's
+    same.write_text(quickstart.read_text().replace("[[ground_stations]]",
+                                                   "[[ground_stations]]\nantennas = 1", 1))
+    assert same.read_text() != quickstart.read_text()
+    (default,) = expand(load_sweep(write_sweep(text.replace(str(quickstart), str(same)))))
+    assert default.run_id == one.run_id
 
 
 @pytest.mark.parametrize(("override", "message"), [
