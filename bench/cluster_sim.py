@@ -12,11 +12,13 @@ every node at about 60 % of the cluster's compute, for one orbit; then the run g
 until admitted work is done or the deadline has passed. No telemetry archive.
 
 ``--start`` moves the mission (and the orbits' epoch) to another date, e.g. out of the
-dawn-dusk orbit's eclipse season. ``--no-predict`` plans chains on links up now only
+dawn-dusk orbit's eclipse season; ``--power-x F`` multiplies every node's battery and array
+by F (energy then never holds work back: what the eclipse costs is the difference).
+``--no-predict`` plans chains on links up now only
 (flightsw/sim/pipeline.py otherwise prefers chains whose links are predicted to stay up
 over the job).
 
-Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``start``, ``jobs_submitted``,
+Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``start``, ``power_x``, ``jobs_submitted``,
 ``jobs_completed``, ``jobs_per_hour`` (over the arrival window plus tail),
 ``latency_mean_s``, ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and
 ``hop_s_mean`` (per job, summed over the chain that finished it), ``wait_s_mean`` (the
@@ -61,7 +63,8 @@ class _Lit(Simulation):
 
 
 def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
-        predict: bool = True, start: str | None = None) -> dict[str, Any]:
+        predict: bool = True, start: str | None = None, power_x: float = 1.0
+        ) -> dict[str, Any]:
     sc = load_scenario(path)
     if start is not None:
         sc = sc.model_copy(update={"start": start})
@@ -72,7 +75,9 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
     for p in world.profiles:
         if id(p) not in profs:
             links = p.links.model_copy(update={"isl_rate_bps": isl_gbps * 1e9})
-            profs[id(p)] = p.model_copy(update={"links": links})
+            bus = p.bus.model_copy(update={"battery_wh": p.bus.battery_wh * power_x,
+                                           "array_area_m2": p.bus.array_area_m2 * power_x})
+            profs[id(p)] = p.model_copy(update={"links": links, "bus": bus})
     world = dataclasses.replace(world, profiles=[profs[id(p)] for p in world.profiles])
     clock = VirtualClock(0.0)
     t0 = clock.perf_counter()
@@ -96,6 +101,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "isl_gbps": isl_gbps,
         "predict": predict,
         "start": sc.start,
+        "power_x": power_x,
         "jobs_submitted": p["jobs_submitted"],
         "jobs_completed": done,
         "jobs_per_hour": p["jobs_per_hour"],
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--start", default=None,
                     help="mission start, ISO 8601 UTC (default: the scenario's, 21 June 2025)")
+    ap.add_argument("--power-x", type=float, default=1.0,
+                    help="multiply every node's battery and array by this (energy no limit)")
     ap.add_argument("--no-predict", action="store_true",
                     help="plan chains on links up now only (no prediction of breaks)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in args.isl_gbps.split(",") if x.strip()]
     except ValueError:
         ap.error(f"--isl-gbps: not a list of numbers: {args.isl_gbps!r}")
+    if not args.power_x > 0:
+        ap.error("--power-x: must be above 0")
     if not rates or any(r <= 0 for r in rates):
         ap.error("--isl-gbps: give one or more rates above 0")
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for r in rates:
             row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
-                      args.start)
+                      args.start, args.power_x)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
