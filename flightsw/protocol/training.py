@@ -14,9 +14,9 @@ by one (a fencing token): a member refuses a gradient of an older epoch, and a
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from flightsw.protocol.messages import Auth, JobId, Message, NodeId, Tensor
 from flightsw.protocol.sign import canonical
@@ -63,6 +63,23 @@ def ckpts_of_job(job_id: str) -> str:
     return f"{PREFIX}/+/train/{job_id}/ckpt"
 
 
+class _Compatible(Message):
+    """A message that gained fields after its first version: each field of ``LATER`` whose
+    value is the one named there travels without its key, so a peer from before it (which
+    forbids unknown fields) still takes what means the same to it."""
+
+    LATER: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _without_later_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key, default in self.LATER.items():
+                if key in data and data[key] == default:
+                    del data[key]
+        return data
+
+
 class TrainState(Message):
     """Training state after ``step`` steps: the parameters (``W0, b0, W1, b1, ...``) and
     the Adam optimiser's moments and step count. Full-batch training draws no random
@@ -86,9 +103,11 @@ class TrainState(Message):
         return hashlib.sha256(canonical(self.model_dump(mode="python"))).hexdigest()
 
 
-class TrainJob(Message):
+class TrainJob(_Compatible):
     """One member's part of a data-parallel training job: the plan every member shares,
     and this member's shard (``x`` features, ``y`` integer labels)."""
+
+    LATER: ClassVar[dict[str, Any]] = {"epoch": 0, "checkpoint_every": 0, "resume": None}
 
     kind: Literal["train_job"] = "train_job"
     job_id: JobId
@@ -122,18 +141,27 @@ class TrainJob(Message):
         return 0 if self.resume is None else self.resume.step
 
     def plan_sha256(self) -> str:
-        """The digest of what every member must agree on (all but the shard)."""
-        return hashlib.sha256(canonical({
+        """The digest of what every member must agree on (all but the shard). The fields
+        of re-planning count only when set, so a first epoch without checkpoints has the
+        digest members from before them compute."""
+        plan: dict[str, Any] = {
             "job_id": self.job_id, "members": list(self.members), "sizes": list(self.sizes),
             "seed": self.seed, "steps": self.steps, "lr": self.lr,
-            "total_items": self.total_items, "epoch": self.epoch,
-            "checkpoint_every": self.checkpoint_every,
-            "resume": None if self.resume is None else self.resume.sha256(),
-        })).hexdigest()
+            "total_items": self.total_items,
+        }
+        if self.epoch:
+            plan["epoch"] = self.epoch
+        if self.checkpoint_every:
+            plan["checkpoint_every"] = self.checkpoint_every
+        if self.resume is not None:
+            plan["resume"] = self.resume.sha256()
+        return hashlib.sha256(canonical(plan)).hexdigest()
 
 
-class TrainGrad(Message):
+class TrainGrad(_Compatible):
     """One member's gradient of one step (already divided by the job's ``total_items``)."""
+
+    LATER: ClassVar[dict[str, Any]] = {"epoch": 0}
 
     kind: Literal["train_grad"] = "train_grad"
     auth: Auth | None = None
@@ -160,9 +188,12 @@ class TrainCheckpoint(Message):
     state: TrainState
 
 
-class TrainDone(Message):
+class TrainDone(_Compatible):
     """A member's end of a training job: its parameters after the last step, or why it
     failed."""
+
+    LATER: ClassVar[dict[str, Any]] = {"epoch": 0, "missing": [], "stale_in": 0,
+                                       "start_step": 0}
 
     kind: Literal["train_done"] = "train_done"
     auth: Auth | None = None
