@@ -2,16 +2,16 @@
 
 A pipeline job is split into K stages (equal shares of the class's work, or its
 ``stage_fractions``). Each time it is planned it gets a chain of K distinct live nodes,
-each linked to the next over the ISL graph, chosen by the rule the ground station used
-before it grew its own link-break prediction and headroom tests
-(:func:`flightsw.constellation.chain.choose_group`: stage 0's node first, each stage
-preferring a node that already ran it (holds its stage model), then one holding no later
-stage's, then the least backlog). Two nodes are linked when the second is in the first's
-neighbour list and the link is up now (:class:`~flightsw.sim.links.Topology`); a chain
-whose links are also predicted, from the orbits, to stay within range and line of sight
-over twice the job's expected duration (its stages at the fastest mode, its hops at the
-ISL rate) is preferred, as the ground station's current rule prefers chains with no link
-predicted to break; failing one, links up now suffice. Stage 0's
+each linked to the next over the ISL graph, chosen by the ground station's rule
+(:func:`flightsw.constellation.chain.choose_group`, the one function both use) on
+candidates built from the simulator's state: backlog (queued, running and on its way),
+stage models held, position and terminal, temperature against the throttle temperature,
+state of charge, energy margin less what is booked, safe mode. Two nodes are linked when
+the second is in the first's neighbour list and the link is up now
+(:class:`~flightsw.sim.links.Topology`). With ``predict`` (the default) each candidate also
+carries its positions at four times over twice the job's expected duration (its stages at
+the fastest mode, its hops at the ISL rate), so the rule puts chains with fewer links
+predicted to break first; without, links up now only. Stage 0's
 node is, for a ground job, a satellite the uplinking station sees (the job is uplinked to
 it), for an onboard job the node that captured the inputs.
 
@@ -40,17 +40,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections import deque
-from collections.abc import Callable, Container
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flightsw.constellation.chain import Candidate, choose_group
+from flightsw.constellation.chain import Candidate, Km3, choose_group, track_times
 from flightsw.node.scheduler import Queued, Work
-from flightsw.physics.isl import line_of_sight_pair
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.node import OutResult
 from flightsw.sim.world import ClassSpec
@@ -63,7 +61,6 @@ __all__ = ["Pipelines", "Plan", "StageTicket", "pipeline_metrics", "stage_key"]
 _UNFINISHED = "unfinished at end of run"
 _EXPIRED = "deadline expired before start"  # the core's reason, for a job no chain took
 _NO_WORK = Work(0.0, 0.0)
-_SAMPLES = 4  # times a planned link is predicted at, over twice the job's expected duration
 
 
 def stage_key(c: ClassSpec, stage: int) -> str:
@@ -125,8 +122,8 @@ class Pipelines:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
         self.active = any(c.stages > 1 for c in sim.w.classes)
-        #: prefer chains whose links are predicted to stay up over the job (as the ground
-        #: station's rule does); off: links up now only
+        #: give the chain rule the members' tracks over twice the job's expected duration,
+        #: so chains whose links are predicted to stay up win; off: links up now only
         self.predict = True
         self.stats = PipeStats()
         self.hops: dict[int, Hop] = {}
@@ -160,9 +157,9 @@ class Pipelines:
                                 if j >= 0 and topo.up(i, j, pos, t, alive) is not None}
             return got
 
-        usable = [i for i in range(sim.n) if alive[i] and topo.capable[i]
-                  and not sim.nodes[i].safe_mode]
-        starts = [i for i in usable if i in heads]
+        # safe mode and throttling are the chain rule's to judge (``usable``)
+        linkable = [i for i in range(sim.n) if alive[i] and topo.capable[i]]
+        starts = [i for i in linkable if i in heads]
         # only nodes within K - 1 hops of a head can be in a chain: search among those
         reach = set(starts)
         edge = list(starts)
@@ -170,41 +167,67 @@ class Pipelines:
             nxt = [j for i in edge for j in out(i) if j not in reach]
             reach.update(nxt)
             edge = nxt
-        ok = {i for i in usable if i in reach}
-        names = sim.nodes
-        cands = [
-            Candidate(names[i].name, names[i].backlog_s(t) + sim.incoming_s[i],
-                      names[i].models_frozen(), i in heads)
-            for i in sorted(ok)
-        ]
+        ok = sorted(i for i in linkable if i in reach)
+        cands = self._candidates(job, ok, heads, t)
         index = sim.index
         keys = [stage_key(c, k) for k in range(c.stages)]
+        bounds = [round(c.activation_bytes_per_item * job.items)] * (c.stages - 1)
         self.stats.plans += 1
 
         def now(a: Candidate, b: Candidate) -> bool:
             return index[b.node] in out(index[a.node])
 
-        chain = None
-        if self.predict:  # links that stay up over the job first
-            lasts = self._lasting(job, sorted(ok), t)
-            chain = choose_group(keys, cands, lambda a, b: now(a, b) and lasts(
-                index[a.node], index[b.node]))
-        if chain is None:
-            chain = choose_group(keys, cands, now)
+        chain = choose_group(keys, cands, bounds, now)
         if chain is None:
             self.stats.no_chain += 1
             return None
         return Plan(tuple(index[n] for n in chain), job.epoch)
 
-    def _lasting(self, job: Job, nodes: list[int], t: float) -> Callable[[int, int], bool]:
-        """A test of whether the link ``i``-``j`` stays within range and line of sight at
-        four times over twice the job's expected duration from ``t`` (its stages at the
-        fastest mode of ``nodes[0]``'s profile, its hops at that profile's ISL rate)."""
+    def _candidates(self, job: Job, nodes: list[int], heads: Container[int],
+                    t: float) -> list[Candidate]:
+        """``nodes`` as the chain rule sees them now: backlog (queued, running and on its
+        way), stage models held, in contact (a head), position, terminal, headroom
+        (temperature against throttle, state of charge, energy margin less what is booked,
+        safe mode) and, if ``predict``, positions at :func:`track_times` over twice the
+        job's expected duration (its stages at the fastest mode of ``nodes[0]``'s profile,
+        its hops at that profile's ISL rate)."""
         sim = self.sim
-        c = job.cls
         if not nodes:
-            return lambda i, j: False
-        spec = sim.nodes[nodes[0]].spec
+            return []
+        idx = np.asarray(nodes, dtype=np.intp)
+        tracks: list[tuple[Km3, ...]] = [() for _ in nodes]
+        times = track_times(t, 2.0 * self._expected_s(job, nodes[0])) if self.predict else []
+        if times:
+            at = sim.w.orbits.positions_at(np.repeat(np.asarray(times), len(idx)),
+                                           np.tile(idx, len(times)))
+            rows = at.reshape(len(times), len(idx), 3).tolist()
+            tracks = [tuple((r[k][0], r[k][1], r[k][2]) for r in rows)
+                      for k in range(len(nodes))]
+        b = sim.budget
+        topo = sim.topology
+        pos = b.position[idx].tolist()
+        soc = (b.battery_wh[idx] / b.capacity_wh[idx]).tolist()
+        margin = (sim.margins[idx] - sim.load.pending_j[idx] / 3600.0).tolist()
+        temp = sim.temp_c[idx].tolist()
+        throttle = sim.throttle_c[idx].tolist()
+        rate = topo.rate_bps[idx].tolist()
+        reach = topo.range_km[idx].tolist()
+        out = []
+        for k, i in enumerate(nodes):
+            node = sim.nodes[i]
+            p = pos[k]
+            out.append(Candidate(
+                node.name, node.backlog_s(t) + sim.incoming_s[i], node.models_frozen(),
+                i in heads, (p[0], p[1], p[2]), rate[k], reach[k], soc=soc[k],
+                margin_wh=margin[k], temperature_c=temp[k], throttle_c=throttle[k],
+                safe_mode=node.safe_mode, track_km=tracks[k]))
+        return out
+
+    def _expected_s(self, job: Job, i: int) -> float:
+        """``job``'s stages at the fastest mode of node ``i``'s profile plus its hops at
+        that profile's ISL rate."""
+        c = job.cls
+        spec = self.sim.nodes[i].spec
         links = spec.profile.links
         est = sum(spec.seconds(spec.work(c.flops_per_item * f, c.bytes_per_item * f,
                                          c.weight_bytes * f, job.items))
@@ -212,25 +235,7 @@ class Pipelines:
         if links.isl_rate_bps > 0:
             est += (c.stages - 1) * 8.0 * c.activation_bytes_per_item * job.items \
                 / links.isl_rate_bps
-        times = t + 2.0 * est * np.arange(1, _SAMPLES + 1) / _SAMPLES
-        idx = np.asarray(nodes, dtype=np.intp)
-        pos = sim.w.orbits.positions_at(np.repeat(times, len(idx)), np.tile(idx, _SAMPLES))
-        where = {i: k for k, i in enumerate(nodes)}
-        track = pos.reshape(_SAMPLES, len(idx), 3).tolist()
-        reach = sim.topology.range_km
-        memo: dict[tuple[int, int], bool] = {}
-
-        def lasts(i: int, j: int) -> bool:
-            got = memo.get((i, j))
-            if got is None:
-                a, b = where[i], where[j]
-                r = float(min(reach[i], reach[j]))
-                got = memo[(i, j)] = all(
-                    math.dist(row[a], row[b]) <= r and line_of_sight_pair(row[a], row[b])
-                    for row in track)
-            return got
-
-        return lasts
+        return est
 
     def _queued(self, i: int, job: Job, epoch: int, t: float, stage: int,
                 plan: Plan) -> Queued:
