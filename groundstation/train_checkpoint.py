@@ -21,8 +21,8 @@ naming the problem.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from flightsw.atomicfile import write_atomic
 from flightsw.models.mlp_train import init_params
 from flightsw.protocol.messages import Tensor
 from flightsw.protocol.training import TrainState
@@ -131,21 +132,9 @@ def write_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "arrays_sha256": _arrays_sha256(arrays),
     }
     blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            np.savez(f, meta=blob, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    buf = io.BytesIO()
+    np.savez(buf, meta=blob, **arrays)  # type: ignore[arg-type]
+    write_atomic(path, buf.getvalue())
 
 
 def read_checkpoint(path: Path, expect: RunKey | None = None) -> Checkpoint:
@@ -237,11 +226,8 @@ def _check_key(path: Path, ckpt: Checkpoint, expect: RunKey) -> None:
 
 def write_epoch(directory: Path, job_id: str, epoch: int) -> None:
     """Record that ``job_id``'s ``epoch`` has started (``directory/epoch.json``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "epoch.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"job_id": job_id, "epoch": epoch}) + "\n")
-    os.replace(tmp, path)
+    write_atomic(directory / "epoch.json",
+                 (json.dumps({"job_id": job_id, "epoch": epoch}) + "\n").encode())
 
 
 def read_epoch(directory: Path) -> tuple[str, int] | None:

@@ -8,11 +8,12 @@ and rewrites a JSON summary file (atomically: temporary file and rename) if give
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from flightsw.atomicfile import write_atomic
 
 __all__ = ["Replan", "TrainProgress"]
 
@@ -96,8 +97,4 @@ class TrainProgress:
     def _write(self) -> None:
         if self.summary_path is None:
             return
-        path = self.summary_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.summary(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(self.summary_path, (json.dumps(self.summary(), indent=2) + "\n").encode())
