@@ -3,6 +3,11 @@
 Results leave in order, only while the satellite is above some announced ground station's
 elevation mask (always, when no station is announced), each after its modelled
 processing, propagation and serialisation time at the downlink rate.
+
+A job whose result (or :class:`~flightsw.protocol.messages.StageReturn`) waits here is no
+longer in the core's queue, but its lease must not lapse at the ground before the message
+is down: :meth:`Downlink.leases` lists it (job id -> the message's epoch) until it is
+published, and the heartbeat (``NodeState.leases``) carries that list too.
 """
 
 from __future__ import annotations
@@ -34,9 +39,29 @@ class Downlink:
         self.stations: list[Station] = []  # announced by the ground; none = always in contact
         self.min_elevation_deg = 10.0
         self.held = 0  # results waiting for a contact window now
+        # job id -> (epoch, copies) of the results and returns queued or being sent
+        self._pending: dict[str, tuple[int, int]] = {}
 
     def send(self, topic: str, result: JobResult | StageReturn) -> None:
+        job_id, epoch = _lease_of(result)
+        had, n = self._pending.get(job_id, (epoch, 0))
+        self._pending[job_id] = (max(had, epoch), n + 1)
         self.queue.put_nowait((topic, result))
+
+    def leases(self) -> dict[str, int]:
+        """Job id -> epoch of every job whose result or return waits to be published
+        (the highest epoch when a job has more than one waiting)."""
+        return {job_id: epoch for job_id, (epoch, _) in self._pending.items()}
+
+    def _sent(self, result: JobResult | StageReturn) -> None:
+        job_id, _ = _lease_of(result)
+        got = self._pending.get(job_id)
+        if got is None:
+            return
+        if got[1] <= 1:
+            del self._pending[job_id]
+        else:
+            self._pending[job_id] = (got[0], got[1] - 1)
 
     def announce(self, stations: list[Station], min_elevation_deg: float) -> None:
         self.stations = stations
@@ -79,4 +104,15 @@ class Downlink:
             delay = self.delay_s(len(payload))
             if delay > 0:
                 await clock.sleep(delay)
-            await node.bus.publish(topic, payload, qos=1)
+            try:
+                await node.bus.publish(topic, payload, qos=1)
+            finally:
+                self._sent(result)
+
+
+def _lease_of(result: JobResult | StageReturn) -> tuple[str, int]:
+    """The job and epoch a waiting message holds the lease at: a result's own; a
+    return's, the epoch its node held the job at (not the returned job's, one higher)."""
+    if isinstance(result, StageReturn):
+        return result.job.job_id, result.epoch
+    return result.job_id, result.epoch

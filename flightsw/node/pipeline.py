@@ -24,7 +24,8 @@ placed the member from a fresh one); otherwise, with no fresh heartbeat at hand,
 waits up to 1.5 state periods for one. If the member is not usable, the job is
 not handed to it: the node gives it back to the ground
 (:class:`~flightsw.protocol.messages.StageReturn` on its result topic, through the
-downlink's contact windows) as the next stage with the finished stage's outputs, and the
+downlink's contact windows; while it waits there the heartbeats keep listing the job, so
+its lease does not lapse) as the next stage with the finished stage's outputs, and the
 ground places the stages left on a new chain with epoch + 1, so no finished stage is run
 again. Such a copy arrives from the ground at ``Pipeline.start`` > 0.
 """

@@ -84,7 +84,7 @@ def node_state(node: Node) -> NodeState:
         power_w=spec.fastest.watts,
         position_km=[float(x) for x in b.position_of(0)],
         models=node.store.list(),
-        leases=core.leases(),
+        leases=_leases(node),
         safe_mode=core.safe_mode,
         margin_wh=node.margin_wh(now),
         heat_capacity_j_per_k=node.profile.thermal.heat_capacity_j_per_k,
@@ -95,3 +95,12 @@ def node_state(node: Node) -> NodeState:
         running_s=running,
         work_by_priority=list(core.work_by_priority()),
     )
+
+
+def _leases(node: Node) -> dict[str, int]:
+    """The jobs queued or running here and those whose result (or stage return) waits in
+    the downlink: the ground keeps their leases until the message is down."""
+    held = node.downlink.leases()
+    for job_id, epoch in node.core.leases().items():
+        held[job_id] = max(epoch, held.get(job_id, epoch))
+    return held

@@ -29,6 +29,7 @@ from flightsw.protocol import (
     NodeState,
     Tensor,
     dump,
+    encode,
     parse,
     topics,
 )
@@ -250,3 +251,54 @@ async def test_a_stage_is_given_back_to_the_ground_when_the_next_member_is_unusa
                 for name, arr in want.items():
                     assert np.array_equal(nxt.inputs[name].to_array(), arr), name
         assert hops.qsize() == 0  # nothing went over a link
+
+
+async def test_a_return_held_out_of_contact_keeps_its_lease_in_the_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """Out of contact the StageReturn waits in the downlink; meanwhile the job is no longer
+    in the core, yet every heartbeat lists it (its lease) at the epoch the node held it at,
+    and the first heartbeat after the return went down no longer does."""
+    bus = MemoryBus()
+    pl = plan()
+    async with (
+        running_node(bus, WallClock(epoch=T0), tmp_path / "n1", policy="least-loaded",
+                     state_period_s=0.3, physics_step_s=0.1) as n1,
+        bus.subscribe(topics.event("n1")) as events,
+        bus.subscribe(topics.result("n1")) as results,
+        bus.subscribe(topics.state("n1")) as states,
+        beating(bus, n1, "n2", temperature_c=95.0),  # the next member: throttled
+    ):
+        stages = [await put(bus, "n1", s.model) for s in pl.stages]
+        await wait_for(events, kind("model_stored", model=stages[1]))
+        # the only station on the far side of the Earth: no contact for the test's span
+        lat, lon, _ = n1.budget.geodetic_of(0)
+        far = {"name": "far", "lat_deg": -float(lat), "lon_deg": (float(lon) + 360.0) % 360
+               - 180.0, "alt_m": 0.0}
+        await bus.publish(topics.GROUND_STATIONS,
+                          encode({"stations": [far], "min_elevation_deg": 10.0}), retain=True)
+        await asyncio.sleep(0.2)
+        assert not n1.in_contact(n1.clock.now())
+        await asyncio.sleep(0.3)  # n2 heard
+        job = stage_job(stages, digits(6), members=["n1", "n2"])
+        await bus.publish(topics.job("n1"), dump(job.model_copy(update={"epoch": 2})))
+        for _ in range(100):  # stage 0 runs, n2's status is read (2 s), the return waits
+            if n1.results_held:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # some heartbeats while it waits
+        assert results.qsize() == 0 and n1.results_held == 1
+        assert "p1" not in n1.core.leases()
+        while states.qsize():
+            states.get_nowait()
+        _, st = await wait_for(states, kind("node_state"), timeout=2.0)
+        assert st["leases"] == {"p1": 2}
+        # back in contact (no station announced: always): the return goes down
+        await bus.publish(topics.GROUND_STATIONS, b"", retain=True)
+        msg, _ = await wait_for(results, kind("stage_return"), timeout=5.0)
+        ret = parse(StageReturn, msg.payload)
+        assert (ret.epoch, ret.job.epoch, ret.job.job_id) == (2, 3, "p1")
+        assert n1.downlink.leases() == {}
+        _, st = await wait_for(states, kind("node_state"), timeout=2.0)
+        _, st = await wait_for(states, kind("node_state"), timeout=2.0)  # after the publish
+        assert st["leases"] == {}
