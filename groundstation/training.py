@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from flightsw.bus import Bus, Message, Subscription
+from flightsw.clock import Clock, WallClock
 from flightsw.exceptions import JobRejected, ProtocolError
 from flightsw.models.mlp_train import check_data
 from flightsw.protocol import Status, decode, dump, parse, topics
@@ -106,6 +107,7 @@ class _Run:
     """What every epoch of one run shares."""
 
     bus: Bus
+    clock: Clock
     job_id: str
     key: RunKey
     sizes: list[int]
@@ -142,11 +144,13 @@ async def run_training(
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = 0,
     progress: TrainProgress | None = None,
+    clock: Clock | None = None,
 ) -> TrainingRun:
     """Train on ``members`` (see the module doc). :class:`GroundError` naming the problem
     for bad arguments or a bad checkpoint, when no member is online, or when an epoch does
     not end within ``timeout_s`` host seconds; after ``max_attempts`` epochs the run is
-    returned failed with the last reason."""
+    returned failed with the last reason. Waits are host time on ``clock`` (a wall clock
+    by default)."""
     try:
         check_data(sizes, x, y)
     except JobRejected as exc:
@@ -175,8 +179,8 @@ async def run_training(
                  "finished before: parameters from the checkpoint")
         return TrainingRun(job_id, ckpt.epoch, ckpt.members, "done", prog.reason, [],
                            ckpt.params, ckpt.losses, 0, ckpt.step, 0)
-    run = _Run(bus, job_id, key, list(sizes), x, y, steps, lr, seed, step_timeout_s,
-               timeout_s, checkpoint_every, path, prog)
+    run = _Run(bus, clock or WallClock(), job_id, key, list(sizes), x, y, steps, lr, seed,
+               step_timeout_s, timeout_s, checkpoint_every, path, prog)
     try:
         return await _coordinate(run, list(members), list(spares), ckpt, max_attempts)
     except GroundError as exc:
@@ -194,7 +198,7 @@ async def _coordinate(run: _Run, members: list[str], spares: list[str],
         bus.subscribe(f"{topics.PREFIX}/+/train/{job_id}/ckpt", qos=1) as ckpts,
         bus.subscribe(f"{topics.PREFIX}/+/status", qos=1) as statuses,
     ):
-        await asyncio.sleep(_SETTLE_S)
+        await run.clock.sleep_host(_SETTLE_S)
         _read_statuses(statuses, run.online)
         epoch = 0 if ckpt is None else next_epoch(ckpt.epoch)
         started = None if path is None else read_epoch(path.parent)
@@ -273,8 +277,8 @@ async def _epoch(run: _Run, dones: Subscription, ckpts: Subscription,
     for node, job in zip(members, jobs, strict=True):
         await run.bus.publish(train_inbox(node), dump(job), qos=1)
     done: dict[str, TrainDone] = {}
-    loop = asyncio.get_running_loop()
-    end = loop.time() + run.timeout_s
+    clock = run.clock
+    end = clock.perf_counter() + run.timeout_s
     while len(done) < len(members):
         while (cmsg := ckpts.get_nowait()) is not None:
             await _checkpoint(run, cmsg, epoch, members, plan, history)
@@ -282,12 +286,12 @@ async def _epoch(run: _Run, dones: Subscription, ckpts: Subscription,
         off = [m for m in members if not run.online.get(m, True)]
         if off:
             return _Outcome(None, off, f"{', '.join(off)} went offline")
-        left = end - loop.time()
+        left = end - clock.perf_counter()
         if left <= 0:
             missing = sorted(set(members) - set(done))
             raise GroundError(f"training {run.job_id}: no end from {', '.join(missing)} "
                               f"within {run.timeout_s:.0f} s")
-        for msg in await _next(dones, ckpts, min(0.2, left)):
+        for msg in await _next(clock, dones, ckpts, min(0.2, left)):
             if msg.topic.endswith("/ckpt"):
                 await _checkpoint(run, msg, epoch, members, plan, history)
                 continue
@@ -356,16 +360,17 @@ async def _checkpoint(run: _Run, msg: Message, epoch: int, members: list[str], p
     run.progress.checkpoint(c.state.step, losses[-1] if losses else None, run.path)
 
 
-async def _next(dones: Subscription, ckpts: Subscription, timeout_s: float
+async def _next(clock: Clock, dones: Subscription, ckpts: Subscription, timeout_s: float
                 ) -> list[Message]:
     """The next end or checkpoint, whichever comes first (both if both came), or none
-    after ``timeout_s``."""
+    after ``timeout_s`` host seconds."""
     getters = [asyncio.ensure_future(dones.get()), asyncio.ensure_future(ckpts.get())]
+    timer = asyncio.ensure_future(clock.sleep_host(timeout_s))
     try:
-        finished, _ = await asyncio.wait(getters, timeout=timeout_s,
+        finished, _ = await asyncio.wait([*getters, timer],
                                          return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for g in getters:
+        for g in (*getters, timer):
             g.cancel()
     return [g.result() for g in getters if g in finished]
 
