@@ -179,7 +179,8 @@ class GroundStation:
             None if node_keys is None else Verifier(node_keys, self.table.auth_marks())
         )
         self.desk = RequestDesk(self)
-        self.rejected = 0  # node messages refused: unsealed, forged, replayed, not the holder
+        # node messages refused: unsealed, forged, replayed, not the holder, a bad stage return
+        self.rejected = 0
         self.store = ModelStore(archive_dir / "models")
         self.archive = ArchiveWriter(archive_dir / "telemetry", segment_bytes=segment_bytes)
         self.nodes: dict[str, NodeView] = {}
@@ -399,28 +400,36 @@ class GroundStation:
     def _on_stage_return(self, node: str, ret: StageReturn) -> None:
         """A member gave a pipeline job back after its stage (the next member unusable):
         keep the stages left, on its outputs, and queue the job for a new chain with
-        epoch + 1 (``_uplink_pipeline``). Taken only from the holder at its epoch or later;
-        after the job ended, or its lease lapsed, or an older epoch: stale, ignored."""
+        epoch + 1 (``_uplink_pipeline``). Judged as a result (``judge_result``): after the
+        job ended, a duplicate; at an older epoch, or while nobody holds the job (queued
+        again), stale; either ignored. Refused (counted in ``rejected``): from a node that
+        does not hold the lease, and a job that is not a later stage of the plan than the
+        one its chain began at, with that stage's model (:meth:`_check_return`)."""
         job_id = ret.job.job_id
         try:
             row = self.table.row(job_id)
         except GroundError:
             log.warning("ground: stage return for unknown job %s from %s", job_id, node)
             return
-        if row["state"] not in TERMINAL and row["node"] not in (None, node):
+        ended = row["state"] in TERMINAL
+        if not ended and row["node"] not in (None, node):
             raise AuthError(f"stage return of {job_id} from {node}, which does not hold its "
                             f"lease ({row['node']} does)")
-        if (row["state"] in TERMINAL or row["node"] is None or row["state"] == "queued"
-                or ret.epoch < row["epoch"]):
+        verdict = judge_result(ended, row["epoch"], ret.epoch)
+        if verdict == "record" and (row["node"] is None or row["state"] == "queued"):
+            verdict = "stale"  # queued again: nobody holds it at this epoch
+        if verdict == "duplicate":
+            self.duplicates += 1
+            self.table.update(job_id, duplicates=row["duplicates"] + 1)
+            return
+        if verdict == "stale":
             self.stale += 1
             log.info("ground: stale stage return of %s from %s (epoch %d, job at %d, %s)",
                      job_id, node, ret.epoch, row["epoch"], row["state"])
             return
-        plan = self.table.submitted(job_id).pipeline
+        self._check_return(row, ret)
         p = ret.job.pipeline
-        if plan is None or p is None or p.stages != plan.stages or p.stage == 0:
-            raise ProtocolError("job.pipeline: not a later stage of this job's plan",
-                                field="job.pipeline")
+        assert p is not None
         epoch = next_epoch(ret.epoch)
         log.warning("ground: %s given back by %s at epoch %d: %s; stages %d-%d re-planned "
                     "with epoch %d", job_id, node, ret.epoch, ret.reason, p.stage,
@@ -431,6 +440,29 @@ class GroundStation:
                           resume_blob=dump(ret.job))
         self._publish_record(job_id)
         self._wake.set()
+
+    def _check_return(self, row: dict[str, Any], ret: StageReturn) -> None:
+        """The returned job is a later stage of this job's plan than the one its chain
+        began at (stage 0, or the stage of the last re-plan), with that stage's model;
+        else :class:`ProtocolError` naming the field, counted in ``rejected``."""
+        job_id = row["job_id"]
+        plan = self.table.submitted(job_id).pipeline
+        p = ret.job.pipeline
+        resume = self.table.resume(job_id) if row["replans"] else None
+        began = resume.pipeline.stage if resume is not None and resume.pipeline else 0
+        why: tuple[str, str] | None = None
+        if plan is None or p is None or p.stages != plan.stages:
+            why = ("job.pipeline", "not a later stage of this job's plan")
+        elif p.stage <= began:
+            why = ("job.pipeline.stage", f"stage {p.stage} is not past stage {began}, "
+                   "where the chain it was given began")
+        elif ret.job.model != plan.stages[p.stage]:
+            why = ("job.model", f"{ret.job.model[:12]} is not stage {p.stage}'s model "
+                   f"{plan.stages[p.stage][:12]}")
+        if why is not None:
+            self.rejected += 1
+            raise ProtocolError(f"stage return of {job_id} from {ret.node}: {why[0]}: "
+                                f"{why[1]}", field=why[0])
 
     def _on_job_event(self, node: str, ev: JobEvent) -> None:
         try:

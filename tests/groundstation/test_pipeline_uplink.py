@@ -3,7 +3,9 @@ statuses, heartbeats and model events the test publishes): the group leaves out 
 whose heartbeat is stale, each member gets its stage model, stage 0 goes with the group;
 when the holder goes offline the whole pipeline is re-planned, holders of stage models
 first; when a member gives the job back after its stage (the next member throttled), the
-stages left are re-planned on the usable nodes from its outputs, once."""
+stages left are re-planned on the usable nodes from its outputs, once; a return with
+another model than its stage's, or of no stage past the chain's start, is refused, and one
+after the end is a duplicate."""
 
 from __future__ import annotations
 
@@ -165,6 +167,14 @@ async def test_a_job_given_back_after_a_stage_is_replanned_from_its_outputs_once
         back = StageReturn(node="b", epoch=0, t=T0, reason="stage 0 done; next member c "
                            "throttled (95.0 C > 80.0 C)", job=next_stage(job, acts, 1.5, 2.0,
                                                                           T0, T0 + 1))
+        # first a return whose job carries another model than the plan's stage 1: refused,
+        # naming the field, and counted; nothing is stored or uplinked
+        wrong = back.model_copy(update={"job": back.job.model_copy(
+            update={"model": stages[2]})})
+        await bus.publish(topics.result("b"), dump(wrong))
+        await asyncio.sleep(0.3)
+        rec = await gc.job("p1")
+        assert (gs.rejected, rec.replans, rec.epoch, jobs.qsize()) == (1, 0, 0, 0)
         await bus.publish(topics.result("b"), dump(back))
         # stages 1-2 re-planned without c: stage 1 on b (least backlog, in contact), stage
         # 2 stays on e (it holds the model); b gets stage 1's model first
@@ -180,6 +190,15 @@ async def test_a_job_given_back_after_a_stage_is_replanned_from_its_outputs_once
         assert (p.spent_s, p.spent_j, p.accepted_at) == (1.5, 2.0, T0)
         rec = await gc.job("p1")
         assert (rec.state, rec.epoch, rec.attempts, rec.replans) == ("uplinked", 1, 2, 1)
+        # b gives back stage 1 it was just given, not run (no stage past the chain's
+        # start, 1): refused, counted, nothing sent
+        assert again.pipeline is not None
+        idle = StageReturn(node="b", epoch=1, t=T0, reason="stage 0 done; next member b "
+                           "in safe mode", job=again.model_copy(update={"epoch": 2}))
+        await bus.publish(topics.result("b"), dump(idle))
+        await asyncio.sleep(0.3)
+        rec = await gc.job("p1")
+        assert (gs.rejected, rec.replans, rec.epoch, jobs.qsize()) == (2, 1, 1, 0)
         # the same return again, late, and a result at the old epoch: stale, nothing sent
         await bus.publish(topics.result("b"), dump(back))
         late = JobResult(job_id="p1", epoch=0, node="b", status="done", outputs=acts)
@@ -197,4 +216,11 @@ async def test_a_job_given_back_after_a_stage_is_replanned_from_its_outputs_once
         await asyncio.sleep(0.2)
         rec = await gc.job("p1")
         assert rec.duplicates == 1 and jobs.qsize() == 0
+        # a return after the end counts as a duplicate, as a result would (judge_result)
+        await bus.publish(topics.result("b"), dump(back))
+        await asyncio.sleep(0.2)
+        rec = await gc.job("p1")
+        assert (rec.duplicates, gs.duplicates, gs.stale, rec.replans) == (2, 2, 2, 1)
+        assert jobs.qsize() == 0
         beating.cancel()
+
