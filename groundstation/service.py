@@ -44,6 +44,7 @@ from flightsw.exceptions import (
     FlightSwError,
     ModelStoreError,
     ProtocolError,
+    UnknownModelError,
 )
 from flightsw.models.cost import ModelCost, analyse
 from flightsw.models.store import ModelStore, chunk_model
@@ -186,7 +187,8 @@ class GroundStation:
         self.nodes: dict[str, NodeView] = {}
         self._flops_per_item: dict[str, float] = {}  # per model, for the work of a job
         self._model_bytes: dict[str, int] = {}
-        self._stage_costs: dict[str, ModelCost] = {}  # pipeline stage models' cost models
+        # pipeline stage models' cost models (None: not analysable)
+        self._stage_costs: dict[str, ModelCost | None] = {}
         self.ingested = 0
         self.duplicates = 0
         self.stale = 0
@@ -702,14 +704,20 @@ class GroundStation:
         first.sent_work[row["job_id"]] = (now, self._work_s(first, row))
 
     def _stage_cost(self, model: str) -> ModelCost | None:
-        cost = self._stage_costs.get(model)
-        if cost is None:
-            try:
-                cost = analyse(self.store.path(model), model_hash=model)
-            except (CostModelError, ModelStoreError) as exc:
-                log.warning("ground: no cost model of stage %s: %s", model[:12], exc)
-                return None
-            self._stage_costs[model] = cost
+        """A stage model's cost model, analysed once; a model that cannot be analysed is
+        remembered as such (warned about once: its bytes never change). One not in the
+        store yet is tried again at the next pass."""
+        if model in self._stage_costs:
+            return self._stage_costs[model]
+        try:
+            cost: ModelCost | None = analyse(self.store.path(model), model_hash=model)
+        except UnknownModelError as exc:
+            log.info("ground: no cost model of stage %s yet: %s", model[:12], exc)
+            return None
+        except (CostModelError, ModelStoreError) as exc:
+            log.warning("ground: no cost model of stage %s: %s", model[:12], exc)
+            cost = None
+        self._stage_costs[model] = cost
         return cost
 
     def _pipeline_figures(self, stages: list[str], items: int,

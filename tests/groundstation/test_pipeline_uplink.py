@@ -10,13 +10,19 @@ after the end is a duplicate."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from node_harness import DIGITS, digits_inputs
+from onnx import TensorProto, helper
 
 from flightsw.bus import MemoryBus, Subscription
 from flightsw.clock import WallClock
+from flightsw.models.cost import analyse
 from flightsw.models.partition import partition
 from flightsw.node.pipeline import next_stage
 from flightsw.protocol import (
@@ -224,3 +230,36 @@ async def test_a_job_given_back_after_a_stage_is_replanned_from_its_outputs_once
         assert jobs.qsize() == 0
         beating.cancel()
 
+
+async def test_a_stage_model_that_cannot_be_analysed_is_tried_and_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ground analyses each stage model's cost once per model for its uplink passes:
+    one whose graph is empty is remembered as such (one analysis, one warning over many
+    passes); one not in the store yet is tried again once it is there."""
+    calls: list[str] = []
+
+    def counted(source: Any, **kw: Any) -> Any:
+        calls.append(str(kw.get("model_hash")))
+        return analyse(source, **kw)
+
+    monkeypatch.setattr("groundstation.service.analyse", counted)
+    # a valid ONNX model (the store takes it) whose graph is empty: no cost model
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    empty = helper.make_model(helper.make_graph([], "empty", [x], [x])).SerializeToString()
+    bus = MemoryBus()
+    async with GroundStation(bus, WallClock(epoch=T0), tmp_path / "archive", tick_s=0.1) as gs:
+        bad = gs.store.put(empty)
+        good_bytes = partition(DIGITS.read_bytes(), 2).stages[1].model
+        good = hashlib.sha256(good_bytes).hexdigest()
+        with caplog.at_level(logging.INFO, logger="groundstation"):
+            for _ in range(3):  # three uplink passes over a job with these stages
+                bounds, _ = gs._pipeline_figures([bad, good], 4, [])
+                assert bounds == [0]
+            assert gs.store.put(good_bytes) == good
+            bounds, _ = gs._pipeline_figures([bad, good], 4, [])
+        assert bounds[0] > 0  # stage 1's inputs for 4 items, now that it can be read
+        warned = [r for r in caplog.records if r.levelno == logging.WARNING
+                  and "no cost model of stage" in r.getMessage()]
+        assert len(warned) == 1 and bad[:12] in warned[0].getMessage()
+        assert calls.count(bad) == 1 and calls.count(good) == 1
