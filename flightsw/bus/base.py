@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from flightsw.exceptions import BusError
 
@@ -101,6 +102,20 @@ class Subscription:
             return self._queue.get_nowait()
         except asyncio.QueueEmpty:
             return None
+
+    async def get_before(self, *until: Awaitable[Any]) -> Message | None:
+        """The next message, or ``None`` if one of ``until`` (a sleep on a clock, an
+        event's wait) ends first; a message that came meanwhile is taken all the same."""
+        got = asyncio.ensure_future(self._queue.get())
+        stops = [asyncio.ensure_future(u) for u in until]
+        try:
+            await asyncio.wait({got, *stops}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for stop in stops:
+                stop.cancel()
+            if not got.done():
+                got.cancel()
+        return got.result() if got.done() and not got.cancelled() else None
 
     def __aiter__(self) -> Self:
         return self

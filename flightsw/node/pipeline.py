@@ -32,7 +32,6 @@ again. Such a copy arrives from the ground at ``Pipeline.start`` > 0.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from typing import TYPE_CHECKING
@@ -46,9 +45,7 @@ from flightsw.protocol.messages import StageReturn, Tensor
 from flightsw.protocol.warrant import inputs_sha256
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
-
-    from flightsw.bus import Message, Subscription
+    from flightsw.bus import Subscription
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
@@ -205,28 +202,13 @@ def give_back(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tensor],
     return ret
 
 
-async def _first(node: Node, sub: Subscription, until: Awaitable[None]) -> Message | None:
-    """The next message on ``sub`` before ``until`` (a sleep on the node's clock) ends."""
-    got = asyncio.ensure_future(sub.get())
-    timer = asyncio.ensure_future(until)
-    try:
-        await asyncio.wait({got, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not got.done():
-            got.cancel()
-    if got.cancelled() or not got.done():
-        return None
-    return got.result()
-
-
 async def status_of(node: Node, peer: str) -> str | None:
     """``peer``'s status as the broker retains it (``online``, ``safe``, or ``offline``
     once its last will is out), read within ``STATUS_WAIT_S`` host seconds; None if
     there is none or it is unreadable."""
     try:
         async with node.bus.subscribe(topics.status(peer), qos=1) as sub:
-            msg = await _first(node, sub, node.clock.sleep_host(STATUS_WAIT_S))
+            msg = await sub.get_before(node.clock.sleep_host(STATUS_WAIT_S))
     except FlightSwError as exc:
         log.info("node %s: no status of %s: %s", node.id, peer, exc)
         return None
@@ -244,7 +226,7 @@ async def _next_state(node: Node, sub: Subscription, peer: str,
                       timeout_s: float) -> NodeState | None:
     """The next heartbeat of ``peer`` on ``sub`` within ``timeout_s`` mission seconds
     (kept as the node's latest copy of it), None if none came or it was unreadable."""
-    msg = await _first(node, sub, node.clock.sleep(timeout_s))
+    msg = await sub.get_before(node.clock.sleep(timeout_s))
     if msg is None:
         return None
     try:

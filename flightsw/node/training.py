@@ -197,18 +197,7 @@ class Trainer:
     async def _next(self, sub: Subscription, timeout_s: float, stop: asyncio.Event
                     ) -> Message | None:
         """The next message, or None after ``timeout_s`` mission seconds or on ``stop``."""
-        getter = asyncio.ensure_future(sub.get())
-        timer = asyncio.ensure_future(self.node.clock.sleep(timeout_s))
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({getter, timer, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            stopped.cancel()
-        if getter.done():
-            return getter.result()
-        getter.cancel()
-        return None
+        return await sub.get_before(self.node.clock.sleep(timeout_s), stop.wait())
 
     def _read(self, msg: Message, job: TrainJob, plan: str) -> TrainGrad | str | None:
         """A member's gradient, or any gradient of another epoch (the caller refuses it:

@@ -173,3 +173,19 @@ async def test_concurrent_publishers_keep_their_own_order(buses: tuple[Bus, Bus]
     for k in range(5):
         seq = [int.from_bytes(m.payload, "big") for m in got if m.topic == f"load/{k}"]
         assert seq == list(range(per_task))
+
+
+async def test_get_before_takes_a_message_or_gives_up_when_told(buses: tuple[Bus, Bus]) -> None:
+    pub, sub_bus = buses
+    stop = asyncio.Event()
+    async with sub_bus.subscribe("gb/#", qos=1) as sub:
+        # nothing comes: the first of the stops ends the wait, and no message is lost to it
+        assert await sub.get_before(asyncio.sleep(0.05), stop.wait()) is None
+        stop.set()
+        assert await sub.get_before(asyncio.sleep(WAIT_S), stop.wait()) is None
+        await pub.publish("gb/a", b"1", qos=1)
+        got = await sub.get_before(asyncio.sleep(WAIT_S))
+        assert got is not None and got.payload == b"1"
+        await pub.publish("gb/b", b"2", qos=1)
+        (late,) = await receive(sub, 1)
+        assert late.payload == b"2"
