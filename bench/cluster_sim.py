@@ -14,9 +14,10 @@ until admitted work is done or the deadline has passed. No telemetry archive.
 ``--start`` moves the mission (and the orbits' epoch) to another date, e.g. out of the
 dawn-dusk orbit's eclipse season; ``--power-x F`` multiplies every node's battery and array
 by F (energy then never holds work back: what the eclipse costs is the difference).
-``--no-predict`` plans chains on links up now only
-(flightsw/sim/pipeline.py otherwise prefers chains whose links are predicted to stay up
-over the job).
+Chains are chosen by the ground's rule (flightsw/constellation/chain.py, the one function the
+ground station and the simulator use). ``--no-predict`` gives it no tracks, so it plans on
+links up now only (otherwise chains whose links the orbits predict to stay up over twice
+the job's run time come first).
 
 Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``start``, ``power_x``, ``jobs_submitted``,
 ``jobs_completed``, ``jobs_per_hour`` (over the arrival window plus tail),
