@@ -816,10 +816,13 @@ class GroundStation:
         delay = self.uplink_delay_s(view, len(payload))
         prev = view.uplink_tail
         now = self.clock.now()
-        got = self.antenna_for(view, self.in_view(view, now), now) if self.stations else None
+        # asked for when this node's messages ahead are out, so an antenna is held only
+        # while it sends (one of another station may have them)
+        after = max(now, view.uplink_until)
+        got = self.antenna_for(view, self.in_view(view, now), after) if self.stations else None
         if got is not None:
             s, a, start = got
-            end = max(start, view.uplink_until) + delay
+            end = start + delay
             self.antennas.book(s, a, view.node, end)
             view.uplink_until = end
 

@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 from node_harness import DIGITS, digits_inputs
 
+from flightsw.bus.memory import MemoryBus
 from flightsw.bus.mqtt import MqttBus
-from flightsw.clock import WallClock
+from flightsw.clock import VirtualClock, WallClock
 from flightsw.exceptions import ConfigError
+from flightsw.orbitdesc import orbits_from_info
 from flightsw.physics import ecef_to_geodetic, eci_to_ecef
 from flightsw.physics.ground import Station
 from flightsw.physics.orbit import CircularOrbits
@@ -157,3 +159,31 @@ def test_bad_antenna_counts_are_refused_naming_the_field(tmp_path: Path) -> None
     )
     assert res.returncode != 0
     assert "--antennas" in res.stderr and "two" in res.stderr
+
+
+async def test_an_antenna_is_taken_for_when_it_sends_not_while_the_node_waits(
+        tmp_path: Path) -> None:
+    """Two one-antenna stations see two nodes. n0 gets two messages: the first on station 0,
+    the second after it. Asked for at its own start, the second stays on station 0 (its
+    antenna is free then), so station 1 serves n1 at once. Asked for at the time of the
+    request, it took station 1's antenna from then, idle until n0's first message was out,
+    and n1 waited for station 0."""
+    here = _station_below()
+    stations = [here, Station("beside", here.lat_deg + 0.5, here.lon_deg)]
+    clock = VirtualClock(T0)
+    async with MemoryBus() as bus, GroundStation(bus, clock, tmp_path / "archive",
+                                                  stations=stations, antennas=1) as gs:
+        views = []
+        for k, node in enumerate(("n0", "n1")):
+            v = gs._view(node)
+            v.state = _state(node, "m")
+            v.orbits = orbits_from_info(_orbit(k), node)
+            assert gs.in_view(v, T0) == [0, 1]
+            views.append(v)
+        payload = b"x" * 16_000  # 2 s at 64 kbit/s
+        d = gs.uplink_delay_s(views[0], len(payload))
+        gs._uplink_send(views[0], topics.job(views[0].node), payload)
+        gs._uplink_send(views[0], topics.job(views[0].node), payload)
+        assert views[0].uplink_until - T0 == pytest.approx(2 * d)
+        gs._uplink_send(views[1], topics.job(views[1].node), payload)
+        assert views[1].uplink_until - T0 == pytest.approx(d)  # at once, on station 1
