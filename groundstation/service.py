@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -825,20 +825,7 @@ class GroundStation:
             end = start + delay
             self.antennas.book(s, a, view.node, end)
             view.uplink_until = end
-
-            async def send_at() -> None:
-                if prev is not None:
-                    await asyncio.wait({prev})
-                await self.clock.sleep_until(end)
-                try:
-                    await self.bus.publish(topic, payload, qos=1)
-                except FlightSwError as exc:  # the lease or the next pass sends it again
-                    log.error("ground: uplink to %s failed: %s", view.node, exc)
-
-            assert self._tg is not None
-            view.uplink_tail = self._track(
-                self._tg.create_task(send_at(), name=f"ground:uplink:{view.node}")
-            )
+            self._send_after(view, prev, topic, payload, lambda: self.clock.sleep_until(end))
             return
         view.uplink_until = max(view.uplink_until, now) + delay
         if delay <= 0 and (prev is None or prev.done()):
@@ -846,12 +833,19 @@ class GroundStation:
             self._spawn(self.bus.publish(topic, payload, qos=1), f"ground:uplink:{view.node}")
             view.uplink_tail = None
             return
+        self._send_after(view, prev, topic, payload,
+                         (lambda: self.clock.sleep(delay)) if delay > 0 else None)
+
+    def _send_after(self, view: NodeView, prev: asyncio.Task[None] | None, topic: str,
+                    payload: bytes, wait: Callable[[], Awaitable[None]] | None) -> None:
+        """Publish once the node's message ahead (``prev``) is out and ``wait`` (the
+        modelled uplink time) has passed; the node's new last message."""
 
         async def send() -> None:
             if prev is not None:
                 await asyncio.wait({prev})
-            if delay > 0:
-                await self.clock.sleep(delay)
+            if wait is not None:
+                await wait()
             try:
                 await self.bus.publish(topic, payload, qos=1)
             except FlightSwError as exc:  # the lease or the next pass sends it again
