@@ -271,7 +271,10 @@ class Pipelines:
         """Stage 0 of a ground job just uplinked to node ``i``."""
         plan = self.planned.pop(job.jid, None)
         if plan is None or plan.members[0] != i:  # not planned at uplink: plan from i now
-            plan = self.plan(job, {i}, t) or Plan((i,), epoch)
+            plan = self.plan(job, {i}, t)
+        # head() plans every uplink and targets the chain's first member; a one-member
+        # stand-in would end a K-stage job after its first stage
+        assert plan is not None, f"pipeline job {job.jid} uplinked to {i} without a chain"
         plan.epoch = epoch
         return self._queued(i, job, epoch, t, 0, plan)
 
