@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 
+from flightsw.atomicfile import write_atomic
 from flightsw.exceptions import ModelStoreError, UnknownModelError
 
 __all__ = [
@@ -214,15 +213,9 @@ class ModelStore:
             return model_hash
         if self._validate:
             self._check_onnx(data, model_hash)
-        fd, tmp_name = tempfile.mkstemp(dir=self._root, prefix=".upload-", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, file)
+            write_atomic(file, data)
         except OSError as exc:
-            Path(tmp_name).unlink(missing_ok=True)
             raise ModelStoreError(f"cannot write model {_short(model_hash)}: {exc}") from exc
         return model_hash
 
