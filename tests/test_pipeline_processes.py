@@ -157,6 +157,25 @@ def start(procs: Procs, url: str, tmp_path: Path, nodes: list[str], profile: Pat
 
 
 @pytest.mark.timeout(300)  # four node processes start slowly on a loaded host
+
+async def _middle_running(events: list[JobEvent], procs: Procs) -> str:
+    """The node stage 0 handed the job to, once it runs its stage (within 90 s)."""
+
+    async def running() -> str:
+        while True:
+            hops = [e for e in events if e.state == "handed_over" and e.epoch == 0]
+            if hops:
+                mid = hops[0].target
+                assert mid is not None
+                if any(e.node == mid and e.state == "running" for e in events):
+                    return mid
+            await asyncio.sleep(0.05)
+
+    try:
+        return await asyncio.wait_for(running(), 90)
+    except TimeoutError:
+        pytest.fail(f"the middle stage never ran: {events}\n{logs(procs)}")
+
 async def test_a_three_stage_pipeline_over_three_nodes_gives_the_bare_outputs(
     mosquitto: MosquittoProcess, procs: Procs, tmp_path: Path
 ) -> None:
@@ -237,20 +256,7 @@ async def test_killing_the_middle_stage_replans_the_pipeline_done_exactly_once(
         stages = await gc.upload_stages(model, 3)
         await gc.submit(stages[0], {"X": x}, stages=stages, job_id="pipe-2")
 
-        async def middle_running() -> str:
-            while True:
-                hops = [e for e in events if e.state == "handed_over" and e.epoch == 0]
-                if hops:
-                    mid = hops[0].target
-                    assert mid is not None
-                    if any(e.node == mid and e.state == "running" for e in events):
-                        return mid
-                await asyncio.sleep(0.05)
-
-        try:
-            mid = await asyncio.wait_for(middle_running(), 90)
-        except TimeoutError:
-            pytest.fail(f"the middle stage never ran: {events}\n{logs(procs)}")
+        mid = await _middle_running(events, procs)
         await asyncio.sleep(0.5)  # well inside its run (a stage lasts a few seconds)
         assert not any(e.node == mid and e.state == "handed_over" for e in events)
         procs.kill(mid, signal.SIGKILL)
@@ -322,20 +328,7 @@ async def test_a_next_member_in_safe_mode_gets_no_stage_the_rest_is_replanned(
         stages = await gc.upload_stages(model, 3)
         await gc.submit(stages[0], {"X": x}, stages=stages, job_id="pipe-3")
 
-        async def middle_running() -> str:
-            while True:
-                hops = [e for e in events if e.state == "handed_over" and e.epoch == 0]
-                if hops:
-                    mid = hops[0].target
-                    assert mid is not None
-                    if any(e.node == mid and e.state == "running" for e in events):
-                        return mid
-                await asyncio.sleep(0.05)
-
-        try:
-            mid = await asyncio.wait_for(middle_running(), 90)
-        except TimeoutError:
-            pytest.fail(f"the middle stage never ran: {events}\n{logs(procs)}")
+        mid = await _middle_running(events, procs)
         first = uplinks[0][1].pipeline
         assert first is not None
         last = first.members[2]
