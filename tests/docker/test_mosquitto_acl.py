@@ -24,12 +24,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 from bus_drain import drain
+from node_harness import running_node
 
 from flightsw.bus import Subscription
 from flightsw.bus.mqtt import MqttBus
+from flightsw.clock import WallClock
 from flightsw.exceptions import BusError
+from flightsw.models.mlp_train import train_local
+from groundstation.train_checkpoint import read_checkpoint
+from groundstation.training import CHECKPOINT_NAME, run_training
 
 pytestmark = pytest.mark.mqtt
 
@@ -56,6 +62,15 @@ secrets_mod = _load("make_secrets")
 # feeder that writes everything.
 TEST_ACL = "user spy\ntopic read #\nuser feeder\ntopic write #\n"
 A, B, C = "sat-001", "sat-002", "sat-003"
+
+
+def train(node: str, leaf: str = "") -> str:
+    """A training topic of job ``j1`` (flightsw/protocol/training.py): the node's inbox, or
+    its ``grad``, ``done`` or ``ckpt`` leaf."""
+    return f"odc/sat/{node}/train" + (f"/j1/{leaf}" if leaf else "")
+
+
+TRAIN_LEAVES = ("grad", "done", "ckpt")
 
 
 class Deployment:
@@ -146,6 +161,10 @@ PUBLISH: dict[str, list[tuple[str, bool]]] = {
         ("odc/ground/stations", False),
         ("odc/ground/job/j1", False),
         ("odc/ground/rep/c1", False),
+        # groundstation train sends each member its part, and speaks for no member
+        (train(A), True),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
+        ("odc/sat/operator/train/j1/done", False),
     ],
     "viewer": [
         ("odc/ground/req", False),
@@ -154,6 +173,8 @@ PUBLISH: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/cmd", False),
         ("odc/ground/stations", False),
         ("odc/ground/job/j1", False),
+        (train(A), False),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
     ],
     B: [
         *((f"odc/sat/{B}/{leaf}", True)
@@ -174,6 +195,13 @@ PUBLISH: dict[str, list[tuple[str, bool]]] = {
         ("odc/ground/stations", False),
         ("odc/ground/req", False),
         ("odc/ground/job/j1", False),
+        # training: its own gradients, end and checkpoints, no other member's, no job
+        *((train(B, leaf), True) for leaf in TRAIN_LEAVES),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
+        (train(B), False),
+        (train(A), False),
+        (f"odc/sat/{B}/train/j1/loss", False),
+        (f"odc/sat/{B}/train/j1/grad/x", False),
     ],
     "ground": [
         (f"odc/sat/{A}/job", True),
@@ -191,6 +219,9 @@ PUBLISH: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/ack", False),
         (f"odc/sat/{A}/handover/{B}", False),
         ("odc/ground/req", False),
+        # training is between the operator and the members
+        (train(A), False),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
     ],
 }
 
@@ -225,6 +256,8 @@ PUBLISH["console"] = [
     ("odc/ground/stations", False),
     ("odc/ground/job/j1", False),
     ("odc/ground/rep/c1", False),
+    (train(A), False),
+    *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
 ]
 
 
@@ -242,6 +275,12 @@ READ: dict[str, list[tuple[str, bool]]] = {
         ("odc/ground/req", False),
         ("odc/ground/rep/c1", False),
         ("odc/ground/job/j1", False),
+        (train(B), False),  # another member's part of the training set
+        (train(B, "done"), False),
+        (train(B, "ckpt"), False),
+        (train(A), True),
+        (train(A, "grad"), True),
+        (train(B, "grad"), True),  # every member's gradients
         (f"odc/sat/{A}/job", True),
         (f"odc/sat/{A}/cmd", True),
         (f"odc/sat/{A}/model", True),
@@ -257,6 +296,8 @@ READ: dict[str, list[tuple[str, bool]]] = {
         *((f"odc/sat/{A}/{leaf}", True) for leaf in (
             "status", "telemetry", "state", "event", "result", "ack", "job", "model", "cmd")),
         (f"odc/sat/{A}/handover/{B}", True),
+        (train(A), True),
+        *((train(A, leaf), True) for leaf in TRAIN_LEAVES),
         ("odc/ground/req", True),
     ],
     "operator": [
@@ -265,6 +306,10 @@ READ: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/model", False),
         (f"odc/sat/{A}/handover/{B}", False),
         ("odc/ground/req", False),
+        (train(A), False),  # another operator's training set
+        (train(A, "grad"), False),
+        (train(A, "done"), True),
+        (train(A, "ckpt"), True),
         *((f"odc/sat/{A}/{leaf}", True)
           for leaf in ("status", "telemetry", "state", "event", "result", "ack")),
         ("odc/ground/stations", True),
@@ -278,6 +323,8 @@ READ: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/result", False),
         (f"odc/sat/{A}/handover/{B}", False),
         ("odc/ground/req", False),
+        (train(A), False),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
         *((f"odc/sat/{A}/{leaf}", True)
           for leaf in ("status", "telemetry", "state", "event", "ack")),
         ("odc/ground/stations", True),
@@ -290,6 +337,8 @@ READ: dict[str, list[tuple[str, bool]]] = {
         (f"odc/sat/{A}/handover/{B}", False),
         ("odc/ground/req", False),
         ("odc/ground/rep/c1", False),
+        (train(A), False),
+        *((train(A, leaf), False) for leaf in TRAIN_LEAVES),
         (f"odc/sat/{A}/telemetry", True),
         (f"odc/sat/{A}/status", True),
         ("odc/ground/job/j1", True),
@@ -330,6 +379,31 @@ async def test_node_reads_the_retained_ground_stations(deployment: Deployment) -
         async with asyncio.timeout(5):
             msg = await sub.get()
     assert (msg.payload, msg.retain) == (announcement, True)
+
+
+async def test_training_runs_through_the_roles(deployment: Deployment,
+                                              tmp_path: Path) -> None:
+    """``groundstation train`` as the operator account, two real nodes as theirs: every
+    message of a run (jobs, gradients, checkpoints, ends) passes the roles, and the run
+    ends with the parameters one node training on all the data reaches."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 40)
+    x = rng.standard_normal((40, 8)) * 0.5
+    x[np.arange(40), y] += 1.5
+    clock = WallClock()
+    async with contextlib.AsyncExitStack() as stack:
+        for n in (A, B):
+            bus = await stack.enter_async_context(connect(deployment, n))
+            await stack.enter_async_context(running_node(bus, clock, tmp_path / n, node_id=n))
+        op = await stack.enter_async_context(connect(deployment, "operator"))
+        run = await run_training(op, "acl-t1", [A, B], [8, 6, 3], x, y, steps=6, lr=0.05,
+                                 seed=7, step_timeout_s=10.0, timeout_s=60, max_attempts=1,
+                                 checkpoint_dir=tmp_path / "ck", checkpoint_every=3)
+    assert (run.status, run.epoch, run.members) == ("done", 0, [A, B]), run.reason
+    assert read_checkpoint(tmp_path / "ck" / CHECKPOINT_NAME).step == 6
+    ref = train_local([8, 6, 3], x, y, steps=6, lr=0.05, seed=7)
+    for got, want in zip(run.params, ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
 async def test_wrong_password_and_plain_tcp_are_refused(deployment: Deployment) -> None:
