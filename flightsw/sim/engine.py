@@ -76,6 +76,7 @@ from flightsw.sim.ledger import GROUND, Job, Ledger, Ticket
 from flightsw.sim.links import Link, Topology
 from flightsw.sim.node import OutResult, SimNode, ticket
 from flightsw.sim.pipeline import Pipelines
+from flightsw.sim.training import Trainings
 from flightsw.sim.weather import Sky
 from flightsw.sim.workload import Arrivals, generate_arrivals
 from flightsw.sim.world import World
@@ -294,6 +295,7 @@ class Simulation:
         self.max_temp_c = float(np.max(self.temp_c))
         self.manoeuvring: set[int] = set()  # nodes whose manoeuvre may draw propulsion now
         self.pipes = Pipelines(self)  # jobs of classes with stages > 1 (flightsw.sim.pipeline)
+        self.trains = Trainings(self)  # classes with train_steps > 0 (flightsw.sim.training)
 
     # ================================================================ small helpers
     def _status(self, i: int, state: str, t: float) -> None:
@@ -411,6 +413,9 @@ class Simulation:
                 self.preemptions += 1
                 self.full[i] = True
             elif type(e) is Failed:
+                if self.trains.owns(e.q):  # a training step's copy: the run decides
+                    self.trains.copy_failed(i, e.q, e.reason, t)
+                    continue
                 self._fail(ticket(e.q).job, e.q.epoch, i, e.reason, t)
             elif type(e) is JobNote:
                 self._event(i, e.q, e.state, t, e.detail, e.target)
@@ -471,6 +476,9 @@ class Simulation:
         )
         # a pipeline stage: on to the next member (None), or the whole job's result
         out = self.pipes.stage_finished(i, q, res, t) if tk.job.cls.stages > 1 else res
+        if tk.job.cls.train_steps > 0:  # a training step's copy: its run takes it
+            self.trains.step_finished(i, q, res, t)
+            out = None
         if out is not None:
             if self.execute and tk.job.cls.model_path is not None:
                 self._run_model(tk.job)
@@ -490,6 +498,9 @@ class Simulation:
     # ================================================================ arrivals, uplink
     def _arrive(self, t: float, k: int) -> None:
         job = self._new_job(k, t)
+        if job.cls.train_steps > 0:  # a training run, coordinated by the ground
+            self.trains.arrive(job, t)
+            return
         if job.origin_node == GROUND:
             self.ledger.submit(job, GROUND)
             self._ground_push(job)
@@ -770,6 +781,8 @@ class Simulation:
             only = None if self.full[i] else self.fresh[i]
             if self.pipes.active:  # pipeline stages stay where they were placed
                 only = self.pipes.movable(node.sched, only)
+            if self.trains.active:  # so do training steps
+                only = self.trains.movable(node.sched, only)
             self.full[i] = False
             self.fresh[i] = set()
             self.last_round[i] = t
@@ -1181,6 +1194,7 @@ class Simulation:
         """Admitted work not yet finished (it still has time to meet its deadline)."""
         return bool(
             self.transfers or self.uplinks or self.ground_queue or self.pipes.pending()
+            or self.trains.pending()
             or any(n.run is not None or len(n.sched) for n in self.nodes)
         )
 
@@ -1191,6 +1205,7 @@ class Simulation:
         self.finished = True
         t = self.t_stop
         self._drain_events(t)
+        self.trains.finish(t)
         for i, node in enumerate(self.nodes):
             if node.run is not None:
                 run = node.run

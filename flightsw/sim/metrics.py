@@ -22,6 +22,10 @@ Definitions (see ``docs/scenarios.md``):
   throughput over the run, latency, the mean stage and hop seconds of the chain that
   finished each job and the hops' share, and ``totals`` of chain searches, re-plans,
   searches that found no chain, hops and broken hops (:mod:`flightsw.sim.pipeline`);
+* ``training`` (only with a job class of ``train_steps > 0``): per training class, steps
+  done, redone steps, re-plans, step seconds (mean, p95), ``comm_share`` (all-reduce over
+  step seconds), ``straggler_share`` (slowest less mean member time over step seconds) and
+  samples per second of the steps kept (:mod:`flightsw.sim.training`);
 * ``preemptions`` counts runs suspended to let another job run (0 where the engine does not
   pre-empt);
 * ``battery_reserve_mean`` (only for a :class:`MeteredSimulation`) is the battery above the
@@ -48,6 +52,7 @@ from flightsw.node.spec import NodeSpec
 from flightsw.sim.engine import Simulation
 from flightsw.sim.ledger import Job
 from flightsw.sim.pipeline import pipeline_metrics
+from flightsw.sim.training import training_metrics
 
 __all__ = [
     "HOST_KEYS",
@@ -224,6 +229,8 @@ def collect_metrics(sim: Simulation) -> dict[str, Any]:
         out["lifetime"] = lifetime_metrics(sim)
     if sim.pipes.active:
         out["pipeline"] = pipeline_metrics(sim)
+    if sim.trains.active:
+        out["training"] = training_metrics(sim)
     if isinstance(sim, MeteredSimulation) and sim.metered_s > 0:
         out["battery_reserve_mean"] = sim.reserve_s / sim.metered_s
         out["battery_soc_mean"] = sim.soc_s / sim.metered_s

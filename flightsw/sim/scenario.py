@@ -253,10 +253,22 @@ class JobClass(_Model):
     stages: Annotated[int, Field(strict=True, ge=1, le=MAX_STAGES)] = 1
     activation_bytes_per_item: NonNegative | None = None
     stage_fractions: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    # data-parallel training jobs (flightsw.sim.training): a job is a run of train_steps
+    # steps on `members` ISL-linked satellites, each computing the class's work for `items`
+    # samples per step, then an all-reduce of gradient_bytes; a checkpoint every
+    # checkpoint_every steps; up to `spares` replacements for members lost
+    train_steps: Annotated[int, Field(strict=True, ge=0)] = 0
+    members: Annotated[int, Field(strict=True, ge=1, le=MAX_STAGES)] | None = None
+    gradient_bytes: NonNegative | None = None
+    allreduce: Literal["ring", "tree"] | None = None
+    checkpoint_every: Annotated[int, Field(strict=True, ge=1)] | None = None
+    spares: Annotated[int, Field(strict=True, ge=0)] | None = None
+    step_deadline_s: Positive | None = None  # each step copy's deadline after its launch
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         self._pipeline_fields()
+        self._training_fields()
         given = [
             f for f in ("rate_per_node_per_hour", "rate_per_hour", "times_s")
             if getattr(self, f) is not None
@@ -294,6 +306,23 @@ class JobClass(_Model):
                                  f"got {len(fr)}")
             if abs(sum(fr) - 1.0) > 1e-6:
                 raise ValueError(f"stage_fractions: must add up to 1 (got {sum(fr):g})")
+
+    def _training_fields(self) -> None:
+        if self.train_steps == 0:
+            for f in ("members", "gradient_bytes", "allreduce", "checkpoint_every", "spares",
+                      "step_deadline_s"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"{f}: only for a training class (train_steps > 0)")
+            return
+        if self.stages > 1:
+            raise ValueError("train_steps: a training class cannot also be a pipeline "
+                             "(stages > 1)")
+        if self.deadline_s is not None:
+            raise ValueError("deadline_s: not for a training class (a run has no deadline)")
+        ce = self.checkpoint_every
+        if ce is not None and ce > self.train_steps:
+            raise ValueError(f"checkpoint_every: {ce} is more than train_steps "
+                             f"({self.train_steps})")
 
     @property
     def items_range(self) -> tuple[int, int]:
@@ -446,7 +475,7 @@ def parse_scenario(
 def _check_finite(sc: Scenario, source: str) -> None:
     for i, j in enumerate(sc.jobs):
         for f in ("flops_per_item", "bytes_per_item", "weight_bytes", "deadline_s", "value",
-                  "activation_bytes_per_item"):
+                  "activation_bytes_per_item", "gradient_bytes", "step_deadline_s"):
             v = getattr(j, f)
             if v is not None and not math.isfinite(v):
                 raise ScenarioError(f"{source}: jobs[{i}].{f}: must be finite")

@@ -65,6 +65,13 @@ class ClassSpec:
     stages: int = 1  # > 1: a pipeline job, one stage per member of a chain
     activation_bytes_per_item: float = 0.0  # what crosses each cut between stages, per item
     stage_fractions: tuple[float, ...] = (1.0,)  # each stage's share of the work
+    train_steps: int = 0  # > 0: a data-parallel training run (flightsw.sim.training)
+    members: int = 1  # satellites of a training run
+    gradient_bytes: float = 0.0  # what each member all-reduces per step
+    allreduce: str = "ring"  # "ring" | "tree"
+    checkpoint_every: int = 0  # steps between checkpoints (0: none, a loss restarts at 0)
+    spares: int = 0  # replacements a training run may draw for members lost
+    step_deadline_s: float | None = None  # a step copy's deadline after its launch
 
     def total_rate_per_hour(self, nodes: int) -> float:
         if self.rate_per_hour is not None:
@@ -303,6 +310,14 @@ def _classes(sc: Scenario, t0: float, index: dict[str, int]) -> list[ClassSpec]:
                     (inp or 0.0) if j.activation_bytes_per_item is None
                     else j.activation_bytes_per_item),
                 stage_fractions=tuple(j.stage_fractions or [1.0 / j.stages] * j.stages),
+                train_steps=j.train_steps,
+                members=j.members or 1,
+                gradient_bytes=float(
+                    (weights or 0.0) if j.gradient_bytes is None else j.gradient_bytes),
+                allreduce=j.allreduce or "ring",
+                checkpoint_every=j.checkpoint_every or 0,
+                spares=j.spares or 0,
+                step_deadline_s=j.step_deadline_s,
             )
         )
     return out
@@ -330,6 +345,11 @@ def build_world(sc: Scenario, *, policy: str | None = None, seed: int | None = N
         if c.stages > len(names):
             raise ScenarioError(
                 f"{sc.name}: jobs[{c.index}].stages: {c.stages} stages need as many "
+                f"satellites; the constellation has {len(names)}"
+            )
+        if c.members > len(names):
+            raise ScenarioError(
+                f"{sc.name}: jobs[{c.index}].members: {c.members} members need as many "
                 f"satellites; the constellation has {len(names)}"
             )
     scheduler = sc.scheduler
