@@ -8,7 +8,9 @@ async with MqttBus(url, client_id="me") as bus, GroundClient(bus, clock) as gc:
 
 A pipeline job: ``stages = await gc.upload_stages(path, 3)`` cuts the model into three
 stage models (``flightsw.models.partition``) and uploads them;
-``gc.submit(stages[0], inputs, stages=stages)`` runs them on three nodes in turn.
+``gc.submit(stages[0], inputs, stages=stages)`` runs them on three nodes in turn;
+``micro_batches=4`` streams its inputs through them in four parts
+(:mod:`groundstation.microbatch`).
 """
 
 from __future__ import annotations
@@ -180,10 +182,13 @@ class GroundClient:
         value: float = 1.0,
         job_id: str | None = None,
         stages: list[str] | None = None,
+        micro_batches: int = 1,
     ) -> str:
         """Submit a job; with ``stages`` (stage models, ``model`` the first) a pipeline
-        job over as many nodes."""
-        job = {
+        job over as many nodes, streamed in ``micro_batches`` parts of its inputs when more
+        than 1 (left out of the request at 1, so a ground from before micro-batches takes
+        it)."""
+        job: dict[str, Any] = {
             "job_id": job_id or uuid.uuid4().hex,
             "model": model,
             "inputs": arrays_to_tensors(inputs),
@@ -192,6 +197,8 @@ class GroundClient:
             "value": value,
             "stages": stages,
         }
+        if micro_batches != 1:
+            job["micro_batches"] = micro_batches
         try:
             args = parse(SubmitArgs, {"job": job, "node": node})
         except ProtocolError as exc:

@@ -44,6 +44,8 @@ _COLUMNS = (
     "duplicates",
     "stages",
     "replans",
+    "micro_batches",
+    "parent",
     "reason",
     "detail",
     "lease_seen",
@@ -80,19 +82,23 @@ class JobTable:
         self.path = path
 
     def _add_missing_columns(self) -> None:
-        """A table written before a column existed gains it (``stages``, ``replans``: 0;
-        ``resume_blob``: none)."""
+        """A table written before a column existed gains it (``stages``, ``replans``,
+        ``micro_batches``: 0; ``resume_blob``, ``parent``: none)."""
         have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
-        for col in ("stages", "replans"):
+        for col in ("stages", "replans", "micro_batches"):
             if col not in have:
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0")
+        if "parent" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN parent TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent)")
         if "resume_blob" not in have:
             self._db.execute("ALTER TABLE jobs ADD COLUMN resume_blob BLOB")
 
     def close(self) -> None:
         self._db.close()
 
-    def insert(self, job: JobSubmit, target: str | None, items: int) -> None:
+    def insert(self, job: JobSubmit, target: str | None, items: int, *,
+               parent: str | None = None, micro_batches: int = 0) -> None:
         row = {
             "job_id": job.job_id,
             "model": job.model,
@@ -110,6 +116,8 @@ class JobTable:
             "duplicates": 0,
             "stages": 0 if job.pipeline is None else len(job.pipeline.stages),
             "replans": 0,
+            "micro_batches": micro_batches,
+            "parent": parent,
         }
         cols = ", ".join([*row, "submit_blob"])
         marks = ", ".join("?" for _ in range(len(row) + 1))
@@ -119,6 +127,27 @@ class JobTable:
             )
         except sqlite3.IntegrityError as exc:
             raise GroundError(f"job_id: {job.job_id!r} already exists") from exc
+
+    def insert_micro_batched(self, job: JobSubmit, items: int,
+                             children: list[tuple[JobSubmit, int]]) -> None:
+        """A micro-batched job's row and its children's (each ``(job, items)``, in order),
+        all or none (one transaction)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self.insert(job, None, items, micro_batches=len(children))
+            for child, n in children:
+                self.insert(child, None, n, parent=job.job_id)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def children(self, parent: str) -> list[dict[str, Any]]:
+        """The rows of a micro-batched job's children, in the order of their parts."""
+        cur = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE parent = ? ORDER BY job_id",
+            (parent,))
+        return [dict(r) for r in cur.fetchall()]
 
     def exists(self, job_id: str) -> bool:
         cur = self._db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,))

@@ -67,7 +67,10 @@ class SubmitJob(Message):
     ``deadline_s`` (seconds after submission, None for none) into the job's ``deadline``.
     ``job_id`` is chosen by the client, so a resent request is harmless. ``stages``, the
     stage models of a pipeline job in order (``model`` the first), makes it one: the ground
-    runs stage ``k`` on the ``k``-th of as many distinct nodes.
+    runs stage ``k`` on the ``k``-th of as many distinct nodes. ``micro_batches`` M > 1
+    streams a pipeline job: the ground cuts its inputs into M parts along the first axis,
+    each run as a pipeline job of its own on one chain (:mod:`groundstation.microbatch`);
+    left off the wire at its default 1, so a ground from before it takes the request.
     """
 
     job_id: JobId
@@ -77,6 +80,14 @@ class SubmitJob(Message):
     deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     value: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
     stages: Annotated[list[Sha256], Field(min_length=2, max_length=64)] | None = None
+    micro_batches: Annotated[int, Field(ge=1, le=256)] = 1
+
+    @model_serializer(mode="wrap")
+    def _without_one_micro_batch(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("micro_batches") == 1:
+            del data["micro_batches"]
+        return data
 
 
 class SubmitArgs(Message):
@@ -127,6 +138,8 @@ class JobRecord(Message):
     duplicates: int = 0
     stages: int = 0  # a pipeline job's stage count (0: not a pipeline)
     replans: int = 0  # times a member gave a pipeline job back and the rest was re-planned
+    micro_batches: int = 0  # a micro-batched job's children (0: not one)
+    parent: str | None = None  # a micro-batch's parent job (groundstation.microbatch)
     reason: str | None = None
     detail: str | None = None
     outputs: dict[str, Tensor] | None = None
@@ -134,10 +147,12 @@ class JobRecord(Message):
     @model_serializer(mode="wrap")
     def _without_zero_stages(self, handler: SerializerFunctionWrapHandler) -> Any:
         # a plain job's record travels without ``stages``, so a client from before pipeline
-        # jobs (which forbids unknown fields) still reads it
+        # jobs (which forbids unknown fields) still reads it; the same for micro-batches
         data = handler(self)
         if isinstance(data, dict):
-            for key in ("stages", "replans"):
+            for key in ("stages", "replans", "micro_batches"):
                 if data.get(key, 1) == 0:  # replans: omitted too, for the same clients
                     del data[key]
+            if "parent" in data and data["parent"] is None:
+                del data["parent"]
         return data

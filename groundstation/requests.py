@@ -7,7 +7,8 @@ and the name of the offending field if anything about the request is wrong, an u
 failure included; only a request with no readable reply address is dropped (and logged).
 A submission is checked as far as the ground can before it is accepted: the model is
 known, the inputs decode and suit the model, the job fits a node's payload limit, and a
-node it is pinned to exists.
+node it is pinned to exists. A micro-batched pipeline job (``micro_batches`` > 1) is
+split into its children here, each checked as a job of its own.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from flightsw.models.executor import check_inputs
 from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.protocol import JobSubmit, ModelChunk, batch_items, dump, parse
 from flightsw.protocol.codec import decode
-from flightsw.protocol.messages import Pipeline
+from flightsw.protocol.messages import Pipeline, arrays_to_tensors
 from flightsw.protocol.warrant import inputs_sha256
 from groundstation.exceptions import GroundError, JobNotFound, RequestError
+from groundstation.microbatch import check_micro_batches, child_id, split_inputs
 from groundstation.pipeline import check_stages
 from groundstation.protocol import Reply, Request, SubmitArgs
 
@@ -139,6 +141,21 @@ class RequestDesk:
             pipeline=None if spec.stages is None else Pipeline(
                 stages=spec.stages, inputs_sha256=inputs_sha256(spec.inputs)),
         )
+        if spec.micro_batches != 1:
+            return self._submit_micro_batched(job, spec.micro_batches)
+        job = self._signed(job)
+        # refused here, with the reason the node would give, rather than after an uplink
+        arrays = job.arrays()
+        items = batch_items(arrays)
+        check_inputs(self._model_inputs(job.model), arrays)
+        gs.table.insert(job, a.node, items)
+        gs.job_submitted(job.job_id)
+        return {"job_id": job.job_id}
+
+    def _signed(self, job: JobSubmit) -> JobSubmit:
+        """The job with the ground's warrant (if it signs), refused if it is over the
+        nodes' payload limit."""
+        gs = self.gs
         if gs.warrants is not None:
             job = gs.warrants.sign(job)
         size = len(dump(job))
@@ -148,13 +165,33 @@ class RequestDesk:
                 "payload limit of the nodes",
                 field="job.inputs",
             )
-        # refused here, with the reason the node would give, rather than after an uplink
+        return job
+
+    def _submit_micro_batched(self, job: JobSubmit, micro_batches: int) -> dict[str, Any]:
+        """A pipeline job streamed in ``micro_batches`` parts: its row (never uplinked) and
+        one child pipeline job per part (:mod:`groundstation.microbatch`), each signed and
+        within the payload limit on its own."""
+        gs = self.gs
         arrays = job.arrays()
         items = batch_items(arrays)
+        check_micro_batches(job.job_id, micro_batches, items, job.pipeline is not None)
         check_inputs(self._model_inputs(job.model), arrays)
-        gs.table.insert(job, a.node, items)
+        assert job.pipeline is not None
+        children: list[tuple[JobSubmit, int]] = []
+        for m, part in enumerate(split_inputs(arrays, micro_batches)):
+            inputs = arrays_to_tensors(part)
+            cid = child_id(job.job_id, m)
+            if gs.table.exists(cid):
+                raise RequestError(f"job.job_id: micro-batch {m}'s id {cid} is another "
+                                   "job's", field="job.job_id")
+            child = job.model_copy(update={
+                "job_id": cid, "inputs": inputs,
+                "pipeline": job.pipeline.model_copy(
+                    update={"inputs_sha256": inputs_sha256(inputs)})})
+            children.append((self._signed(child), batch_items(part)))
+        gs.table.insert_micro_batched(job, items, children)
         gs.job_submitted(job.job_id)
-        return {"job_id": job.job_id}
+        return {"job_id": job.job_id, "micro_batches": micro_batches}
 
     def _model_inputs(self, model: str) -> tuple[TensorSpec, ...]:
         specs = self._input_specs.get(model)

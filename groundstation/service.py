@@ -87,6 +87,7 @@ from flightsw.taskset import cancel_all
 from groundstation.archive import ArchiveWriter
 from groundstation.exceptions import GroundError
 from groundstation.jobtable import JobTable
+from groundstation.microbatch import join_results
 from groundstation.pipeline import Candidate as PipelineCandidate
 from groundstation.pipeline import choose_group
 from groundstation.protocol import (
@@ -398,6 +399,8 @@ class GroundStation:
         )
         self._forget_sent(res.job_id)
         self._publish_record(res.job_id, res)
+        if row["parent"] is not None:
+            self._settle_parent(row["parent"])
 
     def _on_stage_return(self, node: str, ret: StageReturn) -> None:
         """A member gave a pipeline job back after its stage (the next member unusable):
@@ -465,6 +468,56 @@ class GroundStation:
             self.rejected += 1
             raise ProtocolError(f"stage return of {job_id} from {ret.node}: {why[0]}: "
                                 f"{why[1]}", field=why[0])
+
+    def _settle_parent(self, job_id: str) -> None:
+        """A micro-batched job's state from its children's (:mod:`groundstation.microbatch`):
+        failed once one of them failed (the reason names it), done once all are, with
+        their outputs joined in order, else running once one left the queue. Only a parent
+        that has not ended changes, so it ends once; called on each child's end and at
+        every uplink pass (a restart between a child's end and its parent's ends it
+        then)."""
+        try:
+            row = self.table.row(job_id)
+        except GroundError:
+            return
+        if row["state"] in TERMINAL:
+            return
+        kids = self.table.children(job_id)
+        if not kids:
+            return
+        now = self.clock.now()
+        sums = {"attempts": sum(k["attempts"] for k in kids),
+                "replans": sum(k["replans"] for k in kids)}
+        failed = next((k for k in kids if k["state"] == "failed"), None)
+        reason = None if failed is None else \
+            f"micro-batch {failed['job_id']} failed: {failed['reason']}"
+        res: JobResult | None = None
+        if failed is None and all(k["state"] == "done" for k in kids):
+            results = [self.table.result(k["job_id"]) for k in kids]
+            try:
+                res = join_results(self.table.submitted(job_id),
+                                   [r for r in results if r is not None])
+            except GroundError as exc:
+                reason = f"micro-batches not joined: {exc}"
+        if reason is not None:
+            log.warning("ground: %s failed: %s", job_id, reason)
+            self.table.update(job_id, state="failed", reason=reason, finished_at=now, **sums)
+            self._publish_record(job_id)
+            return
+        if res is not None:
+            self.table.update(
+                job_id, state="done", node=res.node, host_wall_s=res.host_wall_s,
+                modelled_latency_s=res.modelled_latency_s,
+                modelled_energy_j=res.modelled_energy_j, power_mode=res.power_mode,
+                accepted_at=res.accepted_at, started_at=res.started_at,
+                finished_at=res.finished_at, migrations=res.migrations,
+                result_blob=dump(res), **sums)
+            self._publish_record(job_id, res)
+            return
+        state = "running" if any(k["state"] != "queued" for k in kids) else "queued"
+        if state != row["state"] or sums["attempts"] != row["attempts"]:
+            self.table.update(job_id, state=state, **sums)
+            self._publish_record(job_id)
 
     def _on_job_event(self, node: str, ev: JobEvent) -> None:
         try:
@@ -639,7 +692,11 @@ class GroundStation:
             got = self.antenna_for(v, in_view[v.node], now)
             return got is not None and got[2] < horizon
 
+        chains: dict[tuple[str, int], list[str]] = {}  # per pass: micro-batches' chain
         for row in list(self.table.active()):
+            if row["micro_batches"]:  # never uplinked: it ends with its children
+                self._settle_parent(row["job_id"])
+                continue
             if row["state"] != "queued":
                 seen = row["lease_seen"] or row["uplinked_at"] or now
                 if lease_lapsed(now, seen, self.lease_s):
@@ -649,7 +706,7 @@ class GroundStation:
                 self._fail_at_ground(row, EXPIRED_AT_GROUND, now)
                 continue
             if row["stages"]:
-                await self._uplink_pipeline(row, now, reachable)
+                await self._uplink_pipeline(row, now, reachable, chains)
                 continue
             if row["target"] is not None:
                 choice = self.nodes.get(row["target"])
@@ -674,24 +731,38 @@ class GroundStation:
             choice.sent_work[row["job_id"]] = (now, self._work_s(choice, row))
 
     async def _uplink_pipeline(self, row: dict[str, Any], now: float,
-                               reachable: Callable[[NodeView], bool]) -> None:
+                               reachable: Callable[[NodeView], bool],
+                               chains: dict[tuple[str, int], list[str]] | None = None
+                               ) -> None:
         """Uplink the first stage left of a pipeline job (stage 0, or the next stage of a
         job a member gave back, on the outputs of the stages done) with the group of the
         stages left chosen now (:mod:`groundstation.pipeline`), each member sent its stage
-        model first."""
+        model first. The micro-batches of one job uplinked in one pass (``chains``, per
+        parent and first stage left) go on the chain chosen for the first of them while
+        its members may still take work and its first member is reachable, so they stream
+        through it one behind the other."""
         resume = self.table.resume(row["job_id"]) if row["replans"] else None
         plan = (resume or self.table.submitted(row["job_id"])).pipeline
         assert plan is not None
         start = plan.stage if resume is not None else 0
         left = plan.stages[start:]
         views = [v for v in self.nodes.values() if self.placeable(v, now)]
-        bounds, duration = self._pipeline_figures(left, row["items"], views)
-        times = [now + duration * (i + 1) / TRACK_SAMPLES for i in range(TRACK_SAMPLES)] \
-            if duration > 0 else []
-        group = choose_group(left, [_candidate(v, now, self.lease_s, reachable(v), times)
-                                    for v in views], bounds)
+        key = (row["parent"], start) if row["parent"] is not None else None
+        group = None if key is None or chains is None else chains.get(key)
+        if group is not None and not (
+                all(n in self.nodes and self.placeable(self.nodes[n], now) for n in group)
+                and reachable(self.nodes[group[0]])):
+            group = None
+        if group is None:
+            bounds, duration = self._pipeline_figures(left, row["items"], views)
+            times = [now + duration * (i + 1) / TRACK_SAMPLES
+                     for i in range(TRACK_SAMPLES)] if duration > 0 else []
+            group = choose_group(left, [_candidate(v, now, self.lease_s, reachable(v), times)
+                                        for v in views], bounds)
         if group is None:
             return
+        if key is not None and chains is not None:
+            chains[key] = group
         for node, model in zip(group, left, strict=True):
             if model not in self.nodes[node].models:
                 await self._send_model(self.nodes[node], model, now)
@@ -745,6 +816,8 @@ class GroundStation:
         self.table.update(row["job_id"], state="failed", reason=reason, finished_at=now,
                           node=None, target=None)
         self._publish_record(row["job_id"])
+        if row["parent"] is not None:
+            self._settle_parent(row["parent"])
 
     def _uplink_option(self, v: NodeView, model: str, now: float) -> UplinkOption:
         """A node in contact as the rulebook's uplink option (see ``UplinkOption``)."""

@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
     p.add_argument("--node", help="run on this node (default: the service places it)")
     p.add_argument("--stages", type=int, default=1,
                    help="split the model into K pipeline stages run on K nodes (default 1)")
+    p.add_argument("--micro-batches", type=int, default=1, metavar="M",
+                   help="with --stages: stream the inputs through the stages in M parts "
+                        "(default 1: the whole batch through each stage in turn)")
     p.add_argument("--priority", type=int, default=5, help="0-9, higher first")
     p.add_argument("--deadline", type=float, default=None, help="mission seconds from now")
     p.add_argument("--value", type=float, default=1.0)
@@ -75,6 +78,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.stages > 1 and args.node is not None:
         raise GroundError("--node: a pipeline job (--stages > 1) runs on nodes the ground "
                           "chooses")
+    if args.micro_batches < 1:
+        raise GroundError(f"--micro-batches: must be at least 1, got {args.micro_batches}")
+    if args.micro_batches > 1 and args.stages < 2:
+        raise GroundError("--micro-batches: micro-batches stream a pipeline job; give "
+                          "--stages K (K >= 2) too")
     inputs = load_inputs(args.model, args.input)
 
     async def main() -> int:
@@ -94,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
                 value=args.value,
                 job_id=args.job_id,
                 stages=stages,
+                micro_batches=args.micro_batches,
             )
             print(job_id, flush=True)
             if not args.wait:
