@@ -17,8 +17,9 @@ throttling and re-execution for radiation are the core's, so they set each membe
 time). A step copy carries no deadline unless the class sets ``step_deadline_s`` (its
 launch plus that): alone on its core, the core then runs it at the least-energy mode that
 meets it (without one, at the least-energy mode: DVFS), and a copy that expires before it
-starts is a member lost. A member's time is from the step's launch to its finish. The step waits for the
-slowest member (the barrier), then all-reduces ``gradient_bytes`` over the chain:
+starts is a member lost. A member's time is from the step's launch to its finish. The
+step waits for the slowest member (the barrier), then all-reduces ``gradient_bytes`` over
+the chain:
 
 * ``ring``: 2 (K - 1) transfers of ``gradient_bytes / K`` each at the slowest link's rate,
   each paying the longest latency of a ring edge. The ring's closing edge (last member to
@@ -459,6 +460,9 @@ class Trainings:
         st.redone += run.step - run.ckpt
         del run.kept_items[run.ckpt:]
         qid = self._qid(run)
+        run.step = run.ckpt
+        run.plan_no += 1  # the old plan's events and copies are stale from now
+        sim.ledger.bump(job)
         for i in run.members:  # cancel the old plan's copies where they still are
             node = sim.nodes[i]
             if sim.alive[i] and (qid in node.sched or (
@@ -468,9 +472,6 @@ class Trainings:
                     sim._carry(i, eff, t)
                     sim._dispatch(i, t)
                     sim._mark(i, freed=True)
-        run.step = run.ckpt
-        run.plan_no += 1  # the old plan's events and copies are stale from now
-        sim.ledger.bump(job)
         size = min(job.cls.members, len(survivors) + run.spares_left)
         if size < 1:
             del self.runs[job.jid]

@@ -1,0 +1,271 @@
+"""Data-parallel training job classes in the simulator (``train_steps = N``): a step is the
+slowest member's core time plus the modelled all-reduce, the ring and tree formulas, a lost
+member re-plans from the checkpoint with the redone steps counted, a throttled member
+straggles, and bad fields are refused naming the field."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sim_cases import T0, scenario, small
+
+from flightsw.exceptions import ScenarioError
+from flightsw.physics.constants import C_KM_S
+from flightsw.sim import Simulation, build_world, collect_metrics
+from flightsw.sim.training import allreduce_s
+
+PROFILES = Path(__file__).resolve().parents[3] / "hardware_profiles"
+# suncatcher-tpu-v6e figures (hardware_profiles/suncatcher-tpu-v6e.toml)
+FULL_OPS = 918e12 * 0.45  # bf16 peak x efficiency, full mode
+LOW_OPS = FULL_OPS * 0.58  # cap100
+HBM_BPS = 1.638e12
+DUAL = 2.0  # dual_execution runs the work twice
+ISL_BPS = 800e9
+PROC_S = 0.001
+
+FLOPS = 7.2e9  # 6 x 1.2e9 parameters per token
+WEIGHTS = 2.4e9
+ITEMS = 16384
+GRAD = 2.4e9
+
+
+def _formation(n: int, **job: Any) -> dict[str, Any]:
+    """``n`` TPU v6e satellites 0.6 km apart along one dawn-dusk orbit (each within the
+    2 km terminal range of the next two), no ground station, one training run at 3 s."""
+    sats = [{"name": f"S{k}", "altitude_km": 650.0, "inclination_deg": "sso",
+             "raan_deg": "dawn-dusk", "arg_latitude_deg": 0.005 * k} for k in range(n)]
+    data = small(constellation={"satellites": sats, "isl_terminals": 4},
+                 profiles={"default": "suncatcher-tpu-v6e"}, ground_stations=[],
+                 duration_hours=0.1, step_s=1.0)
+    data["jobs"] = [{"name": "train", "flops_per_item": FLOPS, "weight_bytes": WEIGHTS,
+                     "items": ITEMS, "times_s": [3.0], "nodes": ["S0"], "train_steps": 6,
+                     "members": 3, "gradient_bytes": GRAD, "step_deadline_s": 0.6, **job}]
+    return data
+
+
+def _run(data: dict[str, Any], base_dir: Path | None = None
+         ) -> tuple[Simulation, dict[str, Any]]:
+    sim = Simulation(build_world(scenario(data, base_dir)))
+    sim.run()
+    return sim, collect_metrics(sim)
+
+
+def _core_s(ops: float) -> float:
+    return max(DUAL * FLOPS * ITEMS / ops, DUAL * WEIGHTS / HBM_BPS)
+
+
+def _links(sim: Simulation, members: tuple[int, ...], t: float) -> tuple[list[float], float]:
+    """Each chain link's latency at ``t`` from the orbits, and the closing link's."""
+    pos = sim.w.orbits.positions(t)
+
+    def lat(a: int, b: int) -> float:
+        return float(np.linalg.norm(pos[b] - pos[a])) / C_KM_S + PROC_S
+
+    return [lat(a, b) for a, b in itertools.pairwise(members)], lat(
+        members[-1], members[0])
+
+
+@pytest.mark.parametrize("kind", ["ring", "tree"])
+def test_a_step_is_the_slowest_core_time_plus_the_modelled_allreduce(kind: str) -> None:
+    sim, m = _run(_formation(4, members=3, allreduce=kind))
+    log = sim.trains.log
+    assert [r.step for r in log] == list(range(6))
+    core = _core_s(FULL_OPS)  # the deadline of 0.6 s leaves only full mode (0.571 s)
+    for r in log:
+        assert len(set(r.members)) == 3
+        assert r.member_s == pytest.approx((core,) * 3, abs=1e-6)
+        lats, close = _links(sim, r.members, r.barrier)
+        if kind == "ring":  # 2 (K-1) chunks of G/K, the longest ring edge's latency each
+            want = 4 * (8 * GRAD / 3 / ISL_BPS + max(*lats, close))
+        else:  # 2 ceil(log2 3) = 4 transfers of G; level 1 spans both links
+            want = 2 * (8 * GRAD / ISL_BPS + max(lats)) + 2 * (8 * GRAD / ISL_BPS + sum(lats))
+        assert r.allreduce_s == pytest.approx(want, rel=1e-9)
+        assert r.end - r.start == pytest.approx(core + want, abs=1e-6)
+    for a, b in itertools.pairwise(log):
+        assert b.start == a.end  # the next step starts when the all-reduce ends
+    tr = m["training"]["train"]
+    assert tr["steps_done"] == 6
+    assert tr["runs_completed"] == 1
+    assert tr["straggler_share"] == pytest.approx(0.0, abs=1e-6)
+    step = core + log[0].allreduce_s
+    assert tr["comm_share"] == pytest.approx(log[0].allreduce_s / step, rel=1e-4)
+    assert tr["items_per_s"] == pytest.approx(3 * ITEMS / step, rel=1e-4)
+    job = sim.ledger.jobs["j0000001"]
+    assert job.outcome == "done"
+    assert job.finished_at == pytest.approx(log[-1].end)
+    assert m["jobs_lost"] == 0
+    assert m["duplicate_results"] == 0
+
+
+def test_ring_and_tree_formulas() -> None:
+    g = 1e9
+    rates = [10e9, 5e9, 10e9]
+    lats = [0.001, 0.002, 0.003]
+    # ring over 4: 6 chunks of g / 4 at the slowest 5 Gbps; the ring closes back along the
+    # chain (0.006 s) unless a direct closing link is given
+    assert allreduce_s("ring", g, rates, lats) == pytest.approx(6 * (8 * g / 4 / 5e9 + 0.006))
+    assert allreduce_s("ring", g, rates, lats, 0.0005) == pytest.approx(
+        6 * (8 * g / 4 / 5e9 + 0.003))
+    # tree over 4: level 0 pairs (0,1), (2,3) (worst latency 0.003), level 1 pairs (0,2)
+    # over links 0 and 1 (0.003); each level up and down with the whole gradient
+    assert allreduce_s("tree", g, rates, lats) == pytest.approx(
+        2 * (8 * g / 5e9 + 0.003) + 2 * (8 * g / 5e9 + 0.003))
+    # tree over 5: 3 levels; level 0 pairs (0,1), (2,3) (member 4 waits: 0.03), level 1
+    # (0,2) over links 0 and 1 (0.03), level 2 (0,4) over all four links (0.1)
+    five = [1e9] * 4
+    assert allreduce_s("tree", g, five, [0.01, 0.02, 0.03, 0.04]) == pytest.approx(
+        2 * (8.0 + 0.03) + 2 * (8.0 + 0.03) + 2 * (8.0 + 0.1))
+    assert allreduce_s("ring", g, [], []) == 0.0
+    assert allreduce_s("tree", g, [], []) == 0.0
+    # the bandwidth term of the ring is the analytic model's (bench/cluster_jobs.py --train)
+    k = 81
+    ring = allreduce_s("ring", g, [1e9] * (k - 1), [0.0] * (k - 1))
+    assert ring == pytest.approx(2 * (k - 1) / k * 8 * g / 1e9)
+    with pytest.raises(ValueError, match="kind"):
+        allreduce_s("mesh", g, rates, lats)
+
+
+def test_a_member_crash_replans_from_the_checkpoint_and_the_job_is_done_once() -> None:
+    data = _formation(5, members=3, spares=1, train_steps=12, checkpoint_every=4)
+    sim, _ = _run(data)
+    log = sim.trains.log
+    step6 = log[6]
+    victim = step6.members[1]
+    crash_s = (step6.start + step6.barrier) / 2 - T0  # while its step 6 runs
+    data["faults"] = [{"kind": "crash", "node": f"S{victim}", "at_s": crash_s}]
+    sim, m = _run(data)
+    tr = m["training"]["train"]
+    assert tr["replans"] == 1
+    assert tr["members_lost"] == 1
+    assert tr["redone_steps"] == 2  # steps 4 and 5 after the checkpoint at 4
+    assert tr["steps_done"] == 12 + 2
+    assert tr["runs_completed"] == 1
+    log = sim.trains.log
+    assert [r.step for r in log] == [*range(6), *range(4, 12)]
+    assert all(victim not in r.members for r in log[6:])
+    assert all(len(set(r.members)) == 3 for r in log)  # the spare took its place
+    assert log[6].plan_no > log[5].plan_no
+    # found lost at the next check (every step_s = 1 s) after the crash
+    assert T0 + crash_s < log[6].start <= T0 + crash_s + 1.0 + 1e-6
+    job = sim.ledger.jobs["j0000001"]
+    assert job.outcome == "done"
+    assert sim.ledger.recorded[job.jid] == 1
+    assert m["jobs_completed"] == 1
+    assert m["jobs_lost"] == 0
+    assert m["duplicate_results"] == 0
+
+
+def test_with_no_spare_the_run_goes_on_with_fewer_members() -> None:
+    data = _formation(3, members=3, train_steps=8, checkpoint_every=2)
+    sim, _ = _run(data)
+    s3 = sim.trains.log[3]
+    crash_s = (s3.start + s3.barrier) / 2 - T0
+    data["faults"] = [{"kind": "crash", "node": f"S{s3.members[0]}", "at_s": crash_s}]
+    sim, m = _run(data)
+    tr = m["training"]["train"]
+    assert tr["redone_steps"] == 1  # step 2, after the checkpoint at 2
+    assert [len(r.members) for r in sim.trains.log] == [3, 3, 3, 2, 2, 2, 2, 2, 2]
+    assert tr["runs_completed"] == 1
+
+
+def test_every_member_lost_fails_the_run_once() -> None:
+    data = _formation(1, members=1, train_steps=8)
+    sim, _ = _run(data)
+    s2 = sim.trains.log[2]
+    data["faults"] = [{"kind": "crash", "node": "S0",
+                       "at_s": (s2.start + s2.barrier) / 2 - T0}]
+    sim, m = _run(data)
+    job = sim.ledger.jobs["j0000001"]
+    assert job.outcome == "failed"
+    assert "every member lost" in job.reason
+    assert m["jobs_lost"] == 0
+    assert m["duplicate_results"] == 0
+
+
+def _hot_profile(tmp_path: Path) -> Path:
+    """The TPU v6e node starting at 60 C with a tenth of its heat capacity and a radiator
+    too small for full mode: it passes its throttle temperature (65 C) within a minute of
+    full-mode steps."""
+    text = (PROFILES / "suncatcher-tpu-v6e.toml").read_text()
+    text = text.replace('name = "suncatcher-tpu-v6e"', 'name = "hot-tpu-v6e"')
+    text = text.replace("heat_capacity_j_per_k = 32000.0", "heat_capacity_j_per_k = 3200.0")
+    text = text.replace("initial_c = 20.0", "initial_c = 60.0")
+    text = text.replace("radiator_area_m2 = 0.8", "radiator_area_m2 = 0.3")
+    out = tmp_path / "hot-tpu-v6e.toml"
+    out.write_text(text)
+    return out
+
+
+def test_a_throttled_member_straggles(tmp_path: Path) -> None:
+    hot = _hot_profile(tmp_path)
+    data = _formation(3, members=3, train_steps=400)
+    data["duration_hours"] = 0.2
+    _, mc = _run(data)
+    data["profiles"] = {"default": "suncatcher-tpu-v6e", "nodes": {"S1": str(hot)}}
+    sim, m = _run(data)
+    assert mc["training"]["train"]["straggler_share"] == pytest.approx(0.0, abs=1e-6)
+    tr = m["training"]["train"]
+    assert tr["runs_completed"] == 1
+    # steps the hot member ran throttled (cap100) are the slowest: the barrier waits. The
+    # step it throttled in was stopped and re-run at cap100 (longer still); a step started
+    # throttled takes the cap100 time exactly
+    slow = [r for r in sim.trains.log if max(r.member_s) > 1.01 * min(r.member_s)]
+    assert slow
+    low = _core_s(LOW_OPS)
+    for r in slow:
+        assert r.members[int(np.argmax(r.member_s))] == 1
+        assert max(r.member_s) >= low - 1e-6
+        assert sorted(r.member_s)[:2] == pytest.approx([_core_s(FULL_OPS)] * 2, abs=1e-6)
+    assert any(max(r.member_s) == pytest.approx(low, abs=1e-6) for r in slow)
+    assert tr["straggler_share"] > 0.0
+    assert tr["step_s_mean"] > mc["training"]["train"]["step_s_mean"]
+    assert tr["items_per_s"] < mc["training"]["train"]["items_per_s"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "says"),
+    [
+        ({"train_steps": 0, "members": 3}, "jobs[0]", "members: only for a training class"),
+        ({"train_steps": 0, "allreduce": "ring"}, "jobs[0]",
+         "allreduce: only for a training class"),
+        ({"train_steps": -1}, "jobs[0].train_steps", "greater than or equal to 0"),
+        ({"members": 0}, "jobs[0].members", "greater than or equal to 1"),
+        ({"members": 2.5}, "jobs[0].members", "integer"),
+        ({"allreduce": "mesh"}, "jobs[0].allreduce", "'ring' or 'tree'"),
+        ({"gradient_bytes": -1.0}, "jobs[0].gradient_bytes", "greater than or equal to 0"),
+        ({"checkpoint_every": 0}, "jobs[0].checkpoint_every", "greater than or equal to 1"),
+        ({"checkpoint_every": 7}, "jobs[0]", "checkpoint_every: 7 is more than train_steps"),
+        ({"spares": -1}, "jobs[0].spares", "greater than or equal to 0"),
+        ({"step_deadline_s": 0.0}, "jobs[0].step_deadline_s", "greater than 0"),
+        ({"stages": 2}, "jobs[0]", "train_steps: a training class cannot also be a pipeline"),
+        ({"deadline_s": 60.0}, "jobs[0]", "deadline_s: not for a training class"),
+    ],
+)
+def test_bad_training_fields_are_refused_naming_the_field(fields: dict[str, Any], where: str,
+                                                           says: str) -> None:
+    data = _formation(4)
+    data["jobs"][0].update(fields)
+    if fields.get("train_steps") == 0:
+        for f in ("members", "gradient_bytes", "step_deadline_s"):
+            if f not in fields:
+                data["jobs"][0].pop(f)
+    with pytest.raises(ScenarioError) as err:
+        scenario(data)
+    assert f"test: {where}" in str(err.value)
+    assert says in str(err.value)
+
+
+def test_more_members_than_satellites_is_refused() -> None:
+    with pytest.raises(ScenarioError, match=r"jobs\[0\]\.members: 5 members need as many "
+                                            r"satellites; the constellation has 4"):
+        build_world(scenario(_formation(4, members=5)))
+
+
+def test_infinite_gradient_bytes_are_refused() -> None:
+    with pytest.raises(ScenarioError, match=r"jobs\[0\]\.gradient_bytes: must be finite"):
+        scenario(_formation(4, gradient_bytes=math.inf))
