@@ -49,8 +49,9 @@ if TYPE_CHECKING:
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
-__all__ = ["check_plan", "check_sender", "firsts", "follow_next", "give_back", "hop_s",
-           "is_passed_on", "latest_state", "next_stage", "pass_on", "spent", "unusable"]
+__all__ = ["Following", "check_plan", "check_sender", "firsts", "follow_next", "give_back",
+           "hop_s", "is_passed_on", "latest_state", "next_stage", "pass_on", "spent",
+           "unusable"]
 
 #: a peer's heartbeat older than this many state periods counts as offline (as for the
 #: migration rounds' linked peers)
@@ -62,12 +63,40 @@ WAIT_PERIODS = 1.5
 #: round trip when there is one; the bound matters only when there is none)
 STATUS_WAIT_S = 2.0
 
-#: (node, job) -> when the node began following the next member's heartbeats (follow_next)
-_following: dict[tuple[str, str], float] = {}
+#: entries of :class:`Following` above which those older than ``STALE_PERIODS`` go
+MAX_FOLLOWING = 4096
+STALE_PERIODS = 100
 
 log = logging.getLogger("flightsw.node")
 
 _C_KM_S = 299_792.458
+
+
+class Following:
+    """One node's pipeline stages whose next member it follows (:func:`follow_next`): job
+    id -> when it began, in mission seconds. An entry goes when its stage is passed on;
+    one of a stage that never ended here (cancelled, failed) goes once there are more than
+    ``MAX_FOLLOWING`` and it is ``STALE_PERIODS`` state periods old."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._since)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._since
+
+    def begin(self, job_id: str, now: float, state_period_s: float) -> None:
+        if len(self._since) > MAX_FOLLOWING:
+            for key, t in list(self._since.items()):
+                if now - t > STALE_PERIODS * state_period_s:
+                    del self._since[key]
+        self._since[job_id] = now
+
+    def end(self, job_id: str) -> float | None:
+        """When following for ``job_id`` began (None if it never did), forgetting it."""
+        return self._since.pop(job_id, None)
 
 
 def check_plan(job: JobSubmit) -> None:
@@ -250,12 +279,7 @@ def follow_next(node: Node, job: JobSubmit) -> None:
     if (p is None or p.stage + 1 >= len(p.stages) or not p.members
             or node.policy.name != "local"):
         return
-    now = node.clock.now()
-    if len(_following) > 4096:  # stages that never ended here (cancelled, failed)
-        for key, t in list(_following.items()):
-            if now - t > 100 * node.config.state_period_s:
-                del _following[key]
-    _following[(node.id, job.job_id)] = now
+    node.following.begin(job.job_id, node.clock.now(), node.config.state_period_s)
     node.spawn(_follow(node, job.job_id, job.epoch, p.members[p.stage + 1]),
                f"next:{job.job_id}")
 
@@ -293,7 +317,7 @@ async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tens
     dst = p.members[p.stage + 1]
     before = node.clock.now()
     fresh_s = FRESH_PERIODS * node.config.state_period_s
-    since = _following.pop((node.id, job.job_id), None)
+    since = node.following.end(job.job_id)
     mode = await status_of(node, dst)
     st = node.migration.peers.get(dst)
     if mode == "offline":

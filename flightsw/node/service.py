@@ -81,6 +81,7 @@ from flightsw.node.load import ComputeLoad
 from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
 from flightsw.node.pipeline import (
+    Following,
     check_sender,
     firsts,
     follow_next,
@@ -189,6 +190,7 @@ class Node:
         self.telemetry_sent = 0
         self._seq = 0
         self.epochs: dict[str, int] = {}  # highest epoch seen per job
+        self.following = Following()  # pipeline stages whose next member it follows
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._parked: dict[str, list[tuple[Intake, float]]] = {}  # jobs awaiting a model
         self._runs: dict[int, asyncio.Task[None]] = {}  # run token -> its task

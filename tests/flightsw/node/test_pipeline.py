@@ -9,6 +9,8 @@ import pytest
 from flightsw.exceptions import JobRejected
 from flightsw.node.jobs import read_job
 from flightsw.node.pipeline import (
+    MAX_FOLLOWING,
+    Following,
     check_plan,
     check_sender,
     firsts,
@@ -148,3 +150,15 @@ def test_a_copy_from_the_ground_after_a_replan_starts_at_its_stage() -> None:
     # a copy uplinked from stage 0 travels without the field (older nodes take it)
     assert "start" not in job(0).model_dump()["pipeline"]
     assert resumed.model_dump()["pipeline"]["start"] == 2
+
+
+def test_a_node_forgets_a_followed_stage_that_never_ended_only_when_many_and_old() -> None:
+    f = Following()
+    for i in range(MAX_FOLLOWING + 1):
+        f.begin(f"old{i}", 0.0, 1.0)
+    f.begin("young", 50.0, 1.0)  # more than the bound, but none 100 periods old: all kept
+    assert len(f) == MAX_FOLLOWING + 2
+    f.begin("new", 150.0, 1.0)  # the first ones are 150 periods old now; "young" is 100
+    assert len(f) == 2 and "young" in f and "new" in f
+    assert f.end("young") == 50.0
+    assert f.end("young") is None and "young" not in f

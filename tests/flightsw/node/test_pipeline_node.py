@@ -20,7 +20,7 @@ from node_harness import kind, running_node, wait_for
 from flightsw.bus import MemoryBus
 from flightsw.clock import WallClock
 from flightsw.models.partition import Plan, partition, run_stages
-from flightsw.node.pipeline import next_stage
+from flightsw.node.pipeline import follow_next, next_stage
 from flightsw.node.service import Node
 from flightsw.protocol import (
     Handover,
@@ -139,6 +139,26 @@ async def test_stage_zero_runs_and_is_handed_to_the_next_member_with_its_outputs
         # the activations are stage 0's outputs, named as stage 1 reads them
         assert sorted(h.job.inputs) == sorted(pl.stages[1].inputs)
         assert results.qsize() == 0  # a stage before the last sends no result
+        assert "p1" not in n1.following  # it followed n2 while it held the stage, no more
+
+
+async def test_two_nodes_of_one_process_do_not_share_what_they_follow(
+    tmp_path: Path,
+) -> None:
+    """A node host runs many nodes in one process, and a node restarted there is a new
+    object under the same id: what one follows is its own, not its namesake's."""
+    clock = WallClock(epoch=T0)
+    job = stage_job(["a1" * 32, "b2" * 32], digits(2))
+    async with (
+        running_node(MemoryBus(), clock, tmp_path / "a") as a,
+        running_node(MemoryBus(), clock, tmp_path / "b") as b,
+    ):
+        assert a.id == b.id == "n1" and a.config.policy == "local"
+        follow_next(a, job)
+        assert "p1" in a.following and "p1" not in b.following
+        follow_next(b, job)
+        assert a.following.end("p1") is not None
+        assert "p1" in b.following
 
 
 async def test_the_last_stage_takes_a_handover_from_the_member_before_only(
