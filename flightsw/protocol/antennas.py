@@ -82,7 +82,3 @@ class Antennas:
         ``horizon``, every other satellite can start before it)."""
         return {who for who, f in zip(self._serving[s], self._free[s], strict=True)
                 if who is not None and f >= horizon}
-
-    def busy(self, s: int, t: float) -> int:
-        """How many antennas of station ``s`` are serving a satellite at ``t``."""
-        return sum(1 for f in self._free[s] if f > t)

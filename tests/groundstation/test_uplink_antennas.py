@@ -88,7 +88,7 @@ async def _arrivals(url: str, tmp: Path, antennas: int) -> list[tuple[float, flo
             await bus.publish(topics.state(node), dump(_state(node, model)), qos=1)
         for _ in range(100):
             if all(n in gs.nodes and gs.placeable(gs.nodes[n], gs.clock.now())
-                   and gs.in_contact(gs.nodes[n], gs.clock.now()) for n in NODES):
+                   and gs.in_view(gs.nodes[n], gs.clock.now()) for n in NODES):
                 break
             await asyncio.sleep(0.05)
         x = digits_inputs(64)

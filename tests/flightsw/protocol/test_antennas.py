@@ -26,11 +26,11 @@ def test_each_antenna_serves_one_satellite_and_a_served_one_keeps_its_antenna() 
     a, start = ant.start(0, "b", 1.0)
     assert (a, start) == (1, 1.0)  # the other antenna, at once
     ant.book(0, a, "b", 4.0)
-    assert ant.busy(0, 2.0) == 2
+    assert ant.start(0, "c", 2.0) == (1, 4.0)  # both antennas serve a satellite at 2 s
+    assert ant.next_free(0) == 4.0
     # "a" stays on antenna 0 though antenna 1 frees first: never two antennas on one satellite
     assert ant.start(0, "a", 5.0) == (0, 10.0)
-    assert ant.start(0, "c", 5.0) == (1, 5.0)
-    assert ant.busy(0, 5.0) == 1
+    assert ant.start(0, "c", 5.0) == (1, 5.0)  # at 5 s only antenna 0 serves one
     assert ant.start(1, "a", 5.0) == (0, 5.0)  # another station is not coordinated
 
 
