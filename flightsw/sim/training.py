@@ -22,10 +22,12 @@ step waits for the slowest member (the barrier), then all-reduces ``gradient_byt
 the chain:
 
 * ``ring``: 2 (K - 1) transfers of ``gradient_bytes / K`` each at the slowest link's rate,
-  each paying the longest latency of a ring edge. The ring's closing edge (last member to
-  first) is the direct link if it is up, else it runs back along the chain over the other
-  direction of the full-duplex links (cut through: its latency is the sum of the chain's);
-  either way no directed link carries two transfers at once;
+  each paying the longest latency of a ring edge. The ring is the chain closed by the
+  direct link from the last member to the first when that is up; else (or if shorter) the
+  ring folded onto the chain: members 0, 2, 4, ... out on one direction of the full-duplex
+  links and the odd ones back on the other, each ring edge spanning at most two links (cut
+  through: their latencies summed). Either way no directed link carries two transfers at
+  once;
 * ``tree``: 2 ceil(log2 K) transfers of the full ``gradient_bytes`` (reduce up, broadcast
   down, recursive doubling): at level l member k pairs with member k + 2^l along the chain,
   over the span of links between them (disjoint spans at each level), paying the longest
@@ -79,8 +81,8 @@ def allreduce_s(kind: str, gradient_bytes: float, rates_bps: Sequence[float],
                 ) -> float:
     """Modelled seconds of one all-reduce of ``gradient_bytes`` over a chain whose link
     ``k`` (member k to k + 1) has rate ``rates_bps[k]`` and latency ``latencies_s[k]`` (see
-    the module doc). ``closing_latency_s``: the ring's direct closing link's latency (None:
-    back along the chain). One member: 0."""
+    the module doc). ``closing_latency_s``: the latency of the ring's direct closing link
+    (None: it is down; the ring is folded onto the chain). One member: 0."""
     k = len(rates_bps) + 1
     if len(latencies_s) != k - 1:
         raise ValueError("latencies_s: one per link of the chain")
@@ -89,8 +91,11 @@ def allreduce_s(kind: str, gradient_bytes: float, rates_bps: Sequence[float],
     rate = min(rates_bps)
     bits = 8.0 * gradient_bytes
     if kind == "ring":
-        back = sum(latencies_s) if closing_latency_s is None else closing_latency_s
-        lat = max(*latencies_s, back)
+        order = [*range(0, k, 2), *range(k - 1 - k % 2, 0, -2)]  # folded onto the chain
+        lat = max(sum(latencies_s[min(a, b):max(a, b)])
+                  for a, b in zip(order, order[1:] + order[:1], strict=True))
+        if closing_latency_s is not None:
+            lat = min(lat, max(*latencies_s, closing_latency_s))
         return 2 * (k - 1) * (bits / k / rate + lat)
     if kind == "tree":
         levels = math.ceil(math.log2(k))

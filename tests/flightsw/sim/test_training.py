@@ -80,8 +80,10 @@ def test_a_step_is_the_slowest_core_time_plus_the_modelled_allreduce(kind: str) 
         assert len(set(r.members)) == 3
         assert r.member_s == pytest.approx((core,) * 3, abs=1e-6)
         lats, close = _links(sim, r.members, r.barrier)
-        if kind == "ring":  # 2 (K-1) chunks of G/K, the longest ring edge's latency each
-            want = 4 * (8 * GRAD / 3 / ISL_BPS + max(*lats, close))
+        if kind == "ring":  # 2 (K-1) chunks of G/K, the longest ring edge's latency each:
+            # the chain closed by its direct link (up: 1.2 km) or folded (0 -> 2 -> 1 -> 0)
+            ring = min(max(*lats, close), sum(lats))
+            want = 4 * (8 * GRAD / 3 / ISL_BPS + ring)
         else:  # 2 ceil(log2 3) = 4 transfers of G; level 1 spans both links
             want = 2 * (8 * GRAD / ISL_BPS + max(lats)) + 2 * (8 * GRAD / ISL_BPS + sum(lats))
         assert r.allreduce_s == pytest.approx(want, rel=1e-9)
@@ -106,11 +108,19 @@ def test_ring_and_tree_formulas() -> None:
     g = 1e9
     rates = [10e9, 5e9, 10e9]
     lats = [0.001, 0.002, 0.003]
-    # ring over 4: 6 chunks of g / 4 at the slowest 5 Gbps; the ring closes back along the
-    # chain (0.006 s) unless a direct closing link is given
-    assert allreduce_s("ring", g, rates, lats) == pytest.approx(6 * (8 * g / 4 / 5e9 + 0.006))
+    # ring over 4: 6 chunks of g / 4 at the slowest 5 Gbps; folded onto the chain (0 -> 2
+    # -> 3 -> 1 -> 0) its longest edge is 3 -> 1 over links 2 and 1 (0.005 s); closed by a
+    # direct link of 0.5 ms, the longest is link 2 (0.003 s)
+    assert allreduce_s("ring", g, rates, lats) == pytest.approx(6 * (8 * g / 4 / 5e9 + 0.005))
     assert allreduce_s("ring", g, rates, lats, 0.0005) == pytest.approx(
         6 * (8 * g / 4 / 5e9 + 0.003))
+    # a slow direct closing link: the folded ring is better
+    assert allreduce_s("ring", g, rates, lats, 0.5) == pytest.approx(
+        6 * (8 * g / 4 / 5e9 + 0.005))
+    # folded over 5 (0 -> 2 -> 4 -> 3 -> 1 -> 0): edges span links 0+1, 2+3, 3, 2+1, 0
+    assert allreduce_s("ring", g, [1e9] * 4, [0.01, 0.02, 0.03, 0.04]) == pytest.approx(
+        8 * (8 * g / 5 / 1e9 + 0.07))
+    assert allreduce_s("ring", g, [1e9], [0.01]) == pytest.approx(2 * (8 * g / 2 / 1e9 + 0.01))
     # tree over 4: level 0 pairs (0,1), (2,3) (worst latency 0.003), level 1 pairs (0,2)
     # over links 0 and 1 (0.003); each level up and down with the whole gradient
     assert allreduce_s("tree", g, rates, lats) == pytest.approx(
