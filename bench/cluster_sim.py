@@ -64,9 +64,13 @@ class _Lit(Simulation):
 
 
 def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
-        predict: bool = True, start: str | None = None, power_x: float = 1.0
-        ) -> dict[str, Any]:
+        predict: bool = True, start: str | None = None, power_x: float = 1.0,
+        micro_batches: int | None = None, count_planned: bool = True) -> dict[str, Any]:
     sc = load_scenario(path)
+    if micro_batches is not None:
+        sc = sc.model_copy(update={"jobs": [
+            j.model_copy(update={"micro_batches": micro_batches}) if j.stages > 1 else j
+            for j in sc.jobs]})
     if start is not None:
         sc = sc.model_copy(update={"start": start})
     if hours is not None:
@@ -84,6 +88,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
     t0 = clock.perf_counter()
     sim = _Lit(world)
     sim.pipes.predict = predict
+    sim.pipes.count_planned = count_planned
     sim.run()
     m = collect_metrics(sim)
     wall = clock.perf_counter() - t0
@@ -101,11 +106,14 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "scenario": path.stem,
         "isl_gbps": isl_gbps,
         "predict": predict,
+        "count_planned": count_planned,
+        "micro_batches": c.micro_batches,
         "start": sc.start,
         "power_x": power_x,
         "jobs_submitted": p["jobs_submitted"],
         "jobs_completed": done,
         "jobs_per_hour": p["jobs_per_hour"],
+        "items_per_s": p["items_per_s"],
         "latency_mean_s": p["latency_mean_s"],
         "latency_p50_s": p["latency_p50_s"],
         "latency_p95_s": p["latency_p95_s"],
@@ -119,6 +127,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "replans": tot["replans"],
         "no_chain": tot["no_chain"],
         "hops_broken": tot["hops_broken"],
+        "returns": tot["returns"],
         "sunlit_share": sim.lit_s / sim.lit_dt if sim.lit_dt > 0 else None,
         "wall_s": wall,
     }
@@ -139,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="multiply every node's battery and array by this (energy no limit)")
     ap.add_argument("--no-predict", action="store_true",
                     help="plan chains on links up now only (no prediction of breaks)")
+    ap.add_argument("--micro-batches", default="",
+                    help="comma-separated micro-batch counts M to run each case at "
+                         "(default: the scenario's)")
+    ap.add_argument("--no-count-planned", action="store_true",
+                    help="leave the stages planned on a node but not arrived out of its "
+                         "backlog as the chain rule sees it (the rule before)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -149,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--power-x: must be above 0")
     if not rates or any(r <= 0 for r in rates):
         ap.error("--isl-gbps: give one or more rates above 0")
+    try:
+        micro: list[int | None] = [int(x) for x in args.micro_batches.split(",")
+                                   if x.strip()] or [None]
+    except ValueError:
+        ap.error(f"--micro-batches: not a list of integers: {args.micro_batches!r}")
+    if any(m is not None and m < 1 for m in micro):
+        ap.error("--micro-batches: give counts of 1 or more")
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = [s for s in names if s not in SCENARIOS]
     if bad:
@@ -156,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         for r in rates:
-            row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
-                      args.start, args.power_x)
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
+            for mb in micro:
+                row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
+                          args.start, args.power_x, mb, not args.no_count_planned)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr if args.json else sys.stdout,
+                      flush=True)
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
     return 0

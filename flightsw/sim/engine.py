@@ -880,6 +880,7 @@ class Simulation:
         for job, epoch in self.lost_leases.pop(i, []):
             if not job.outcome and job.owner == i and job.epoch == epoch:
                 self._lapse_job(job, i, t)
+        self.pipes.lapsed(i, t)  # pipeline micro-batches it held (their own holders)
 
     def _lapse_job(self, job: Job, i: int, t: float) -> None:
         """The owner's lease lapsed: re-run a ground job with epoch + 1, or fail a job

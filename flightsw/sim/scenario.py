@@ -253,6 +253,9 @@ class JobClass(_Model):
     stages: Annotated[int, Field(strict=True, ge=1, le=MAX_STAGES)] = 1
     activation_bytes_per_item: NonNegative | None = None
     stage_fractions: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    # GPipe-style streaming: each stage runs as this many micro-batches of items / M, each
+    # passed on to the next member as soon as it is done (1: the whole batch at once)
+    micro_batches: Annotated[int, Field(strict=True, ge=1)] = 1
     # data-parallel training jobs (flightsw.sim.training): a job is a run of train_steps
     # steps on `members` ISL-linked satellites, each computing the class's work for `items`
     # samples per step, then an all-reduce of gradient_bytes; a checkpoint every
@@ -298,7 +301,14 @@ class JobClass(_Model):
             for f in ("activation_bytes_per_item", "stage_fractions"):
                 if getattr(self, f) is not None:
                     raise ValueError(f"{f}: only for a pipeline class (stages > 1)")
+            if self.micro_batches > 1:
+                raise ValueError(f"micro_batches: {self.micro_batches} micro-batches are "
+                                 "only for a pipeline class (stages > 1)")
             return
+        low = self.items_range[0]
+        if self.micro_batches > low:
+            raise ValueError(f"micro_batches: {self.micro_batches} is more than the class's "
+                             f"items ({low}): each micro-batch needs at least one item")
         fr = self.stage_fractions
         if fr is not None:
             if len(fr) != self.stages:

@@ -65,6 +65,7 @@ class ClassSpec:
     stages: int = 1  # > 1: a pipeline job, one stage per member of a chain
     activation_bytes_per_item: float = 0.0  # what crosses each cut between stages, per item
     stage_fractions: tuple[float, ...] = (1.0,)  # each stage's share of the work
+    micro_batches: int = 1  # > 1: each stage streams the job's items in this many parts
     train_steps: int = 0  # > 0: a data-parallel training run (flightsw.sim.training)
     members: int = 1  # satellites of a training run
     gradient_bytes: float = 0.0  # what each member all-reduces per step
@@ -310,6 +311,7 @@ def _classes(sc: Scenario, t0: float, index: dict[str, int]) -> list[ClassSpec]:
                     (inp or 0.0) if j.activation_bytes_per_item is None
                     else j.activation_bytes_per_item),
                 stage_fractions=tuple(j.stage_fractions or [1.0 / j.stages] * j.stages),
+                micro_batches=j.micro_batches,
                 train_steps=j.train_steps,
                 members=j.members or 1,
                 gradient_bytes=float(

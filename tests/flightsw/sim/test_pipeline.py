@@ -1,10 +1,10 @@
 """Pipeline job classes in the simulator (``stages = K``): K distinct linked members, hops at
-the link's rate, one result per job, re-planned under a new epoch when a member is lost,
-bad fields refused, and the same metrics for the same seed."""
+the link's rate, one result per job, re-planned under a new epoch when a member is lost
+(from stage 0 after a crash, from the stage left after a broken hop), bad fields refused,
+and the same metrics for the same seed."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,10 @@ def test_each_job_runs_once_over_k_distinct_linked_members_at_the_link_rate() ->
             slow = p
         else:
             fast = p
-    # the same 1 GB per cut: ten times the serialisation at a tenth of the rate
+    # the same 1 GB per cut: ten times the serialisation at a tenth of the rate (the
+    # chains may differ by a few hundred km: light time is checked per hop above)
     assert slow["hop_s_mean"] == pytest.approx(2 * 0.8 + fast["hop_s_mean"] - 2 * 0.08,
-                                               abs=1e-3)
+                                               abs=5e-3)
 
 
 def test_stages_are_not_moved_by_migration_rounds() -> None:
@@ -178,7 +179,7 @@ def test_an_onboard_pipeline_job_fails_when_its_origin_crashes_before_the_replan
     assert "lost the captured inputs" in sim.ledger.jobs["j0000001"].reason
 
 
-def test_a_hop_whose_link_is_down_replans_the_job_at_once() -> None:
+def test_a_hop_whose_link_is_down_replans_the_stages_left_at_once() -> None:
     sim, _ = _run(_line())
     src, _, left = _stage_window(sim, "j0000001", 1)
     nxt = _hops(sim, "j0000001")[1][3]
@@ -191,10 +192,9 @@ def test_a_hop_whose_link_is_down_replans_the_job_at_once() -> None:
     assert m["pipeline"]["totals"]["replans"] == 1
     job = sim.ledger.jobs["j0000001"]
     assert sim.ledger.recorded[job.jid] == 1
-    assert job.epoch == 4  # stage 1 held epoch 1 when the hop failed; the new chain 2-4
+    assert job.epoch == 2  # stage 1 held epoch 1 when the hop failed; the stage left 2
     _, _, members = sim.pipes.finals[(job.jid, job.epoch)]
-    pairs = set(itertools.pairwise(members))
-    assert (src, nxt) not in pairs  # the new chain avoids the link that is down
+    assert members[2] != nxt and members[1] == src  # stages 0 and 1 were not run again
     assert job.finished_at > left
 
 
