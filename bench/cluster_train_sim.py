@@ -23,7 +23,8 @@ profile and model (formation: no straggling; Walker: every member as slow as the
 eclipse mode).
 
 Straggler cost (``straggle``): nine members on a line along one orbit (Walker node,
-3 deg apart) placed all in sunlight or half in the Earth's shadow at the start, with the
+3 deg apart) placed all in sunlight or five in the Earth's shadow (the trailing ones, near
+the shadow's exit) when the run is launched, with the
 batteries at 90 % or at 45 % (below the core's comfort level: 65 %), with no step
 deadline (the core picks the mode and may hold a step for sunlight, energy-aware timing);
 and the first nine satellites of the formation (one column) as the nine members, one of
@@ -142,14 +143,17 @@ def sweep(members: list[int], rates: list[float], steps: int) -> list[dict[str, 
     return rows
 
 
-def _line_u0(start: str, shadowed: int) -> float:
+def _line_u0(start: str, after_s: float, shadowed: int) -> float:
     """The argument of latitude of the first of nine satellites 3 deg apart (53 deg, RAAN
-    0, 650 km) at which ``shadowed`` of them are in the Earth's shadow at ``start`` (and,
-    for 0, the next 20 deg of the orbit too)."""
+    0, 650 km) at which ``shadowed`` of them are in the Earth's shadow ``after_s`` after
+    ``start`` (the run's launch; for 0, the next 20 deg of the orbit too)."""
     t0 = parse_iso(start)
+    orbit_t0 = t0
+    t0 += after_s
     for u0 in np.arange(0.0, 360.0, 0.5):
         us = [float(u0) + 3.0 * k for k in range(9 + (7 if shadowed == 0 else 0))]
-        orb = CircularOrbits([650.0] * len(us), [53.0] * len(us), [0.0] * len(us), us, t0)
+        orb = CircularOrbits([650.0] * len(us), [53.0] * len(us), [0.0] * len(us), us,
+                             orbit_t0)
         lit = sun.illumination(orb.positions(t0), sun.sun_position_km(t0))
         if shadowed == 0 and np.all(lit > 0.5):
             return float(u0)
@@ -162,8 +166,9 @@ def straggle(steps: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     walker = _data("train-walker.toml")
     start = walker["start"]
+    launch = float(walker["jobs"][0]["times_s"][0])
     for shadowed in (0, 5):
-        u0 = _line_u0(start, shadowed)
+        u0 = _line_u0(start, launch, shadowed)
         for soc in (0.9, 0.45):
             data = _data("train-walker.toml")
             data["constellation"] = {"isl_terminals": 4, "satellites": [
