@@ -15,8 +15,11 @@ import pytest
 from sim_cases import T0, scenario, small
 
 from flightsw.exceptions import ScenarioError
+from flightsw.physics import sun
 from flightsw.physics.constants import C_KM_S
-from flightsw.sim import Simulation, build_world, collect_metrics
+from flightsw.physics.orbit import CircularOrbits
+from flightsw.sim import Simulation, build_world, collect_metrics, load_scenario
+from flightsw.sim.metrics import dumps_metrics, without_wall
 from flightsw.sim.training import allreduce_s
 
 PROFILES = Path(__file__).resolve().parents[3] / "hardware_profiles"
@@ -279,3 +282,97 @@ def test_more_members_than_satellites_is_refused() -> None:
 def test_infinite_gradient_bytes_are_refused() -> None:
     with pytest.raises(ScenarioError, match=r"jobs\[0\]\.gradient_bytes: must be finite"):
         scenario(_formation(4, gradient_bytes=math.inf))
+
+
+def test_a_chain_link_down_past_the_lease_replans_the_run() -> None:
+    data = _formation(4, members=3, train_steps=40, checkpoint_every=10)
+    data["scheduler"] = {"policy": "local", "lease_s": 5.0}
+    sim, _ = _run(data)
+    s20 = sim.trains.log[20]
+    a, b = s20.members[0], s20.members[1]
+    start = (s20.start + s20.barrier) / 2 - T0  # during step 20's compute
+    data["faults"] = [{"kind": "isl_outage", "node": f"S{a}", "peer": f"S{b}",
+                       "start_s": start, "end_s": start + 30.0}]
+    sim, m = _run(data)
+    tr = m["training"]["train"]
+    assert tr["link_timeouts"] == 1
+    assert tr["replans"] == 1
+    assert tr["members_lost"] == 0
+    assert tr["redone_steps"] == 0  # the checkpoint at 20 was just taken
+    log = sim.trains.log
+    assert [r.step for r in log] == list(range(40))
+    # step 20 waited for the link past the 5 s lease (looked at every 1 s), then ran again
+    # on a chain without that link
+    redo = log[20]
+    assert redo.plan_no > s20.plan_no
+    assert redo.start - T0 > start + 5.0
+    pairs = set(itertools.pairwise(redo.members))
+    assert (a, b) not in pairs and (b, a) not in pairs
+    assert tr["runs_completed"] == 1
+
+
+def _walker_profile(tmp_path: Path, soc: float) -> Path:
+    src = Path(__file__).resolve().parents[3] / "examples/scenarios/profiles/tpu-v6e-walker.toml"
+    text = src.read_text().replace("initial_soc = 0.9", f"initial_soc = {soc}")
+    assert f"initial_soc = {soc}" in text
+    out = tmp_path / "tpu-v6e-walker.toml"
+    out.write_text(text)
+    return out
+
+
+def test_members_in_shadow_below_comfort_hold_the_step_for_sunlight(tmp_path: Path) -> None:
+    """Nine satellites 3 deg apart on one orbit, the five trailing ones in the Earth's
+    shadow near its exit when the run starts; no step deadline, so a core whose battery is
+    below its comfort level holds its step for sunlight (energy-aware timing)."""
+    launch = 60.0
+    u0 = None
+    for u in np.arange(0.0, 360.0, 0.5):
+        us = [float(u) + 3.0 * k for k in range(9)]
+        orb = CircularOrbits([650.0] * 9, [53.0] * 9, [0.0] * 9, us, T0)
+        lit = sun.illumination(orb.positions(T0 + launch), sun.sun_position_km(T0 + launch))
+        if int(np.sum(lit < 0.5)) == 5 and lit[0] < 0.5:
+            u0 = float(u)
+            break
+    assert u0 is not None
+    sats = [{"name": f"L{k}", "altitude_km": 650.0, "inclination_deg": 53.0, "raan_deg": 0.0,
+             "arg_latitude_deg": u0 + 3.0 * k} for k in range(9)]
+    out = {}
+    for soc in (0.9, 0.45):
+        data = small(constellation={"satellites": sats, "isl_terminals": 4},
+                     profiles={"default": str(_walker_profile(tmp_path, soc))},
+                     ground_stations=[], duration_hours=0.2, step_s=5.0)
+        data["jobs"] = [{"name": "train", "flops_per_item": FLOPS, "weight_bytes": WEIGHTS,
+                         "items": ITEMS, "times_s": [launch], "nodes": ["L0"],
+                         "train_steps": 20, "members": 9, "gradient_bytes": GRAD}]
+        sim, m = _run(data)
+        out[soc] = (sim, m["training"]["train"])
+    assert out[0.9][1]["straggler_share"] == pytest.approx(0.0, abs=1e-6)
+    sim, tr = out[0.45]
+    assert tr["runs_completed"] == 1
+    assert tr["straggler_share"] > 0.3
+    held = max(sim.trains.log, key=lambda r: max(r.member_s))
+    slowest = held.members[int(np.argmax(held.member_s))]
+    assert slowest in range(5)  # one of the five in shadow
+    assert max(held.member_s) > 60.0  # held for sunlight, not a slower mode
+    assert tr["step_s_mean"] > out[0.9][1]["step_s_mean"]
+
+
+def test_the_example_scenarios_hold_the_documented_training_classes() -> None:
+    scen = Path(__file__).resolve().parents[3] / "examples/scenarios"
+    sun_w = build_world(load_scenario(scen / "train-suncatcher.toml"))
+    (c,) = sun_w.classes
+    assert (c.train_steps, c.members, c.allreduce, c.checkpoint_every) == (300, 81, "ring", 50)
+    assert c.gradient_bytes == 2.4e9 and c.step_deadline_s == 0.6
+    assert sun_w.n == 81
+    walk = build_world(load_scenario(scen / "train-walker.toml"))
+    (c,) = walk.classes
+    assert (c.train_steps, c.members, c.spares, c.checkpoint_every) == (1200, 9, 4, 25)
+    assert walk.n == 81
+
+
+def test_a_seed_gives_the_same_training_metrics() -> None:
+    data = _formation(5, members=3, spares=1, train_steps=10, checkpoint_every=4)
+    a = dumps_metrics(without_wall(_run(data)[1]))
+    b = dumps_metrics(without_wall(_run(data)[1]))
+    assert a == b
+    assert '"training"' in a
