@@ -200,7 +200,7 @@ def test_every_member_lost_fails_the_run_once() -> None:
     assert m["duplicate_results"] == 0
 
 
-def _hot_profile(tmp_path: Path) -> Path:
+def _hot_profile(tmp_path: Path, max_c: float | None = None) -> Path:
     """The TPU v6e node starting at 60 C with a tenth of its heat capacity and a radiator
     too small for full mode: it passes its throttle temperature (65 C) within a minute of
     full-mode steps."""
@@ -209,6 +209,9 @@ def _hot_profile(tmp_path: Path) -> Path:
     text = text.replace("heat_capacity_j_per_k = 32000.0", "heat_capacity_j_per_k = 3200.0")
     text = text.replace("initial_c = 20.0", "initial_c = 60.0")
     text = text.replace("radiator_area_m2 = 0.8", "radiator_area_m2 = 0.3")
+    if max_c is not None:  # safe mode (over-temperature) soon after the throttle
+        text = text.replace("throttle_c = 65.0", f"throttle_c = {max_c - 2.0}")
+        text = text.replace("max_c = 80.0", f"max_c = {max_c}")
     out = tmp_path / "hot-tpu-v6e.toml"
     out.write_text(text)
     return out
@@ -376,3 +379,23 @@ def test_a_seed_gives_the_same_training_metrics() -> None:
     b = dumps_metrics(without_wall(_run(data)[1]))
     assert a == b
     assert '"training"' in a
+
+
+def test_a_member_in_safe_mode_is_lost_and_the_run_goes_on_without_it(tmp_path: Path) -> None:
+    hot = _hot_profile(tmp_path, max_c=66.0)
+    data = _formation(3, members=3, train_steps=200, checkpoint_every=10)
+    data["profiles"] = {"default": "suncatcher-tpu-v6e", "nodes": {"S1": str(hot)}}
+    sim, m = _run(data)
+    assert sim.nodes[1].safe_mode  # over-temperature: it stays there
+    tr = m["training"]["train"]
+    assert tr["members_lost"] == 1
+    assert tr["replans"] == 1
+    log = sim.trains.log
+    cut = next(k for k, r in enumerate(log) if len(r.members) == 2)
+    assert all(1 in r.members for r in log[:cut])
+    assert all(set(r.members) == {0, 2} for r in log[cut:])
+    assert log[cut].step % 10 == 0  # from the last checkpoint
+    assert tr["redone_steps"] == log[cut - 1].step + 1 - log[cut].step
+    assert tr["steps_done"] == 200 + tr["redone_steps"]
+    assert tr["runs_completed"] == 1
+    assert m["jobs_lost"] == 0
