@@ -225,3 +225,21 @@ def test_a_crashed_member_restarts_only_its_micro_batches_from_stage_0() -> None
     _, _, ran = sim.pipes.finals[(job.jid, job.epoch)]
     assert last not in ran and len(ran) == K
     assert job.finished_at >= T0 + at + 60.0  # the lease's lapse
+
+
+@pytest.mark.parametrize("count", [False, True])
+def test_stages_planned_but_not_arrived_count_in_a_members_backlog(count: bool) -> None:
+    """Two 2-stage jobs captured at S2 at the same instant: without the planned stages in
+    the backlog both send stage 1 to the same idle-looking neighbour; with them the second
+    takes another."""
+    data = _line()
+    data["jobs"] = [_job(1, stages=2, times_s=[100.0, 100.0], nodes=["S2"])]
+    sim = Simulation(build_world(scenario(data)))
+    sim.pipes.count_planned = count
+    sim.run()
+    m = collect_metrics(sim)
+    assert m["jobs_completed"] == 2
+    (a,), (b,) = _hops(sim, "j0000001"), _hops(sim, "j0000002")
+    assert a[2] == b[2] == 2  # stage 0 where the inputs were captured
+    assert (a[3] != b[3]) is count
+    assert sum(sim.pipes.owed_s) == pytest.approx(0.0, abs=1e-9)  # nothing left owed
