@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cluster_sim.py --json
     .venv/bin/python bench/cluster_sim.py --json --isl-gbps 1,10 --hours 0.5
+    .venv/bin/python bench/cluster_sim.py --json --isl-gbps 1,10 --hours 0.25 --micro-batches 1,8
 
 Runs examples/scenarios/pipeline-suncatcher.toml (81 TPU v6e satellites within ~1 km,
 dawn-dusk SSO, 8 terminals) and pipeline-walker.toml (the same node and load on a Walker
@@ -17,15 +18,20 @@ by F (energy then never holds work back: what the eclipse costs is the differenc
 Chains are chosen by the ground's rule (flightsw/constellation/chain.py, the one function the
 ground station and the simulator use). ``--no-predict`` gives it no tracks, so it plans on
 links up now only (otherwise chains whose links the orbits predict to stay up over twice
-the job's run time come first).
+the job's run time come first). ``--micro-batches 1,8`` runs each case once per count M
+(``micro_batches`` of the class: each stage streams M micro-batches, GPipe-style);
+``--no-count-planned`` leaves the stages planned on a node that have not reached it out of
+its backlog as the chain rule sees it (the simulator's rule before 00437e8).
 
-Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``start``, ``power_x``, ``jobs_submitted``,
-``jobs_completed``, ``jobs_per_hour`` (over the arrival window plus tail),
+Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``count_planned``, ``micro_batches``,
+``start``, ``power_x``, ``jobs_submitted``, ``jobs_completed``, ``jobs_per_hour`` and
+``items_per_s`` (over the arrival window plus tail),
 ``latency_mean_s``, ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and
-``hop_s_mean`` (per job, summed over the chain that finished it), ``wait_s_mean`` (the
-rest of the latency: queues, energy deferrals), ``stage_slowdown`` (stage seconds over the
+``hop_s_mean`` (per job, summed over its micro-batches' stages and hops), ``wait_s_mean`` (the
+rest of the latency: queues, energy deferrals; with M > 1 the streaming's overlap of
+stages and hops comes off it, so it can fall below 0), ``stage_slowdown`` (stage seconds over the
 same stages at the full mode: power modes below full), ``comm_share`` (hop over stage + hop
-seconds), ``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``,
+seconds), ``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``, ``returns``,
 ``sunlit_share`` (mean illumination of the nodes over the run's physics steps), ``wall_s``.
 """
 

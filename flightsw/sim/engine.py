@@ -416,6 +416,9 @@ class Simulation:
                 if self.trains.owns(e.q):  # a training step's copy: the run decides
                     self.trains.copy_failed(i, e.q, e.reason, t)
                     continue
+                if self.pipes.owns(e.q):  # a pipeline stage's copy: its job, if current
+                    self.pipes.copy_failed(i, e.q, e.reason, t)
+                    continue
                 self._fail(ticket(e.q).job, e.q.epoch, i, e.reason, t)
             elif type(e) is JobNote:
                 self._event(i, e.q, e.state, t, e.detail, e.target)

@@ -748,6 +748,26 @@ class Pipelines:
 
     # ------------------------------------------------------------------ engine hooks
     @staticmethod
+    def owns(q: Queued) -> bool:
+        """``q`` is a copy of one stage of a pipeline job's micro-batch."""
+        return isinstance(q.payload, StageTicket)
+
+    def copy_failed(self, i: int, q: Queued, reason: str, t: float) -> None:
+        """Node ``i``'s core failed a stage copy (its deadline passed, admission refused
+        it): the whole job fails if the copy is the micro-batch's current one (the ledger
+        at the job's own epoch: the micro-batches' copies run at their own); a stale copy
+        is dropped."""
+        tk = q.payload
+        assert isinstance(tk, StageTicket)
+        job = tk.job
+        if job.outcome or tk.piece.plan is not tk.plan:
+            return
+        self.sim._fail(job, None, i, reason, t)
+        flow = self.flows.get(job.jid)
+        if flow is not None:
+            self._end(flow)
+
+    @staticmethod
     def movable(sched: Any, only: set[str] | None) -> set[str] | None:
         """The jobs a migration round may consider at a node: ``only`` (None: every queued
         job) less the pipeline stages, which stay where they were placed."""
@@ -777,10 +797,13 @@ class Pipelines:
                           GROUND if job.origin_node == GROUND else job.origin_node,
                           _UNFINISHED + " (waiting for a chain)", t)
         self.away.clear()
-        for flow in list(self.flows.values()):  # a holder crashed, its lease not lapsed yet
-            if not flow.job.outcome:
-                sim._fail(flow.job, None, GROUND, _UNFINISHED + " (holder crashed, lease "
-                          "not yet lapsed)", t)
+        for flow in list(self.flows.values()):  # on board (the nodes' queues were failed
+            job = flow.job                        # at their own epochs) or on a dead node
+            if not job.outcome:
+                dead = any(not p.done and p.holder >= 0 and not sim.alive[p.holder]
+                           for p in flow.pieces)
+                sim._fail(job, None, GROUND, _UNFINISHED + (
+                    " (holder crashed, lease not yet lapsed)" if dead else " (on board)"), t)
             self._end(flow)
 
 

@@ -243,3 +243,22 @@ def test_stages_planned_but_not_arrived_count_in_a_members_backlog(count: bool) 
     assert a[2] == b[2] == 2  # stage 0 where the inputs were captured
     assert (a[3] != b[3]) is count
     assert sum(sim.pipes.owed_s) == pytest.approx(0.0, abs=1e-9)  # nothing left owed
+
+
+def test_a_micro_batch_expiring_in_a_queue_fails_its_job_once() -> None:
+    """Two streamed jobs captured at one instant with a deadline shorter than both together:
+    the second's micro-batches wait behind the first's and expire; the ledger fails the job
+    once, at its own epoch (its micro-batches' copies run at theirs), and nothing is left
+    owed or in flight."""
+    data = _line()
+    data["jobs"] = [_job(4, times_s=[100.0, 100.0], deadline_s=2.0)]
+    sim, m = _run(data)
+    assert m["jobs_lost"] == 0 and m["duplicate_results"] == 0
+    jobs = sorted(sim.ledger.jobs.values(), key=lambda j: j.jid)
+    assert [j.outcome for j in jobs].count("failed") >= 1
+    for j in jobs:
+        assert sim.ledger.recorded[j.jid] == 1
+        assert j.outcome == "done" or j.reason == "deadline expired before start"
+    assert sim.ledger.stale_failures == 0  # each failure recorded at the job's epoch
+    assert not sim.pipes.flows and not sim.pipes.hops and not sim.pipes.away
+    assert sum(sim.pipes.owed_s) == pytest.approx(0.0, abs=1e-9)
