@@ -550,3 +550,17 @@ def test_submit_refuses_stages_with_a_pinned_node(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode != 0
     assert "--node" in run.stderr and "pipeline" in run.stderr
+
+
+def test_submit_refuses_micro_batches_without_stages(tmp_path: Path) -> None:
+    np.save(tmp_path / "in.npy", digits(8))
+    model = tmp_path / "mlp.onnx"
+    model.write_bytes(mlp_bytes())
+    base = [sys.executable, "-m", "groundstation.cli", "submit", str(model),
+            str(tmp_path / "in.npy"), "--broker", "mqtt://127.0.0.1:1"]
+    for extra, words in ((["--micro-batches", "4"], "--stages"),
+                         (["--stages", "3", "--micro-batches", "0"], "at least 1")):
+        run = subprocess.run([*base, *extra], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60, check=False)
+        assert run.returncode != 0
+        assert "--micro-batches" in run.stderr and words in run.stderr, run.stderr
