@@ -21,9 +21,11 @@ links up now only (otherwise chains whose links the orbits predict to stay up ov
 the job's run time come first). ``--micro-batches 1,8`` runs each case once per count M
 (``micro_batches`` of the class: each stage streams M micro-batches, GPipe-style);
 ``--no-count-planned`` leaves the stages planned on a node that have not reached it out of
-its backlog as the chain rule sees it (the simulator's rule before 00437e8).
+its backlog as the chain rule sees it (the simulator's rule before 00437e8);
+``--preload-stages`` gives every node every stage model from the start.
 
-Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``count_planned``, ``micro_batches``,
+Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``count_planned``, ``preload_stages``,
+``micro_batches``,
 ``start``, ``power_x``, ``jobs_submitted``, ``jobs_completed``, ``jobs_per_hour`` and
 ``items_per_s`` (over the arrival window plus tail),
 ``latency_mean_s``, ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and
@@ -48,6 +50,7 @@ import numpy as np
 
 from flightsw.clock import VirtualClock
 from flightsw.sim import Simulation, build_world, collect_metrics, load_scenario
+from flightsw.sim.pipeline import stage_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {
@@ -71,7 +74,8 @@ class _Lit(Simulation):
 
 def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         predict: bool = True, start: str | None = None, power_x: float = 1.0,
-        micro_batches: int | None = None, count_planned: bool = True) -> dict[str, Any]:
+        micro_batches: int | None = None, count_planned: bool = True,
+        preload_stages: bool = False) -> dict[str, Any]:
     sc = load_scenario(path)
     if micro_batches is not None:
         sc = sc.model_copy(update={"jobs": [
@@ -95,6 +99,11 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
     sim = _Lit(world)
     sim.pipes.predict = predict
     sim.pipes.count_planned = count_planned
+    if preload_stages:  # every node holds every stage model from the start
+        for c in world.classes:
+            for node in sim.nodes:
+                for k in range(c.stages if c.stages > 1 else 0):
+                    node.add_model(stage_key(c, k))
     sim.run()
     m = collect_metrics(sim)
     wall = clock.perf_counter() - t0
@@ -113,6 +122,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "isl_gbps": isl_gbps,
         "predict": predict,
         "count_planned": count_planned,
+        "preload_stages": preload_stages,
         "micro_batches": c.micro_batches,
         "start": sc.start,
         "power_x": power_x,
@@ -160,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-count-planned", action="store_true",
                     help="leave the stages planned on a node but not arrived out of its "
                          "backlog as the chain rule sees it (the rule before)")
+    ap.add_argument("--preload-stages", action="store_true",
+                    help="every node holds every stage model from the start (the chain "
+                         "rule then never prefers a member for the model it holds)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -186,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rates:
             for mb in micro:
                 row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
-                          args.start, args.power_x, mb, not args.no_count_planned)
+                          args.start, args.power_x, mb, not args.no_count_planned,
+                          args.preload_stages)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr if args.json else sys.stdout,
                       flush=True)

@@ -38,11 +38,16 @@ have their own lease):
 
 * A stage finished but the next member is not linked, gone, in safe mode or throttled, or
   the link or the target is lost during the hop: the member holding the outputs gives the
-  micro-batch back to the ground (a StageReturn) as its next stage. It keeps the lease while
-  it waits for a station in view and sends the activations down at its downlink rate; the
-  ground then holds them, and places the stages left on a new chain under epoch + 1, whose
-  first member a station sees, uplinking the activations at that member's uplink rate. No
-  finished stage is run again. (An onboard job is given back to the ground the same way.)
+  micro-batch back as its next stage, and only the stages left are placed again, on a new
+  chain under epoch + 1. A ground job goes back to the ground (a StageReturn): the member
+  keeps the lease while it waits for a station in view, or a linked neighbour in view (one
+  ISL hop, then that node's downlink: the rule of the simulator's results), and sends the
+  activations down at the downlink rate; the ground then holds them and uplinks them, at
+  the member's uplink rate, to the first member of a chain for the stages left that a
+  station sees. An onboard job (the emulation has none) is placed at once on a chain from
+  the member holding the outputs, which runs the next stage itself (it holds its inputs,
+  as the origin holds stage 0's), or waits there a migration period. No finished stage is
+  run again.
 * A member crashes: at its lease's lapse every micro-batch it held (queued, running, on a
   hop from it, or waiting to be given back) starts again under epoch + 1 from what survives
   elsewhere: the ground's copy (the inputs of a ground job, or the activations of a
