@@ -244,7 +244,7 @@ def test_a_seed_gives_the_same_metrics_byte_for_byte() -> None:
     data["jobs"] = [
         {"name": "pipe", "flops_per_item": 1e12, "items": [200, 2000], "stages": 3,
          "activation_bytes_per_item": 1e6, "rate_per_hour": 60.0, "deadline_s": 1800.0,
-         "stage_fractions": [0.5, 0.25, 0.25]},
+         "stage_fractions": [0.5, 0.25, 0.25], "micro_batches": 4},
         {"name": "gpipe", "flops_per_item": 1e12, "items": 1000, "stages": 2,
          "origin": "ground", "rate_per_hour": 6.0, "deadline_s": 3600.0},
         {"name": "plain", "flops_per_item": 1e12, "items": 500, "rate_per_hour": 30.0},
