@@ -124,13 +124,19 @@ class NodeView:
     uplink_until: float = -math.inf  # when the last message queued for it is through
     # jobs sent to it that its heartbeat does not list yet: job_id -> (sent at, work s)
     sent_work: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # later stages of pipeline jobs planned here (it is a member past the first) that
+    # its heartbeat does not list yet: job_id -> (counted until, work s)
+    planned_work: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def backlog_s(self, now: float, horizon_s: float) -> float:
         """Seconds of work ahead of a new job here: what its last heartbeat reported
-        (running and queued) plus the work of jobs sent since that it does not list yet
-        (those sent more than ``horizon_s`` ago are left out: their lease has lapsed)."""
+        (running and queued), plus the work of jobs sent since that it does not list yet
+        (those sent more than ``horizon_s`` ago are left out: their lease has lapsed), plus
+        the pipeline stages planned here that have not arrived (until their time is up)."""
         reported = self.state.queued_work_s if self.state is not None else 0.0
-        return reported + sum(w for t, w in self.sent_work.values() if now - t <= horizon_s)
+        sent = sum(w for t, w in self.sent_work.values() if now - t <= horizon_s)
+        planned = sum(w for until, w in self.planned_work.values() if now <= until)
+        return reported + sent + planned
 
 
 class GroundStation:
@@ -326,6 +332,7 @@ class GroundStation:
                 self._wake.set()
             for job_id in st.leases:  # now counted in its queued_work_s
                 v.sent_work.pop(job_id, None)
+                v.planned_work.pop(job_id, None)  # the stage planned here arrived
             if v.status in ("unknown", "offline"):
                 v.status = "safe" if st.safe_mode else "online"
             self._renew_leases(node, st)
@@ -611,8 +618,10 @@ class GroundStation:
         self._wake.set()
 
     def _forget_sent(self, job_id: str) -> None:
+        """The job ended, or its chain did (lapsed, given back): drop what it booked."""
         for v in self.nodes.values():
             v.sent_work.pop(job_id, None)
+            v.planned_work.pop(job_id, None)
 
     # -- uplink --------------------------------------------------------------------------
     def placeable(self, view: NodeView, now: float) -> bool:
@@ -624,11 +633,6 @@ class GroundStation:
             and view.state is not None
             and now - view.last_seen <= self.lease_s
         )
-
-    def in_contact(self, view: NodeView, now: float) -> bool:
-        if not self.stations:
-            return True
-        return bool(self.in_view(view, now))
 
     def in_view(self, view: NodeView, now: float) -> list[int]:
         """The stations ``view`` is above the mask of at ``now`` (none without orbits)."""
@@ -753,8 +757,8 @@ class GroundStation:
                 all(n in self.nodes and self.placeable(self.nodes[n], now) for n in group)
                 and reachable(self.nodes[group[0]])):
             group = None
+        bounds, duration = self._pipeline_figures(left, row["items"], views)
         if group is None:
-            bounds, duration = self._pipeline_figures(left, row["items"], views)
             times = [now + duration * (i + 1) / TRACK_SAMPLES
                      for i in range(TRACK_SAMPLES)] if duration > 0 else []
             group = choose_group(left, [_candidate(v, now, self.lease_s, reachable(v), times)
@@ -772,7 +776,32 @@ class GroundStation:
         # the stages done keep the nodes that ran them (a record, not a placement)
         await self._send_job(row, first.node, now, members=plan.members[:start] + group,
                              job=resume)
-        first.sent_work[row["job_id"]] = (now, self._work_s(first, row))
+        self._book_chain(row, group, left, now, duration)
+
+    def _book_chain(self, row: dict[str, Any], group: list[str], left: list[str],
+                    now: float, duration_s: float) -> None:
+        """Count the job just sent in its members' backlogs, so the next chain chosen does
+        not take them as idle: the first stage left on the first member as a job sent
+        (``sent_work``, until its heartbeat lists it), each later stage on its member as
+        planned (``planned_work``, until that member's heartbeat lists the job, the job's
+        chain ends, or the job's expected duration and a lease have passed). Each is the
+        stage model's FLOPs per item times the job's items over the member's effective
+        ops/s; a micro-batch books its own items under its own id."""
+        job_id = row["job_id"]
+        items = row["items"]
+        first = self.nodes[group[0]]
+        first.sent_work[job_id] = (now, self._stage_work_s(first, left[0], items))
+        until = now + duration_s + self.lease_s
+        for node, model in zip(group[1:], left[1:], strict=True):
+            v = self.nodes[node]
+            v.planned_work[job_id] = (until, self._stage_work_s(v, model, items))
+
+    def _stage_work_s(self, v: NodeView, model: str, items: int) -> float:
+        """Modelled seconds of a stage of ``items`` on ``v`` (0 if the ground cannot
+        tell: no cost model of the stage, or no effective ops/s in its heartbeat)."""
+        cost = self._stage_cost(model)
+        ops = v.state.effective_ops_per_s if v.state is not None else 0.0
+        return cost.flops_per_item * items / ops if cost is not None and ops > 0 else 0.0
 
     def _stage_cost(self, model: str) -> ModelCost | None:
         """A stage model's cost model, analysed once; a model that cannot be analysed is

@@ -7,7 +7,8 @@ the member of the stage before, on this node's handover inbox, whose topic the b
 binds to the sender; its inputs are that member's outputs, which no signature covers.
 A node finishing a stage that is not the last hands the job to the next member, outputs
 as inputs, epoch + 1 (the ground follows the holder as for a migration), after the
-modelled time of the hop over the inter-satellite link, adding what its stage and hop took
+modelled time of the hop over the inter-satellite link (queued behind the hand-overs
+before it on the same link, :class:`LinkQueue`), adding what its stage and hop took
 to the pipeline's account (``Pipeline.spent_s``/``spent_j``, and stage 0's acceptance and
 start); the last stage's node sends the result for the whole pipeline.
 
@@ -49,9 +50,9 @@ if TYPE_CHECKING:
     from flightsw.node.scheduler import Queued
     from flightsw.node.service import Node
 
-__all__ = ["Following", "check_plan", "check_sender", "firsts", "follow_next", "give_back",
-           "hop_s", "is_passed_on", "latest_state", "next_stage", "pass_on", "spent",
-           "unusable"]
+__all__ = ["Following", "LinkQueue", "check_plan", "check_sender", "firsts", "follow_next",
+           "give_back", "hop_s", "is_passed_on", "latest_state", "next_stage", "pass_on",
+           "send_s", "spent", "unusable"]
 
 #: a peer's heartbeat older than this many state periods counts as offline (as for the
 #: migration rounds' linked peers)
@@ -164,23 +165,50 @@ def next_stage(job: JobSubmit, outputs: dict[str, Tensor], spent_s: float = 0.0,
                                   "inputs": dict(outputs), "pipeline": nxt})
 
 
+def send_s(rate_bps: float, peer: NodeState | None, size: int) -> float:
+    """Modelled seconds the terminal is busy putting ``size`` bytes on the link to
+    ``peer``: serialisation at the slower end's ISL rate (this node's without the peer's
+    state; 0 with no rate known)."""
+    rate = rate_bps
+    if peer is not None and peer.isl_rate_bps > 0:
+        rate = min(rate, peer.isl_rate_bps) if rate > 0 else peer.isl_rate_bps
+    send = 8.0 * size / rate if rate > 0 else 0.0
+    return send if math.isfinite(send) else 0.0
+
+
 def hop_s(here_km: npt.NDArray[np.float64], rate_bps: float, latency_s: float,
           peer: NodeState | None, size: int) -> float:
-    """Modelled seconds to ship ``size`` bytes to ``peer``: serialisation at the slower
-    end's ISL rate, light time over the straight range and the link's processing latency
+    """Modelled seconds to ship ``size`` bytes to ``peer``: serialisation
+    (:func:`send_s`), light time over the straight range and the link's processing latency
     (the range as it stands now; line of sight is not required, a relay is not modelled).
     Without the peer's state: this node's rate and latency only."""
-    rate = rate_bps
     light = 0.0
     if peer is not None:
-        if peer.isl_rate_bps > 0:
-            rate = min(rate, peer.isl_rate_bps) if rate > 0 else peer.isl_rate_bps
         there = np.asarray(peer.position_km, dtype=np.float64)
         if there.shape == here_km.shape:
             light = float(np.linalg.norm(there - here_km)) / _C_KM_S
-    send = 8.0 * size / rate if rate > 0 else 0.0
-    total = send + light + latency_s
+    total = send_s(rate_bps, peer, size) + light + latency_s
     return total if math.isfinite(total) else 0.0
+
+
+class LinkQueue:
+    """One node's outgoing inter-satellite links as queues: peer -> the mission time its
+    link is busy until. A hand-over to a peer starts serialising once the hand-overs
+    before it on the same link are out (micro-batches of one pipeline job follow each
+    other on one chain), as the simulator queues hops on an ordered pair of nodes."""
+
+    def __init__(self) -> None:
+        self._free: dict[str, float] = {}
+
+    def book(self, peer: str, now: float, busy_s: float) -> float:
+        """Book ``busy_s`` seconds of the link to ``peer`` asked for at ``now``; the
+        seconds to wait before it starts."""
+        for key, t in list(self._free.items()):
+            if t <= now:  # idle links are forgotten, so the map holds busy ones only
+                del self._free[key]
+        start = max(now, self._free.get(peer, now))
+        self._free[peer] = start + busy_s
+        return start - now
 
 
 def spent(job: JobSubmit) -> tuple[float, float]:
@@ -340,8 +368,11 @@ async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tens
         return
     links = node.profile.links
     size = len(dump(next_stage(job, outputs)))
-    transfer = hop_s(node.budget.position_of(0), links.isl_rate_bps,
-                     links.processing_latency_s, node.migration.peers.get(dst), size)
+    peer = node.migration.peers.get(dst)
+    hop = hop_s(node.budget.position_of(0), links.isl_rate_bps,
+                links.processing_latency_s, peer, size)
+    queued = node.links_out.book(dst, node.clock.now(), send_s(links.isl_rate_bps, peer, size))
+    transfer = queued + hop
     started = q.first_start if q.first_start is not None else node.clock.now()
     moved = next_stage(job, outputs, latency_s + transfer, energy_j, q.accepted_at, started)
     p = moved.pipeline
@@ -349,7 +380,9 @@ async def pass_on(node: Node, q: Queued, job: JobSubmit, outputs: dict[str, Tens
     node.epochs[job.job_id] = moved.epoch
     await node.event(q, "handed_over",
                      f"stage {p.stage - 1} done, stage {p.stage} to {dst} "
-                     f"({size} B, {transfer:.3f} s hop)", target=dst)
+                     f"({size} B, {hop:.3f} s hop"
+                     + (f" after {queued:.3f} s queued on the link" if queued > 0 else "")
+                     + ")", target=dst)
     if transfer > 0:
         await node.clock.sleep(transfer)
     await node.send(topics.handover(node.id, dst),

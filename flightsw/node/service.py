@@ -82,6 +82,7 @@ from flightsw.node.migration import Migration
 from flightsw.node.outlook import Outlook
 from flightsw.node.pipeline import (
     Following,
+    LinkQueue,
     check_sender,
     firsts,
     follow_next,
@@ -191,6 +192,7 @@ class Node:
         self._seq = 0
         self.epochs: dict[str, int] = {}  # highest epoch seen per job
         self.following = Following()  # pipeline stages whose next member it follows
+        self.links_out = LinkQueue()  # hand-overs queued on each outgoing ISL
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._parked: dict[str, list[tuple[Intake, float]]] = {}  # jobs awaiting a model
         self._runs: dict[int, asyncio.Task[None]] = {}  # run token -> its task

@@ -11,12 +11,14 @@ from flightsw.node.jobs import read_job
 from flightsw.node.pipeline import (
     MAX_FOLLOWING,
     Following,
+    LinkQueue,
     check_plan,
     check_sender,
     firsts,
     hop_s,
     is_passed_on,
     next_stage,
+    send_s,
     spent,
     unusable,
 )
@@ -110,6 +112,19 @@ def test_the_hop_time_is_serialisation_light_time_and_latency() -> None:
     assert hop_s(here, 1e9, 0.005, peer, 1_000_000) == pytest.approx(8.0 + 0.010 + 0.005)
     # peer unheard of: this end's rate and latency only
     assert hop_s(here, 1e9, 0.005, None, 1_000_000) == pytest.approx(0.008 + 0.005)
+
+    assert send_s(1e9, peer, 1_000_000) == pytest.approx(8.0)
+
+
+def test_hand_overs_on_one_link_wait_for_the_ones_before() -> None:
+    q = LinkQueue()
+    # two micro-batches finished 1 s apart, each 3 s on the link to n1: the second waits 2 s
+    assert q.book("n1", 100.0, 3.0) == 0.0
+    assert q.book("n1", 101.0, 3.0) == pytest.approx(2.0)
+    # another link is not held up by it
+    assert q.book("n2", 101.0, 3.0) == 0.0
+    # once the link is free again nothing waits
+    assert q.book("n1", 106.5, 3.0) == 0.0
 
 
 def peer_state(t: float = 100.0, temperature_c: float = 20.0, safe: bool = False) -> NodeState:
