@@ -30,7 +30,7 @@ the first chain found winning a tie):
    on it that have not reached it yet: otherwise jobs planned close together all take the
    members that only look idle (the simulator's Walker shell at 10 Gbps: mean latency 220
    against 180 s, 161 against 59 re-plans, in a quarter-hour trial). The simulator's
-   candidates count them; the ground station's count only the job sent to the first member.
+   candidates and the ground station's both count them.
 
 The search is depth first, each stage trying first a node whose link from the one before
 is predicted to last, then one with headroom, then one holding (or being sent) its stage
