@@ -21,9 +21,10 @@ starts is a member lost. A member's time is from the step's launch to its finish
 step waits for the slowest member (the barrier), then all-reduces ``gradient_bytes`` over
 the chain:
 
-* ``ring``: 2 (K - 1) transfers of ``gradient_bytes / K`` each at the slowest link's rate,
-  each paying the longest latency of a ring edge. The ring is the chain closed by the
-  direct link from the last member to the first when that is up; else (or if shorter) the
+* ``ring``: 2 (K - 1) transfers of ``gradient_bytes / K`` each at the slowest ring link's
+  rate, each paying the longest latency of a ring edge. The ring is the chain closed by
+  the direct link from the last member to the first when that is up (its rate and
+  latency counted with the chain's); else (or if that gives the shorter all-reduce) the
   ring folded onto the chain: members 0, 2, 4, ... out on one direction of the full-duplex
   links and the odd ones back on the other, each ring edge spanning at most two links (cut
   through: their latencies summed). Either way no directed link carries two transfers at
@@ -35,26 +36,30 @@ the chain:
 
 The chain's links must be up when the all-reduce starts and when it ends; if one is down
 the run waits, looking again every ``step_s``, and re-plans when it has been down longer
-than the scheduler's ``lease_s``. After ``checkpoint_every`` steps a checkpoint is taken
-(instantly; it is held by every member). The run is checked every ``step_s``: a member
-crashed, in safe mode, or whose step copy its core dropped is lost, and the run re-plans
-from the last checkpoint on ``min(K, survivors + spares left)`` members (chosen afresh by
-the chain rule; each member beyond the survivors uses a spare), the steps since the
-checkpoint counted as redone; with no survivor the checkpoint is gone and the run starts
-again at step 0. Copies of the old plan's steps are cancelled on the members still alive
-(the ``cancel_job`` telecommand). When no chain exists the run waits and is planned again
-every ``step_s``; with no member left at all it fails. The job's result (its energy the
-sum over every step copy that counted) is recorded once, from the first member, when the
-last step's all-reduce ends.
+than the scheduler's ``lease_s``: K members chosen afresh by the chain rule, from the
+current step (no member was lost, so each holds the parameters as of that step; the step's
+compute is done again, nothing is counted as redone). After ``checkpoint_every`` steps a
+checkpoint is taken (instantly; it is held by every member). The run is checked every
+``step_s``: a member crashed, in safe mode, or whose step copy its core dropped is lost,
+and the run re-plans from the last checkpoint on ``min(K, survivors + spares left)``
+members (chosen afresh by the chain rule; each member beyond the survivors uses a spare),
+the steps since the checkpoint counted as redone; with no survivor the checkpoint is gone
+and the run starts again at step 0. Copies of the old plan's steps are cancelled on the
+members still alive (the ``cancel_job`` telecommand). When no chain exists the run waits
+and is planned again every ``step_s``; with no member left at all it fails. The job's
+result (its energy the sum over every step copy that counted) is recorded once, from the
+first member, when the last step's all-reduce ends.
 
-Not modelled: sending the checkpoint to new members, the checkpoint's write time, the
-data shards' uplink, compute overlapping the all-reduce.
+Not modelled: sending the checkpoint (or, after a link timeout, the current parameters) to
+new members, the checkpoint's write time, the data shards' uplink, compute overlapping the
+all-reduce.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -77,15 +82,19 @@ _NO_WORK = Work(0.0, 0.0)
 
 
 def allreduce_s(kind: str, gradient_bytes: float, rates_bps: Sequence[float],
-                latencies_s: Sequence[float], closing_latency_s: float | None = None
-                ) -> float:
+                latencies_s: Sequence[float], closing_latency_s: float | None = None,
+                closing_rate_bps: float | None = None) -> float:
     """Modelled seconds of one all-reduce of ``gradient_bytes`` over a chain whose link
     ``k`` (member k to k + 1) has rate ``rates_bps[k]`` and latency ``latencies_s[k]`` (see
-    the module doc). ``closing_latency_s``: the latency of the ring's direct closing link
-    (None: it is down; the ring is folded onto the chain). One member: 0."""
+    the module doc). ``closing_latency_s`` and ``closing_rate_bps``: the ring's direct
+    closing link (both None: it is down; the ring is folded onto the chain); the ring
+    closed by it counts its rate with the chain's and is taken when it is the faster of
+    the two rings. One member: 0."""
     k = len(rates_bps) + 1
     if len(latencies_s) != k - 1:
         raise ValueError("latencies_s: one per link of the chain")
+    if (closing_latency_s is None) != (closing_rate_bps is None):
+        raise ValueError("closing_latency_s and closing_rate_bps: give both or neither")
     if k == 1:
         return 0.0
     rate = min(rates_bps)
@@ -94,9 +103,12 @@ def allreduce_s(kind: str, gradient_bytes: float, rates_bps: Sequence[float],
         order = [*range(0, k, 2), *range(k - 1 - k % 2, 0, -2)]  # folded onto the chain
         lat = max(sum(latencies_s[min(a, b):max(a, b)])
                   for a, b in zip(order, order[1:] + order[:1], strict=True))
-        if closing_latency_s is not None:
-            lat = min(lat, max(*latencies_s, closing_latency_s))
-        return 2 * (k - 1) * (bits / k / rate + lat)
+        best = 2 * (k - 1) * (bits / k / rate + lat)
+        if closing_latency_s is not None and closing_rate_bps is not None:
+            closed = 2 * (k - 1) * (bits / k / min(rate, closing_rate_bps)
+                                    + max(*latencies_s, closing_latency_s))
+            best = min(best, closed)
+        return best
     if kind == "tree":
         levels = math.ceil(math.log2(k))
         total = 0.0
@@ -172,7 +184,10 @@ class ClassStats:
 
 class Trainings:
     """The training runs of one :class:`~flightsw.sim.engine.Simulation` (see the module
-    docstring); the engine calls it from a few hooks."""
+    docstring); the engine calls it from a few hooks. ``log`` holds the last
+    ``log_steps`` steps that completed (over every run), for inspection and tests."""
+
+    log_steps: int = 1000
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -180,7 +195,7 @@ class Trainings:
         self.runs: dict[str, Run] = {}
         self.stats: dict[int, ClassStats] = {
             c.index: ClassStats() for c in sim.w.classes if c.train_steps > 0}
-        self.log: list[StepRecord] = []  # every step that completed
+        self.log: deque[StepRecord] = deque(maxlen=self.log_steps)  # the last steps done
 
     # ------------------------------------------------------------------ arrival, plans
     def arrive(self, job: Job, t: float) -> None:
@@ -369,12 +384,14 @@ class Trainings:
             return
         c = run.job.cls
         m = run.members
-        close = None
+        close: Link | None = None
         if c.allreduce == "ring" and len(m) > 2:
-            lk = self.sim.topology.up(m[-1], m[0], self.sim.budget.position, t, self.sim.alive)
-            close = None if lk is None else lk.latency_s
+            close = self.sim.topology.up(m[-1], m[0], self.sim.budget.position, t,
+                                         self.sim.alive)
         dur = allreduce_s(c.allreduce, c.gradient_bytes, [lk.rate_bps for lk in links],
-                          [lk.latency_s for lk in links], close)
+                          [lk.latency_s for lk in links],
+                          None if close is None else close.latency_s,
+                          None if close is None else close.rate_bps)
         run.reduce_s = dur
         self.sim.q.push(t + dur, self._reduced, run, plan_no, step)
 
@@ -453,19 +470,22 @@ class Trainings:
             self._replan(tk.run, [i], t, f"{self.sim.nodes[i].name}: {reason}")
 
     def _replan(self, run: Run, lost: list[int], t: float, why: str) -> None:
-        """Back to the last checkpoint on the survivors plus spares (module doc)."""
+        """Plan the run afresh (module doc): with ``lost`` members, from the last
+        checkpoint on ``min(K, survivors + spares left)`` members; with none lost (a link
+        timed out), from the current step, whose parameters every member holds."""
         sim = self.sim
         job = run.job
         st = self.stats[job.cls.index]
         st.replans += 1
         st.members_lost += len(lost)
         survivors = [i for i in run.members if i not in lost]
-        if not survivors:
-            run.ckpt = 0  # every copy of the checkpoint is gone
-        st.redone += run.step - run.ckpt
-        del run.kept_items[run.ckpt:]
         qid = self._qid(run)
-        run.step = run.ckpt
+        if lost:
+            if not survivors:
+                run.ckpt = 0  # every copy of the checkpoint is gone
+            st.redone += run.step - run.ckpt
+            del run.kept_items[run.ckpt:]
+            run.step = run.ckpt
         run.plan_no += 1  # the old plan's events and copies are stale from now
         sim.ledger.bump(job)
         for i in run.members:  # cancel the old plan's copies where they still are
@@ -486,7 +506,7 @@ class Trainings:
         run.spares_left -= max(0, size - len(survivors))
         if sim.archive is not None:
             sim._event(lost[0] if lost else run.members[0], _note(job), "queued", t,
-                       f"training re-planned from step {run.ckpt}: {why}")
+                       f"training re-planned from step {run.step}: {why}")
         self._plan(t, run, size)
 
     # ------------------------------------------------------------------ engine hooks

@@ -76,7 +76,7 @@ def _links(sim: Simulation, members: tuple[int, ...], t: float) -> tuple[list[fl
 @pytest.mark.parametrize("kind", ["ring", "tree"])
 def test_a_step_is_the_slowest_core_time_plus_the_modelled_allreduce(kind: str) -> None:
     sim, m = _run(_formation(4, members=3, allreduce=kind))
-    log = sim.trains.log
+    log = list(sim.trains.log)
     assert [r.step for r in log] == list(range(6))
     core = _core_s(FULL_OPS)  # the deadline of 0.6 s leaves only full mode (0.571 s)
     for r in log:
@@ -115,11 +115,21 @@ def test_ring_and_tree_formulas() -> None:
     # -> 3 -> 1 -> 0) its longest edge is 3 -> 1 over links 2 and 1 (0.005 s); closed by a
     # direct link of 0.5 ms, the longest is link 2 (0.003 s)
     assert allreduce_s("ring", g, rates, lats) == pytest.approx(6 * (8 * g / 4 / 5e9 + 0.005))
-    assert allreduce_s("ring", g, rates, lats, 0.0005) == pytest.approx(
+    assert allreduce_s("ring", g, rates, lats, 0.0005, 10e9) == pytest.approx(
         6 * (8 * g / 4 / 5e9 + 0.003))
-    # a slow direct closing link: the folded ring is better
-    assert allreduce_s("ring", g, rates, lats, 0.5) == pytest.approx(
+    # a direct closing link of long latency: the folded ring is better
+    assert allreduce_s("ring", g, rates, lats, 0.5, 10e9) == pytest.approx(
         6 * (8 * g / 4 / 5e9 + 0.005))
+    # a closing link of short latency but slower than every chain link: the closed ring
+    # runs at its 4 Gbps (6 x (0.5 + 0.003) s), slower than the folded ring at 5 Gbps
+    assert allreduce_s("ring", g, rates, lats, 0.0005, 4e9) == pytest.approx(
+        6 * (8 * g / 4 / 5e9 + 0.005))
+    # ... and taken when it is still the faster ring: long chain hops, a 4.9 Gbps closure
+    far = [0.01, 0.02, 0.03]  # folded: 0.05 s an edge; closed: 0.03 s
+    assert allreduce_s("ring", g, rates, far, 0.0005, 4.9e9) == pytest.approx(
+        6 * (8 * g / 4 / 4.9e9 + 0.03))
+    with pytest.raises(ValueError, match="closing_rate_bps"):
+        allreduce_s("ring", g, rates, lats, 0.0005)
     # folded over 5 (0 -> 2 -> 4 -> 3 -> 1 -> 0): edges span links 0+1, 2+3, 3, 2+1, 0
     assert allreduce_s("ring", g, [1e9] * 4, [0.01, 0.02, 0.03, 0.04]) == pytest.approx(
         8 * (8 * g / 5 / 1e9 + 0.07))
@@ -146,7 +156,7 @@ def test_ring_and_tree_formulas() -> None:
 def test_a_member_crash_replans_from_the_checkpoint_and_the_job_is_done_once() -> None:
     data = _formation(5, members=3, spares=1, train_steps=12, checkpoint_every=4)
     sim, _ = _run(data)
-    log = sim.trains.log
+    log = list(sim.trains.log)
     step6 = log[6]
     victim = step6.members[1]
     crash_s = (step6.start + step6.barrier) / 2 - T0  # while its step 6 runs
@@ -158,7 +168,7 @@ def test_a_member_crash_replans_from_the_checkpoint_and_the_job_is_done_once() -
     assert tr["redone_steps"] == 2  # steps 4 and 5 after the checkpoint at 4
     assert tr["steps_done"] == 12 + 2
     assert tr["runs_completed"] == 1
-    log = sim.trains.log
+    log = list(sim.trains.log)
     assert [r.step for r in log] == [*range(6), *range(4, 12)]
     assert all(victim not in r.members for r in log[6:])
     assert all(len(set(r.members)) == 3 for r in log)  # the spare took its place
@@ -287,11 +297,15 @@ def test_infinite_gradient_bytes_are_refused() -> None:
         scenario(_formation(4, gradient_bytes=math.inf))
 
 
-def test_a_chain_link_down_past_the_lease_replans_the_run() -> None:
+@pytest.mark.parametrize("at", [20, 23])
+def test_a_chain_link_down_past_the_lease_replans_the_run_from_the_current_step(
+        at: int) -> None:
+    """No member is lost, so the run keeps its steps: only the step under way is done again
+    (at 20 a checkpoint was just taken, at 23 it is three steps old)."""
     data = _formation(4, members=3, train_steps=40, checkpoint_every=10)
     data["scheduler"] = {"policy": "local", "lease_s": 5.0}
     sim, _ = _run(data)
-    s20 = sim.trains.log[20]
+    s20 = sim.trains.log[at]
     a, b = s20.members[0], s20.members[1]
     start = (s20.start + s20.barrier) / 2 - T0  # during step 20's compute
     data["faults"] = [{"kind": "isl_outage", "node": f"S{a}", "peer": f"S{b}",
@@ -301,12 +315,14 @@ def test_a_chain_link_down_past_the_lease_replans_the_run() -> None:
     assert tr["link_timeouts"] == 1
     assert tr["replans"] == 1
     assert tr["members_lost"] == 0
-    assert tr["redone_steps"] == 0  # the checkpoint at 20 was just taken
-    log = sim.trains.log
+    assert tr["redone_steps"] == 0
+    assert tr["steps_done"] == 40
+    log = list(sim.trains.log)
     assert [r.step for r in log] == list(range(40))
-    # step 20 waited for the link past the 5 s lease (looked at every 1 s), then ran again
-    # on a chain without that link
-    redo = log[20]
+    # the step waited for the link past the 5 s lease (looked at every 1 s), then ran
+    # again on a chain without that link
+    redo = log[at]
+    assert log[at - 1].plan_no == s20.plan_no
     assert redo.plan_no > s20.plan_no
     assert redo.start - T0 > start + 5.0
     pairs = set(itertools.pairwise(redo.members))
@@ -390,7 +406,7 @@ def test_a_member_in_safe_mode_is_lost_and_the_run_goes_on_without_it(tmp_path: 
     tr = m["training"]["train"]
     assert tr["members_lost"] == 1
     assert tr["replans"] == 1
-    log = sim.trains.log
+    log = list(sim.trains.log)
     cut = next(k for k, r in enumerate(log) if len(r.members) == 2)
     assert all(1 in r.members for r in log[:cut])
     assert all(set(r.members) == {0, 2} for r in log[cut:])
@@ -399,3 +415,11 @@ def test_a_member_in_safe_mode_is_lost_and_the_run_goes_on_without_it(tmp_path: 
     assert tr["steps_done"] == 200 + tr["redone_steps"]
     assert tr["runs_completed"] == 1
     assert m["jobs_lost"] == 0
+
+
+def test_the_step_log_keeps_only_the_last_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Trainings.log`` is bounded (``log_steps``): a long run does not grow it."""
+    monkeypatch.setattr("flightsw.sim.training.Trainings.log_steps", 4)
+    sim, m = _run(_formation(4, members=3, train_steps=10))
+    assert m["training"]["train"]["steps_done"] == 10
+    assert [r.step for r in sim.trains.log] == [6, 7, 8, 9]
