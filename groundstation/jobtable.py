@@ -244,6 +244,10 @@ class JobTable:
             [(n, m.high, m.status, m.will) for n, m in marks.items()],
         )
 
-    def counts(self) -> dict[str, int]:
-        cur = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+    def counts(self, *, children: bool = False) -> dict[str, int]:
+        """Rows by state: the jobs clients submitted (plain jobs and micro-batched parents),
+        or with ``children`` only the micro-batches (rows with a ``parent``), so a
+        micro-batched submission counts once."""
+        where = "parent IS NOT NULL" if children else "parent IS NULL"
+        cur = self._db.execute(f"SELECT state, COUNT(*) FROM jobs WHERE {where} GROUP BY state")
         return {str(s): int(n) for s, n in cur.fetchall()}

@@ -1,7 +1,8 @@
 """Micro-batch streaming of a pipeline job: one parent job, M child pipeline jobs.
 
 A pipeline job submitted with ``micro_batches`` M > 1 is cut along the first axis of its
-inputs into M parts (``numpy.array_split``, order kept). Each part is an ordinary pipeline
+inputs into M parts (``numpy.array_split``, order kept); an input of rank 0 has no items
+and goes to every part whole. Each part is an ordinary pipeline
 job of its own (a *child*, id :func:`child_id`), with its own inputs digest, warrant,
 lease, epochs and re-plans; the ground uplinks the children of one parent on one chain, so
 member ``s`` runs child ``m + 1`` while member ``s + 1`` runs child ``m``. The parent has
@@ -68,9 +69,14 @@ def split_inputs(arrays: dict[str, npt.NDArray[Any]], micro_batches: int
                  ) -> list[dict[str, npt.NDArray[Any]]]:
     """The inputs of each micro-batch: every input cut along its first axis into
     ``micro_batches`` parts in order (``numpy.array_split``: sizes differ by one at most,
-    the larger first)."""
+    the larger first); an input of rank 0 (no batch axis, as
+    :func:`flightsw.protocol.batch_items` counts) goes to every part unsplit."""
     parts: list[dict[str, npt.NDArray[Any]]] = [{} for _ in range(micro_batches)]
     for name, a in arrays.items():
+        if a.ndim == 0:
+            for part in parts:
+                part[name] = a
+            continue
         for m, piece in enumerate(np.array_split(a, micro_batches, axis=0)):
             parts[m][name] = np.ascontiguousarray(piece)
     return parts

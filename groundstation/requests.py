@@ -8,7 +8,11 @@ failure included; only a request with no readable reply address is dropped (and 
 A submission is checked as far as the ground can before it is accepted: the model is
 known, the inputs decode and suit the model, the job fits a node's payload limit, and a
 node it is pinned to exists. A micro-batched pipeline job (``micro_batches`` > 1) is
-split into its children here, each checked as a job of its own.
+split into its children here (an input of rank 0 goes to each whole), each checked as a
+job of its own: its part against the model (a model with a fixed batch dimension takes
+no part smaller than the batch), within the payload limit, its id no other job's. A new
+submission with a child's id is refused (``job.job_id``) rather than answered as the
+child's duplicate.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from flightsw.exceptions import FlightSwError, ProtocolError
+from flightsw.exceptions import FlightSwError, JobRejected, ProtocolError
 from flightsw.models.executor import check_inputs
 from flightsw.models.spec import TensorSpec, read_graph_inputs
 from flightsw.protocol import JobSubmit, ModelChunk, batch_items, dump, parse
@@ -123,6 +127,10 @@ class RequestDesk:
                 field="job.model",
             )
         if gs.table.exists(spec.job_id):
+            parent = gs.table.row(spec.job_id)["parent"]
+            if parent is not None:  # not this client's job: a part of another
+                raise RequestError(f"job.job_id: {spec.job_id} is a micro-batch of job "
+                                   f"{parent}; give a new job another id", field="job.job_id")
             return {"job_id": spec.job_id, "duplicate": True}
         if spec.stages is not None:
             check_stages(spec.model, spec.stages, a.node, gs.store.has)
@@ -175,12 +183,20 @@ class RequestDesk:
         arrays = job.arrays()
         items = batch_items(arrays)
         check_micro_batches(job.job_id, micro_batches, items, job.pipeline is not None)
-        check_inputs(self._model_inputs(job.model), arrays)
+        specs = self._model_inputs(job.model)
+        check_inputs(specs, arrays)
         assert job.pipeline is not None
         children: list[tuple[JobSubmit, int]] = []
         for m, part in enumerate(split_inputs(arrays, micro_batches)):
-            inputs = arrays_to_tensors(part)
             cid = child_id(job.job_id, m)
+            try:  # a part is a job of its own: the first stage's node checks it so
+                check_inputs(specs, part)
+            except JobRejected as exc:
+                raise RequestError(
+                    f"job.micro_batches: micro-batch {m} ({cid}, {batch_items(part)} of "
+                    f"{items} items) does not suit the model: {exc.reason}",
+                    field="job.micro_batches") from exc
+            inputs = arrays_to_tensors(part)
             if gs.table.exists(cid):
                 raise RequestError(f"job.job_id: micro-batch {m}'s id {cid} is another "
                                    "job's", field="job.job_id")

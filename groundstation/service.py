@@ -89,7 +89,7 @@ from groundstation.exceptions import GroundError
 from groundstation.jobtable import JobTable
 from groundstation.microbatch import join_results
 from groundstation.pipeline import Candidate as PipelineCandidate
-from groundstation.pipeline import choose_group
+from groundstation.pipeline import choose_group, usable
 from groundstation.protocol import (
     REQUEST_TOPIC,
     TERMINAL,
@@ -743,8 +743,9 @@ class GroundStation:
         stages left chosen now (:mod:`groundstation.pipeline`), each member sent its stage
         model first. The micro-batches of one job uplinked in one pass (``chains``, per
         parent and first stage left) go on the chain chosen for the first of them while
-        its members may still take work and its first member is reachable, so they stream
-        through it one behind the other."""
+        its members may still take work (placeable, and neither in safe mode nor
+        throttled by their last heartbeat: the chain rule's ``usable``) and its first
+        member is reachable, so they stream through it one behind the other."""
         resume = self.table.resume(row["job_id"]) if row["replans"] else None
         plan = (resume or self.table.submitted(row["job_id"])).pipeline
         assert plan is not None
@@ -754,7 +755,9 @@ class GroundStation:
         key = (row["parent"], start) if row["parent"] is not None else None
         group = None if key is None or chains is None else chains.get(key)
         if group is not None and not (
-                all(n in self.nodes and self.placeable(self.nodes[n], now) for n in group)
+                all(n in self.nodes and self.placeable(self.nodes[n], now)
+                    and usable(_candidate(self.nodes[n], now, self.lease_s, True))
+                    for n in group)
                 and reachable(self.nodes[group[0]])):
             group = None
         bounds, duration = self._pipeline_figures(left, row["items"], views)
@@ -1024,7 +1027,9 @@ class GroundStation:
             "duplicates": self.duplicates,
             "stale": self.stale,
             "rejected": self.rejected,
+            # a micro-batched submission counts once in jobs, its children apart
             "jobs": self.table.counts(),
+            "micro_batches": self.table.counts(children=True),
             "nodes": {k: v.status for k, v in self.nodes.items()},
         }
 

@@ -166,9 +166,10 @@ def test_an_old_job_table_gains_the_micro_batch_columns(tmp_path: Path) -> None:
 
 
 # -- at the ground, in process ------------------------------------------------------------
-async def _beat(bus: MemoryBus, node: str, backlog_s: float) -> None:
+async def _beat(bus: MemoryBus, node: str, backlog_s: float,
+                temperature_c: float = 20.0) -> None:
     st = NodeState(node=node, t=T0, soc=0.8, battery_wh=100.0, floor_wh=20.0,
-                   temperature_c=20.0, throttle_c=80.0, queue_depth=0,
+                   temperature_c=temperature_c, throttle_c=80.0, queue_depth=0,
                    queued_work_s=backlog_s, sunlit=1.0, next_eclipse_s=None, eclipse_s=0.0,
                    effective_ops_per_s=1e9, power_w=10.0, position_km=[7000.0, 0.0, 0.0],
                    isl_rate_bps=10e9, isl_max_range_km=2000.0)  # all close: all linked
@@ -176,8 +177,10 @@ async def _beat(bus: MemoryBus, node: str, backlog_s: float) -> None:
 
 
 @asynccontextmanager
-async def fake_nodes(bus: MemoryBus, stages: list[str] | None = None) -> AsyncIterator[None]:
-    """The nodes of ``NODES`` online, beating every 0.1 s, holding every stage model."""
+async def fake_nodes(bus: MemoryBus, stages: list[str] | None = None,
+                     hot: frozenset[str] = frozenset()) -> AsyncIterator[None]:
+    """The nodes of ``NODES`` online, beating every 0.1 s, holding every stage model; those
+    in ``hot`` above their throttle temperature."""
     for node in NODES:
         await bus.publish(topics.status(node), dump(Status(node=node, state="online", t=T0)),
                           retain=True)
@@ -188,7 +191,7 @@ async def fake_nodes(bus: MemoryBus, stages: list[str] | None = None) -> AsyncIt
     async def beating() -> None:
         while True:
             for node, backlog in NODES.items():
-                await _beat(bus, node, backlog)
+                await _beat(bus, node, backlog, 90.0 if node in hot else 20.0)
             await asyncio.sleep(0.1)
 
     task = asyncio.create_task(beating())
@@ -395,3 +398,130 @@ async def test_a_restart_between_a_childs_end_and_the_parents_ends_it_once(
         await asyncio.sleep(0.5)  # a few more passes
         watcher.cancel()
     assert [r.state for r in seen].count("done") == 1
+
+
+# -- each part checked as a job of its own; a child's id; the counts; a reused chain ------
+def _onnx(inputs: list[tuple[str, list[int | str]]], op: str, out: str = "y") -> bytes:
+    """A one-node float graph ``out = op(inputs...)`` with the given input shapes."""
+    from onnx import TensorProto, helper
+
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n, shape in inputs]
+    info = helper.make_tensor_value_info(out, TensorProto.FLOAT, inputs[0][1])
+    graph = helper.make_graph([helper.make_node(op, [n for n, _ in inputs], [out])], "g",
+                              ins, [info])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+@asynccontextmanager
+async def desk(tmp_path: Path) -> AsyncIterator[tuple[GroundStation, str, str, str, str]]:
+    """A ground (no nodes) holding a model with a fixed batch of 8 (``x`` (8, 4)), one
+    with a rank-0 input (``x`` (N, 4) times ``s`` ()), one with neither (``x`` (N, 4))
+    and a second stage for them."""
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    async with (
+        GroundStation(bus, clock, tmp_path / "archive", tick_s=0.1, lease_s=30.0) as gs,
+        GroundClient(bus, clock, client_id="t", timeout_s=5) as gc,
+    ):
+        fixed = await gc.upload_bytes(_onnx([("x", [8, 4])], "Relu"))
+        scaled = await gc.upload_bytes(_onnx([("x", ["N", 4]), ("s", [])], "Mul"))
+        free = await gc.upload_bytes(_onnx([("x", ["N", 4])], "Relu"))
+        tail = await gc.upload_bytes(_onnx([("y", ["N", 4])], "Relu", "z"))
+        yield gs, fixed, scaled, free, tail
+
+
+X8 = np.arange(32, dtype=np.float32).reshape(8, 4)
+S = np.array(3.0, dtype=np.float32)
+
+
+def _free_job(free: str, tail: str) -> dict[str, Any]:
+    return {"job_id": "r", "model": free, "stages": [free, tail],
+            "inputs": arrays_to_tensors({"x": X8}), "micro_batches": 3}
+
+
+async def test_a_part_that_does_not_suit_the_model_is_refused_at_submission(
+    tmp_path: Path,
+) -> None:
+    async with desk(tmp_path) as (gs, fixed, _, _, tail):
+        # a fixed batch of 8: the whole batch suits it, no part of 4 items does
+        rep = refusal(gs, {"job_id": "f", "model": fixed, "stages": [fixed, tail],
+                           "inputs": arrays_to_tensors({"x": X8}), "micro_batches": 2})
+        assert not rep.ok and rep.field == "job.micro_batches", rep
+        assert rep.error is not None
+        assert "micro-batch 0 (f.mb000, 4 of 8 items)" in rep.error
+        assert "dim 0 is 4, expected 8" in rep.error
+        assert not gs.table.exists("f") and not gs.table.exists(child_id("f", 0))
+
+
+async def test_an_input_of_rank_0_goes_whole_to_every_part(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (gs, _, scaled, _, tail):
+        rep = refusal(gs, {"job_id": "r", "model": scaled, "stages": [scaled, tail],
+                           "inputs": arrays_to_tensors({"x": X8, "s": S}),
+                           "micro_batches": 3})
+        assert rep.ok, rep
+        kids = [gs.table.submitted(child_id("r", m)) for m in range(3)]
+        assert [len(k.arrays()["x"]) for k in kids] == [3, 3, 2]
+        assert np.array_equal(np.concatenate([k.arrays()["x"] for k in kids]), X8)
+        for k in kids:
+            got = k.arrays()["s"]
+            assert got.shape == () and float(got) == 3.0
+            assert k.pipeline is not None
+            assert k.pipeline.inputs_sha256 == inputs_sha256(k.inputs)
+
+
+async def test_a_micro_batched_job_counts_once_its_children_apart(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (gs, _, _, free, tail):
+        assert refusal(gs, _free_job(free, tail)).ok
+        assert refusal(gs, {"job_id": "plain", "model": tail,
+                            "inputs": arrays_to_tensors({"y": X8})}).ok
+        summary = gs.summary()
+        assert summary["jobs"] == {"queued": 2}, summary  # r and plain
+        assert summary["micro_batches"] == {"queued": 3}, summary
+
+
+async def test_a_new_job_with_a_childs_id_is_refused_naming_the_parent(
+    tmp_path: Path,
+) -> None:
+    async with desk(tmp_path) as (gs, _, _, free, tail):
+        assert refusal(gs, _free_job(free, tail)).ok
+        plain = {"job_id": child_id("r", 1), "model": tail,
+                 "inputs": arrays_to_tensors({"y": X8})}
+        rep = refusal(gs, plain)
+        assert not rep.ok and rep.field == "job.job_id", rep
+        assert rep.error is not None and "is a micro-batch of job r" in rep.error
+        assert gs.table.submitted(child_id("r", 1)).model == free  # unchanged
+        # the parent's own submission sent again is still its duplicate
+        rep = refusal(gs, _free_job(free, tail))
+        assert rep.ok and rep.data == {"job_id": "r", "duplicate": True}, rep
+
+
+async def test_a_reused_chain_drops_a_member_that_throttled(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    clock = WallClock(epoch=T0)
+    plan = partition(DIGITS.read_bytes(), 3)
+    x = digits_inputs(4)
+    async with (
+        GroundStation(bus, clock, tmp_path / "archive", tick_s=0.1, lease_s=30.0) as gs,
+        GroundClient(bus, clock, client_id="t", timeout_s=5) as gc,
+        bus.subscribe("odc/sat/+/job") as jobs,
+    ):
+        async def no_pass() -> None:
+            return None
+
+        gs._uplink_once = no_pass  # type: ignore[method-assign]  # this test runs the uplink
+        stages = [await gc.upload_bytes(s.model) for s in plan.stages]
+        async with fake_nodes(bus, stages, hot=frozenset({"c"})):
+            await gc.submit(stages[0], {"input": x}, stages=stages, job_id="p",
+                            micro_batches=2)
+            await asyncio.sleep(0.3)  # heartbeats: c is above its throttle temperature
+            # the first child went on b, c, e earlier in this pass; c has throttled since
+            chains = {("p", 0): ["b", "c", "e"]}
+            await gs._uplink_pipeline(gs.table.row(child_id("p", 1)), clock.now(),
+                                      lambda v: True, chains)
+            [(node, job)] = await uplinked(jobs, 1)
+            assert job.job_id == child_id("p", 1) and job.pipeline is not None
+            assert "c" not in job.pipeline.members, job.pipeline.members
+            assert job.pipeline.members == ["b", "e", "a"]  # chosen afresh, by backlog
+            assert chains[("p", 0)] == job.pipeline.members and node == "b"
