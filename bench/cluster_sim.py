@@ -24,8 +24,13 @@ the job's run time come first). ``--micro-batches 1,8`` runs each case once per 
 its backlog as the chain rule sees it (the simulator's rule before 00437e8);
 ``--preload-stages`` gives every node every stage model from the start.
 
+``--stages K`` cuts the class into K stages instead, its 126 layers split as
+bench/cluster_jobs.py splits them (the first 126 mod K stages one layer more; weights and
+work per stage as in that model, the same 32 KiB per item across each cut), and
+``--rate-per-hour`` sets its arrivals.
+
 Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``count_planned``, ``preload_stages``,
-``micro_batches``,
+``micro_batches``, ``stages``, ``rate_per_hour``,
 ``start``, ``power_x``, ``jobs_submitted``, ``jobs_completed``, ``jobs_per_hour`` and
 ``items_per_s`` (over the arrival window plus tail),
 ``latency_mean_s``, ``latency_p50_s``, ``latency_p95_s``, ``stage_s_mean`` and
@@ -33,8 +38,10 @@ Row keys: ``scenario``, ``isl_gbps``, ``predict``, ``count_planned``, ``preload_
 rest of the latency: queues, energy deferrals; with M > 1 the streaming's overlap of
 stages and hops comes off it, so it can fall below 0), ``stage_slowdown`` (stage seconds over the
 same stages at the full mode: power modes below full), ``comm_share`` (hop over stage + hop
-seconds), ``deadline_miss_rate``, ``replans``, ``no_chain``, ``hops_broken``, ``returns``,
-``sunlit_share`` (mean illumination of the nodes over the run's physics steps), ``wall_s``.
+seconds), ``deadline_miss_rate``, ``replans`` (chains found again, one per micro-batch
+re-planned), ``jobs_replanned`` (jobs with at least one), ``no_chain``, ``hops_broken``,
+``returns``, ``sunlit_share`` (mean illumination of the nodes over the run's physics
+steps), ``wall_s``.
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ SCENARIOS = {
 }
 
 
+LAYERS = 126  # dense-405b's layers (bench/cluster_jobs.py)
+
+
 class _Lit(Simulation):
     """Also integrates the nodes' mean illumination over the physics steps."""
 
@@ -72,11 +82,28 @@ class _Lit(Simulation):
             self.lit_dt += dt
 
 
+def layer_fractions(k: int, layers: int = LAYERS) -> list[float]:
+    """Each of ``k`` stages' share of ``layers`` equal layers, the first ``layers % k`` one
+    layer more (bench/cluster_jobs.py's split of dense-405b)."""
+    if not 2 <= k <= layers:
+        raise ValueError(f"--stages: {k} stages of {layers} layers (need 2..{layers})")
+    return [(layers // k + (1 if i < layers % k else 0)) / layers for i in range(k)]
+
+
 def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         predict: bool = True, start: str | None = None, power_x: float = 1.0,
         micro_batches: int | None = None, count_planned: bool = True,
-        preload_stages: bool = False) -> dict[str, Any]:
+        preload_stages: bool = False, stages: int | None = None,
+        rate_per_hour: float | None = None) -> dict[str, Any]:
     sc = load_scenario(path)
+    if stages is not None:  # the 126 layers split as bench/cluster_jobs.py splits them
+        sc = sc.model_copy(update={"jobs": [
+            j.model_copy(update={"stages": stages, "stage_fractions": layer_fractions(stages)})
+            if j.stages > 1 else j for j in sc.jobs]})
+    if rate_per_hour is not None:
+        sc = sc.model_copy(update={"jobs": [
+            j.model_copy(update={"rate_per_hour": rate_per_hour}) if j.stages > 1 else j
+            for j in sc.jobs]})
     if micro_batches is not None:
         sc = sc.model_copy(update={"jobs": [
             j.model_copy(update={"micro_batches": micro_batches}) if j.stages > 1 else j
@@ -124,6 +151,8 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "count_planned": count_planned,
         "preload_stages": preload_stages,
         "micro_batches": c.micro_batches,
+        "stages": c.stages,
+        "rate_per_hour": sc.jobs[0].rate_per_hour if len(sc.jobs) == 1 else None,
         "start": sc.start,
         "power_x": power_x,
         "jobs_submitted": p["jobs_submitted"],
@@ -141,6 +170,7 @@ def run(path: Path, isl_gbps: float, hours: float | None, seed: int | None,
         "comm_share": p["comm_share"],
         "deadline_miss_rate": m["per_class"][name]["deadline_miss_rate"],
         "replans": tot["replans"],
+        "jobs_replanned": tot["jobs_replanned"],
         "no_chain": tot["no_chain"],
         "hops_broken": tot["hops_broken"],
         "returns": tot["returns"],
@@ -173,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preload-stages", action="store_true",
                     help="every node holds every stage model from the start (the chain "
                          "rule then never prefers a member for the model it holds)")
+    ap.add_argument("--stages", type=int, default=None,
+                    help="cut the pipeline class into this many stages, its 126 layers "
+                         "split as bench/cluster_jobs.py splits them (default: the "
+                         "scenario's 9 equal stages)")
+    ap.add_argument("--rate-per-hour", type=float, default=None,
+                    help="the pipeline class's arrivals per hour (default: the scenario's)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
     try:
@@ -190,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--micro-batches: not a list of integers: {args.micro_batches!r}")
     if any(m is not None and m < 1 for m in micro):
         ap.error("--micro-batches: give counts of 1 or more")
+    if args.stages is not None and not 2 <= args.stages <= LAYERS:
+        ap.error(f"--stages: give 2..{LAYERS} (one layer or more per stage)")
+    if args.rate_per_hour is not None and not args.rate_per_hour > 0:
+        ap.error("--rate-per-hour: must be above 0")
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = [s for s in names if s not in SCENARIOS]
     if bad:
@@ -200,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             for mb in micro:
                 row = run(SCENARIOS[name], r, args.hours, args.seed, not args.no_predict,
                           args.start, args.power_x, mb, not args.no_count_planned,
-                          args.preload_stages)
+                          args.preload_stages, args.stages, args.rate_per_hour)
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr if args.json else sys.stdout,
                       flush=True)

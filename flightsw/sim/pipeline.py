@@ -145,6 +145,7 @@ class Flow:
     stage_s: float = 0.0
     hop_s: float = 0.0
     energy_j: float = 0.0
+    replans: int = 0  # chains found again for its micro-batches (one per micro-batch)
 
 
 @dataclass(slots=True)
@@ -177,6 +178,7 @@ class Hop:
 class PipeStats:
     plans: int = 0  # chain searches
     replans: int = 0  # chains found again for a micro-batch after a loss or a give-back
+    jobs_replanned: int = 0  # jobs with at least one of those
     no_chain: int = 0  # plans that found no chain (the micro-batches waited)
     hops: int = 0
     hop_bytes: float = 0.0
@@ -215,8 +217,8 @@ class Pipelines:
         #: seconds (fastest mode) of stages planned on each node that have not reached it
         self.owed_s = [0.0] * sim.n
         # (job id, epoch) of the result -> (stage seconds, hop seconds, members of the
-        # micro-batch that finished last)
-        self.finals: dict[tuple[str, int], tuple[float, float, tuple[int, ...]]] = {}
+        # micro-batch that finished last, the job's re-plans counted per micro-batch)
+        self.finals: dict[tuple[str, int], tuple[float, float, tuple[int, ...], int]] = {}
         #: every hop that completed: (job, epoch, src, dst, start, end, bytes, rate, latency)
         self.log: deque[tuple[str, int, int, int, float, float, float, float, float]] = deque()
 
@@ -478,13 +480,18 @@ class Pipelines:
             sim.q.push(t + sim.sched_spec.migration_period_s, self._start, flow, pieces,
                        gen)
             return
-        self._count(pieces)
+        self._count(flow, pieces)
         q = self._launch(flow, pieces, plan, t)
         sim._admit(o, q, t)
 
-    def _count(self, pieces: Iterable[Piece]) -> None:
-        """Chains found for ``pieces``: a re-plan for each that had one before."""
-        self.stats.replans += sum(1 for p in pieces if p.chains)
+    def _count(self, flow: Flow, pieces: Iterable[Piece]) -> None:
+        """Chains found for ``pieces`` of ``flow``: a re-plan for each that had one before
+        (and the job counted once among the jobs re-planned)."""
+        n = sum(1 for p in pieces if p.chains)
+        if n and not flow.replans:
+            self.stats.jobs_replanned += 1
+        flow.replans += n
+        self.stats.replans += n
 
     def replan_at_origin(self, job: Job, i: int, t: float) -> None:
         """The engine's lapse of an onboard pipeline job owned by ``i`` (not reached: a
@@ -523,7 +530,8 @@ class Pipelines:
             if not all(p.done for p in flow.pieces):
                 return None
             self._end(flow)
-            self.finals[(job.jid, job.epoch)] = (flow.stage_s, flow.hop_s, tuple(piece.ran))
+            self.finals[(job.jid, job.epoch)] = (flow.stage_s, flow.hop_s, tuple(piece.ran),
+                                                 flow.replans)
             return dataclasses.replace(res, epoch=job.epoch, started_at=flow.started_at,
                                        accepted_at=flow.accepted_at, energy_j=flow.energy_j,
                                        latency_s=flow.stage_s + flow.hop_s)
@@ -618,7 +626,7 @@ class Pipelines:
         sim.ledger.bump(job)
         self._advance(job, job.epoch)
         plan.epoch = job.epoch
-        self._count([piece])
+        self._count(flow, [piece])
         q = self._launch(flow, [piece], plan, t)
         sim._event(i, q, "accepted", t, f"stages {stage}- re-planned here")
         sim._admit(i, q, t)
@@ -709,7 +717,7 @@ class Pipelines:
             self._ground(t, flow, pieces, gen)
             return
         plan.epoch = job.epoch
-        self._count(pieces)
+        self._count(flow, pieces)
         q = self._launch(flow, pieces, plan, t)
         sim._event(h, q, "accepted", t, f"stage {plan.first} re-planned from the ground")
         sim._admit(h, q, t)
@@ -745,8 +753,10 @@ class Pipelines:
                 self._ground(t, flow, group, gen)
 
     def _end(self, flow: Flow) -> None:
-        """``flow``'s job ended: nothing of it is owed or away any more."""
+        """``flow``'s job ended: nothing of it is owed, away or remembered any more (the
+        result's figures are in ``finals``)."""
         self.flows.pop(flow.job.jid, None)
+        self.captured.pop(flow.job.jid, None)
         for p in flow.pieces:
             self._settle(p)
             self.away.pop((flow.job.jid, p.m), None)
@@ -850,11 +860,15 @@ def pipeline_metrics(sim: Simulation) -> dict[str, Any]:
             "hop_s_mean": float(np.mean(hop)) if done else None,
             "comm_share": float(np.sum(hop)) / busy if busy > 0 else None,
             "distinct_members": all(len(set(x[2])) == c.stages for x in parts),
+            "jobs_replanned": sum(1 for x in parts if x[3] > 0),
+            "distinct_members_unreplanned": all(len(set(x[2])) == c.stages
+                                                for x in parts if x[3] == 0),
         }
     st = p.stats
     out["totals"] = {
         "plans": st.plans,
         "replans": st.replans,
+        "jobs_replanned": st.jobs_replanned,
         "no_chain": st.no_chain,
         "hops": st.hops,
         "hop_bytes": st.hop_bytes,

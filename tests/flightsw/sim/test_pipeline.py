@@ -71,7 +71,7 @@ def test_each_job_runs_once_over_k_distinct_linked_members_at_the_link_rate() ->
         reach = sim.w.profiles[0].links.isl_max_range_km
         for job in sim.ledger.jobs.values():
             assert sim.ledger.recorded[job.jid] == 1
-            stage_s, hop_s, members = sim.pipes.finals[(job.jid, job.epoch)]
+            stage_s, hop_s, members, _ = sim.pipes.finals[(job.jid, job.epoch)]
             assert len(set(members)) == 3
             assert job.epoch == 2  # one epoch per hop, as a migration
             hops = _hops(sim, job.jid)
@@ -107,7 +107,7 @@ def test_stages_are_not_moved_by_migration_rounds() -> None:
     assert m["jobs_completed"] == 10
     assert m["migrations"] == 0
     for job in sim.ledger.jobs.values():
-        _, _, members = sim.pipes.finals[(job.jid, job.epoch)]
+        _, _, members, _ = sim.pipes.finals[(job.jid, job.epoch)]
         assert members[0] == 0  # stage 0 stayed where the inputs were captured
 
 
@@ -129,10 +129,15 @@ def test_a_member_crashing_mid_job_replans_under_a_new_epoch_and_completes_once(
     assert m["jobs_lost"] == 0
     assert m["duplicate_results"] == 0
     assert m["pipeline"]["totals"]["replans"] == 1
+    assert m["pipeline"]["totals"]["jobs_replanned"] == 1
     job = sim.ledger.jobs["j0000001"]
     assert job.outcome == "done"
     assert sim.ledger.recorded[job.jid] == 1
-    _, _, members = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, members, replans = sim.pipes.finals[(job.jid, job.epoch)]
+    assert replans == 1
+    # the other nine ran on one chain each, on three distinct members
+    p = m["pipeline"]["pipe"]
+    assert p["jobs_replanned"] == 1 and p["distinct_members_unreplanned"] is True
     assert member not in members  # the new chain leaves the dead node out
     assert len(set(members)) == 3
     # re-planned from stage 0 at the lease's lapse: epoch 1 (at the crash) + 1, then 2 hops
@@ -161,7 +166,7 @@ def test_a_ground_pipeline_job_is_uplinked_to_a_chain_head_and_rerun_after_a_cra
     assert m["pipeline"]["totals"]["replans"] == 1
     assert m["duplicate_results"] == 0
     job = sim.ledger.jobs["j0000001"]
-    _, _, members = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, members, _ = sim.pipes.finals[(job.jid, job.epoch)]
     assert member not in members
     assert m["stale_results_ignored"] == 0
 
@@ -179,6 +184,24 @@ def test_an_onboard_pipeline_job_fails_when_its_origin_crashes_before_the_replan
     assert "lost the captured inputs" in sim.ledger.jobs["j0000001"].reason
 
 
+def test_an_ended_job_leaves_nothing_behind_in_the_pipelines() -> None:
+    # ten onboard jobs done, and one failed when its origin crashed before its re-plan
+    sim, m = _run(_line())
+    assert m["jobs_completed"] == 10
+    member, arrived, left = _stage_window(sim, "j0000001", 1)
+    at = (arrived + left) / 2 - T0
+    data = _line(faults=[{"kind": "crash", "node": NAMES[member], "at_s": at},
+                         {"kind": "crash", "node": "S0", "at_s": at + 1.0}])
+    data["jobs"][0]["times_s"] = [100.0]
+    failed, fm = _run(data)
+    assert fm["failed_by_reason"] == {"node_crash": 1}
+    for s in (sim, failed):
+        p = s.pipes
+        assert p.captured == {} and p.flows == {} and p.away == {} and p.held == {}
+        assert p.hops == {} and p.planned == {}
+        assert all(x == 0.0 for x in p.owed_s)
+
+
 def test_a_hop_whose_link_is_down_replans_the_stages_left_at_once() -> None:
     sim, _ = _run(_line())
     src, _, left = _stage_window(sim, "j0000001", 1)
@@ -193,7 +216,7 @@ def test_a_hop_whose_link_is_down_replans_the_stages_left_at_once() -> None:
     job = sim.ledger.jobs["j0000001"]
     assert sim.ledger.recorded[job.jid] == 1
     assert job.epoch == 2  # stage 1 held epoch 1 when the hop failed; the stage left 2
-    _, _, members = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, members, _ = sim.pipes.finals[(job.jid, job.epoch)]
     assert members[2] != nxt and members[1] == src  # stages 0 and 1 were not run again
     assert job.finished_at > left
 
@@ -275,7 +298,7 @@ def test_stage_fractions_split_the_work() -> None:
     runs = [h1[4] - j.started_at, h2[4] - h1[5], j.finished_at - h2[5]]
     assert runs[0] == pytest.approx(2 * runs[1], rel=1e-6)
     assert runs[1] == pytest.approx(runs[2], rel=1e-6)
-    stage_s, _, _ = sim.pipes.finals[(j.jid, j.epoch)]
+    stage_s, _, _, _ = sim.pipes.finals[(j.jid, j.epoch)]
     assert stage_s == pytest.approx(sum(runs), rel=1e-6)
 
 

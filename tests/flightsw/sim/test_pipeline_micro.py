@@ -73,7 +73,7 @@ def test_the_bubble_is_m_plus_k_minus_1_stage_slots_plus_the_hops(tmp_path: Path
     job = sim.ledger.jobs["j0000001"]
     assert job.outcome == "done"
     assert sim.ledger.recorded[job.jid] == 1  # one job, one result, whatever M
-    stage_s, hop_s, members = sim.pipes.finals[(job.jid, job.epoch)]
+    stage_s, hop_s, members, _ = sim.pipes.finals[(job.jid, job.epoch)]
     assert len(set(members)) == K
     spec = sim.nodes[0].spec
     stage = spec.seconds(spec.work(1e12 / K, 0.0, 0.0, 1000))  # a whole stage, one run
@@ -169,7 +169,7 @@ def test_a_broken_hop_gives_an_onboard_micro_batch_back_at_the_stage_left() -> N
     assert tot["stale_stages"] == 0
     job = sim.ledger.jobs["j0000001"]
     assert sim.ledger.recorded[job.jid] == 1
-    _, _, ran = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, ran, _ = sim.pipes.finals[(job.jid, job.epoch)]
     assert len(ran) == K  # each stage ran once: stages 0 and 1 were kept
     assert ran[1] == src == ran[2]  # stage 2 runs where stage 1's outputs are
     assert len(_hops(sim, job.jid)) == 1  # only the hop before the break
@@ -195,7 +195,7 @@ def test_a_broken_hop_gives_a_ground_job_back_through_a_contact_window() -> None
     tot = m["pipeline"]["totals"]
     assert tot["hops_broken"] == 1 and tot["returns"] == 1 and tot["replans"] == 1
     job = sim.ledger.jobs["j0000001"]
-    _, _, ran = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, ran, _ = sim.pipes.finals[(job.jid, job.epoch)]
     assert len(ran) == K and ran[1] == src
     assert len(_hops(sim, job.jid)) == 1  # stage 2 came up from the ground
     assert m["reruns"] == 0  # nothing ran again
@@ -220,9 +220,13 @@ def test_a_crashed_member_restarts_only_its_micro_batches_from_stage_0() -> None
     # the micro-batches behind them found it gone after stage 1: given back at stage 2
     assert tot["hops_broken"] == 4 - tot["lapses"]
     assert tot["replans"] == tot["lapses"] + tot["hops_broken"]
+    # the re-plans count micro-batches: four of them, one job
+    assert tot["replans"] == 4 and tot["jobs_replanned"] == 1
+    assert m["pipeline"]["pipe"]["jobs_replanned"] == 1
     assert tot["stale_stages"] == 0
     job = sim.ledger.jobs["j0000001"]
-    _, _, ran = sim.pipes.finals[(job.jid, job.epoch)]
+    _, _, ran, replans = sim.pipes.finals[(job.jid, job.epoch)]
+    assert replans == 4
     assert last not in ran and len(ran) == K
     assert job.finished_at >= T0 + at + 60.0  # the lease's lapse
 
