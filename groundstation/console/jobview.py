@@ -23,13 +23,16 @@ _FIELDS = (
     "finished_at", "host_wall_s", "modelled_latency_s", "modelled_energy_j", "power_mode",
     "migrations", "duplicates", "reason", "detail",
 )
-_SORTABLE = frozenset(_FIELDS)
+#: columns a job table gained with pipeline jobs and micro-batches; shown when the table
+#: has them (the ground adds them when it opens an older table)
+_LATER = ("stages", "replans", "micro_batches", "parent")
 
 
 class JobView:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._fields: tuple[str, ...] = _FIELDS
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -39,6 +42,8 @@ class JobView:
                 f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
+            have = {str(r[1]) for r in self._db.execute("PRAGMA table_info(jobs)")}
+            self._fields = _FIELDS + tuple(c for c in _LATER if c in have)
         return self._db
 
     def close(self) -> None:
@@ -58,7 +63,7 @@ class JobView:
     ) -> dict[str, Any]:
         if state is not None and state not in JOB_STATES:
             raise ConsoleError(f"state: {state!r} is not one of {', '.join(JOB_STATES)}")
-        if sort not in _SORTABLE:
+        if sort not in _FIELDS:
             raise ConsoleError(f"sort: {sort!r} is not a job field")
         if not 1 <= limit <= 1000 or offset < 0:
             raise ConsoleError("limit: 1..1000, offset: >= 0")
@@ -74,20 +79,29 @@ class JobView:
             db = self._conn()
             total = int(db.execute(f"SELECT COUNT(*) FROM jobs{cond}", params).fetchone()[0])
             rows = db.execute(
-                f"SELECT {', '.join(_FIELDS)} FROM jobs{cond} ORDER BY {sort} "
+                f"SELECT {', '.join(self._fields)} FROM jobs{cond} ORDER BY {sort} "
                 f"{'DESC' if descending else 'ASC'}, job_id LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-            counts = {str(s): int(n) for s, n in
-                      db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()}
+            # what clients submitted, as the ground's summary counts: a micro-batched job
+            # once (its parent row), its children apart
+            child = "parent IS NOT NULL" if "parent" in self._fields else "0"
+            counts = {str(s): int(n) for s, n in db.execute(
+                f"SELECT state, COUNT(*) FROM jobs WHERE NOT ({child}) GROUP BY state")}
+            children = int(db.execute(f"SELECT COUNT(*) FROM jobs WHERE {child}").fetchone()[0])
         except sqlite3.Error as exc:
             raise ConsoleError(f"job table {self.path}: {exc}") from exc
-        return {"total": total, "counts": counts, "jobs": [dict(r) for r in rows]}
+        out: dict[str, Any] = {"total": total, "counts": counts,
+                               "jobs": [dict(r) for r in rows]}
+        if children:
+            out["micro_batches"] = children
+        return out
 
     def job(self, job_id: str) -> dict[str, Any]:
         try:
             r = self._conn().execute(
-                f"SELECT {', '.join(_FIELDS)}, result_blob FROM jobs WHERE job_id = ?", (job_id,)
+                f"SELECT {', '.join(self._fields)}, result_blob FROM jobs WHERE job_id = ?",
+                (job_id,)
             ).fetchone()
         except sqlite3.Error as exc:
             raise ConsoleError(f"job table {self.path}: {exc}") from exc
