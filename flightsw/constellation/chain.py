@@ -34,10 +34,15 @@ the first chain found winning a tie):
 
 The search is depth first, each stage trying first a node whose link from the one before
 is predicted to last, then one with headroom, then one holding (or being sent) its stage
-model, then one holding no later stage's model, then the least backlog; a partial
-chain already no better than the best found is dropped, and the search stops after
-``MAX_STEPS`` extensions with the best chain found (deterministic: no randomness, ties to
-the order above and node names).
+model, then one holding no later stage's model, then the least backlog, then the fewest unused
+nodes it links to; a partial chain already no better than the best found is dropped, and
+so is one whose last member reaches (over links between unused nodes) fewer nodes than
+stages are left. The search stops after ``MAX_STEPS`` extensions with the best chain found.
+If that bound cut it short with none, a second pass of as many extensions tries first,
+after a lasting link and headroom, the node with the fewest unused nodes to go on to: when
+a chain needs nearly every node (81 stages on the 81-satellite cluster) the preference
+order alone strands a node early and the bound runs out deep in the tree, though a chain
+exists. Deterministic: no randomness, ties to the order above and node names.
 """
 
 from __future__ import annotations
@@ -171,11 +176,22 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
     def order(k: int, prev: Candidate | None, pool: Sequence[Candidate]) -> list[Candidate]:
         """The search order of stage ``k``'s nodes after ``prev``: the score's first two
         parts first (a link that lasts, headroom), so that a good chain is found within the
-        step bound, then the preference of the module doc."""
+        step bound, then the preference of the module doc, ties to the node with the fewest
+        unused nodes to go on to; in the second pass (``fit``) that count comes right after
+        the first two parts."""
         later = set(stages[k + 1:])  # a holder of a later stage's model is kept for it
-        return sorted(pool, key=lambda c: (prev is not None and not lasts_memo(prev, c),
-                                           strained(c), stages[k] not in c.models,
-                                           bool(later & c.models), c.backlog_s, c.node))
+
+        def onward(c: Candidate) -> int:
+            return 0 if k + 1 == k_all else sum(1 for d in linked_to(c)
+                                                 if d.node not in used)
+
+        def key(c: Candidate) -> tuple[bool, bool, int, bool, bool, float, int, str]:
+            ahead = onward(c)
+            return (prev is not None and not lasts_memo(prev, c), strained(c),
+                    ahead if fit else 0, stages[k] not in c.models, bool(later & c.models),
+                    c.backlog_s, ahead, c.node)
+
+        return sorted(pool, key=key)
 
     neighbours: dict[str, list[Candidate]] = {}
     # positions and ranges as arrays: the range test screens a node's possible neighbours
@@ -214,6 +230,23 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
     best: list[Candidate] | None = None
     best_score: Score | None = None
     steps = 0
+    fit = False  # the second pass: the nodes that keep a chain possible first
+
+    def reaches(c: Candidate, need: int) -> bool:
+        """At least ``need`` unused nodes are reachable from ``c`` over links between
+        unused nodes: otherwise no chain of this prefix can be completed."""
+        if need <= 0:
+            return True
+        seen = {c.node}
+        todo = [c]
+        while todo:
+            for d in linked_to(todo.pop()):
+                if d.node not in used and d.node not in seen:
+                    if len(seen) >= need:
+                        return True
+                    seen.add(d.node)
+                    todo.append(d)
+        return len(seen) - 1 >= need
 
     def search(score: Score) -> None:
         nonlocal steps, best, best_score
@@ -236,9 +269,13 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
                 continue  # no better than the best found (every part only grows)
             chain.append(c)
             used.add(c.node)
-            search(new)
+            if reaches(c, k_all - k - 1):
+                search(new)
             chain.pop()
             used.discard(c.node)
 
     search((0, 0, 0, 0.0))
+    if best is None and steps >= MAX_STEPS:  # cut short with no chain: look for one first
+        fit, steps = True, 0
+        search((0, 0, 0, 0.0))
     return None if best is None else [c.node for c in best]

@@ -5,9 +5,11 @@ deterministic."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 import time
+from collections.abc import Callable
 
 from flightsw.constellation.chain import (
     MAX_STEPS,
@@ -191,3 +193,57 @@ def test_a_lasting_chain_is_found_within_the_bound_behind_many_breaking_ones() -
     assert len(fleet) ** 2 > 4 * MAX_STEPS  # an exhaustive search would not fit
     got = choose_group(STAGES, fleet)
     assert got is not None and got[0] == "a" and all(n.startswith("s") for n in got[1:])
+
+
+def grid_fleet(seed: int, head: tuple[int, int], loaded: bool, n: int = 9
+               ) -> tuple[list[Candidate], Callable[[Candidate, Candidate], bool]]:
+    """``n`` x ``n`` nodes on a grid, each linked to its (up to) eight neighbours, names
+    shuffled so the name order is no walk of the grid, the node at ``head`` in contact;
+    ``loaded``: each with its own backlog."""
+    rng = random.Random(seed)
+    cells = [(r, c) for r in range(n) for c in range(n)]
+    names = [f"g{i:03d}" for i in range(n * n)]
+    rng.shuffle(names)
+    where = dict(zip(names, cells, strict=True))
+    fleet = [Candidate(name, rng.uniform(0.0, 50.0) if loaded else 0.0, frozenset(),
+                       where[name] == head) for name in names]
+
+    def link(a: Candidate, b: Candidate) -> bool:
+        (ra, ca), (rb, cb) = where[a.node], where[b.node]
+        return max(abs(ra - rb), abs(ca - cb)) == 1
+
+    return fleet, link
+
+
+def test_a_chain_over_every_node_is_found_when_one_exists() -> None:
+    # 81 stages on 81 nodes (the Suncatcher-like cluster's 81-stage prefill): a chain
+    # must visit every node, and one exists from any cell of a grid whose nodes link to
+    # their eight neighbours; taking nodes in the preference order alone strands a node
+    # early and the step bound ran out deep in the tree (None, the simulator's 543 failed
+    # searches)
+    stages = [f"s{k}" for k in range(81)]
+    for seed, head, loaded in [(0, (0, 0), False), (1, (4, 4), False), (2, (0, 0), True)]:
+        fleet, link = grid_fleet(seed, head, loaded)
+        got = choose_group(stages, fleet, link=link)
+        assert got is not None, (seed, head, loaded)
+        by = {c.node: c for c in fleet}
+        assert len(set(got)) == 81 and by[got[0]].in_contact
+        assert all(link(by[a], by[b]) for a, b in itertools.pairwise(got))
+
+
+def test_no_chain_over_every_node_of_a_split_graph() -> None:
+    # two grids of 25 with no link between them: no chain of 50 (a prefix that cannot
+    # reach enough unused nodes is dropped, so the search ends at once), one of 25 found
+    stages = [f"s{k}" for k in range(50)]
+    fleet, link = grid_fleet(3, (0, 0), False, n=5)
+    other = [dataclasses.replace(c, node="h" + c.node[1:], in_contact=False) for c in fleet]
+
+    def split(a: Candidate, b: Candidate) -> bool:
+        return a.node[0] == b.node[0] and link(
+            dataclasses.replace(a, node="g" + a.node[1:]),
+            dataclasses.replace(b, node="g" + b.node[1:]))
+
+    t0 = time.perf_counter()
+    assert choose_group(stages, fleet + other, link=split) is None
+    assert time.perf_counter() - t0 < 2.0
+    assert choose_group(stages[:25], fleet + other, link=split) is not None
