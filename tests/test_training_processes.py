@@ -141,7 +141,7 @@ async def test_a_member_killed_mid_training_resumes_from_the_checkpoint(
         asyncio.TaskGroup() as tg,
     ):
         run = tg.create_task(run_training(bus, "digits-2", NODES, SIZES, x_train, y_train,
-                                          steps=STEPS, lr=LR, seed=SEED, step_timeout_s=5.0,
+                                          steps=STEPS, lr=LR, seed=SEED, step_timeout_s=15.0,
                                           timeout_s=240, spares=[SPARE], checkpoint_dir=ckdir,
                                           checkpoint_every=EVERY, progress=progress))
 
