@@ -39,15 +39,19 @@ nodes it links to; a partial chain already no better than the best found is drop
 so is one whose last member reaches (over links between unused nodes) fewer nodes than
 stages are left. The search stops after ``MAX_STEPS`` extensions with the best chain found.
 If that bound cut it short with none, a second pass of as many extensions tries first,
-after a lasting link and headroom, the node with the fewest unused nodes to go on to: when
-a chain needs nearly every node (81 stages on the 81-satellite cluster) the preference
-order alone strands a node early and the bound runs out deep in the tree, though a chain
-exists. Deterministic: no randomness, ties to the order above and node names.
+after a lasting link and headroom, the node with the fewest unused nodes to go on to, and
+starts from the heads fewest nodes link to, each of the first ``HEAD_TRIES`` given an equal
+share of the bound: when a chain needs nearly every node (81 stages on the 81-satellite
+cluster, an 81-member ring in the Walker shell) the preference order alone strands a node
+early and the bound runs out deep in the tree (or below one head from which there is
+none), though a chain exists. Deterministic: no randomness, ties to the order above and
+node names.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,6 +90,8 @@ class Candidate:
 #: partial chains the search may extend before it gives up (a fleet of a thousand nodes
 #: with no chain must not stall the ground's uplink round)
 MAX_STEPS = 20_000
+#: heads the second pass shares the step bound among (see the module doc)
+HEAD_TRIES = 8
 #: a member this close to its throttle temperature has no thermal headroom
 HOT_MARGIN_K = 5.0
 #: a member below this state of charge has no energy headroom
@@ -230,6 +236,7 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
     best: list[Candidate] | None = None
     best_score: Score | None = None
     steps = 0
+    cap = MAX_STEPS  # extensions allowed to the subtree searched now
     fit = False  # the second pass: the nodes that keep a chain possible first
 
     def reaches(c: Candidate, need: int) -> bool:
@@ -249,7 +256,7 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
         return len(seen) - 1 >= need
 
     def search(score: Score) -> None:
-        nonlocal steps, best, best_score
+        nonlocal steps, cap, best, best_score
         k = len(chain)
         if k == k_all:
             if best_score is None or score < best_score:
@@ -259,8 +266,18 @@ def choose_group(stages: Sequence[str], candidates: Sequence[Candidate],
             pool = [c for c in pool_all if c.in_contact]
         else:
             pool = [c for c in linked_to(chain[-1]) if c.node not in used]
-        for c in order(k, chain[-1] if chain else None, pool):
+        heads = order(k, chain[-1] if chain else None, pool)
+        share = MAX_STEPS
+        if fit and k == 0:  # the heads fewest nodes link to first, each a share of the bound
+            into = Counter(d.node for c in pool_all for d in linked_to(c))
+            heads.sort(key=lambda c: (strained(c), into[c.node]))  # stable: order's ties
+            share = MAX_STEPS // min(len(heads), HEAD_TRIES) if heads else MAX_STEPS
+        for c in heads:
             if steps >= MAX_STEPS:
+                return
+            if k == 0:
+                cap = min(MAX_STEPS, steps + share)
+            elif steps >= cap:
                 return
             steps += 1
             add = step(k, chain[-1] if chain else None, c)

@@ -247,3 +247,38 @@ def test_no_chain_over_every_node_of_a_split_graph() -> None:
     assert choose_group(stages, fleet + other, link=split) is None
     assert time.perf_counter() - t0 < 2.0
     assert choose_group(stages[:25], fleet + other, link=split) is not None
+
+
+def pointed_grid(seed: int) -> tuple[list[str] | None, set[tuple[str, str]]]:
+    """The chain over all of 81 nodes on a 9 x 9 grid, each node's 4 terminals pointed at
+    4 of its (up to) eight neighbours drawn with ``seed`` (links one way), every node in
+    contact, names shuffled; and the links."""
+    rng = random.Random(seed)
+    cells = [(r, c) for r in range(9) for c in range(9)]
+    names = [f"g{i:03d}" for i in range(81)]
+    rng.shuffle(names)
+    at = dict(zip(names, cells, strict=True))
+    named = {cell: name for name, cell in at.items()}
+    links: set[tuple[str, str]] = set()
+    for name in names:
+        r, c = at[name]
+        near = [named[(r + dr, c + dc)] for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+                if (dr or dc) and (r + dr, c + dc) in named]
+        rng.shuffle(near)
+        links.update((name, b) for b in near[:4])
+    fleet = [Candidate(name, 0.0, frozenset(), True) for name in names]
+    got = choose_group([f"s{k}" for k in range(81)], fleet,
+                       link=lambda a, b: (a.node, b.node) in links)
+    return got, links
+
+
+def test_every_node_in_contact_a_chain_is_looked_for_from_several_heads() -> None:
+    # the Walker shell's training ring: 81 members of 81 nodes, any may come first, each
+    # node's 4 terminals pointed at 4 of its neighbours (some nodes reached by few); a
+    # chain over all exists only from some heads, and a search that spent its whole bound
+    # below the first head found none (None before HEAD_TRIES)
+    for seed in (2, 6):
+        got, links = pointed_grid(seed)
+        assert got is not None, seed
+        assert len(set(got)) == 81
+        assert all((a, b) in links for a, b in itertools.pairwise(got))
