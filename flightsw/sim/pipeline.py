@@ -78,8 +78,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flightsw.constellation.chain import Candidate, Km3, choose_group, track_times
+from flightsw.constellation.chain import Candidate, choose_group
 from flightsw.node.scheduler import Queued, Work
+from flightsw.sim.candidates import candidates
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.node import OutResult
 from flightsw.sim.world import ClassSpec
@@ -285,40 +286,11 @@ class Pipelines:
         and, if ``predict``, positions at :func:`track_times` over twice the expected
         duration of stages ``first``.. of ``items`` of the job (at the fastest mode of
         ``nodes[0]``'s profile, its hops at that profile's ISL rate)."""
-        sim = self.sim
-        if not nodes:
-            return []
-        idx = np.asarray(nodes, dtype=np.intp)
-        tracks: list[tuple[Km3, ...]] = [() for _ in nodes]
         n_items = job.items if items is None else items
-        times = (track_times(t, 2.0 * self._expected_s(job, nodes[0], first, n_items))
-                 if self.predict else [])
-        if times:
-            at = sim.w.orbits.positions_at(np.repeat(np.asarray(times), len(idx)),
-                                           np.tile(idx, len(times)))
-            rows = at.reshape(len(times), len(idx), 3).tolist()
-            tracks = [tuple((r[k][0], r[k][1], r[k][2]) for r in rows)
-                      for k in range(len(nodes))]
-        b = sim.budget
-        topo = sim.topology
-        pos = b.position[idx].tolist()
-        soc = (b.battery_wh[idx] / b.capacity_wh[idx]).tolist()
-        margin = (sim.margins[idx] - sim.load.pending_j[idx] / 3600.0).tolist()
-        temp = sim.temp_c[idx].tolist()
-        throttle = sim.throttle_c[idx].tolist()
-        rate = topo.rate_bps[idx].tolist()
-        reach = topo.range_km[idx].tolist()
-        owed = self.owed_s if self.count_planned else [0.0] * sim.n
-        out = []
-        for k, i in enumerate(nodes):
-            node = sim.nodes[i]
-            p = pos[k]
-            out.append(Candidate(
-                node.name, node.backlog_s(t) + sim.incoming_s[i] + owed[i],
-                node.models_frozen(), i in heads, (p[0], p[1], p[2]), rate[k], reach[k],
-                soc=soc[k], margin_wh=margin[k], temperature_c=temp[k],
-                throttle_c=throttle[k], safe_mode=node.safe_mode, track_km=tracks[k]))
-        return out
+        span = 2.0 * self._expected_s(job, nodes[0], first, n_items) \
+            if self.predict and nodes else None
+        return candidates(self.sim, nodes, t, span, heads=heads,
+                          owed_s=self.owed_s if self.count_planned else None)
 
     def _expected_s(self, job: Job, i: int, first: int = 0, items: int | None = None
                     ) -> float:

@@ -66,8 +66,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from flightsw.constellation.chain import Candidate, Km3, choose_group, track_times
+from flightsw.constellation.chain import Candidate, choose_group
 from flightsw.node.scheduler import Queued, Work
+from flightsw.sim.candidates import candidates
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.links import Link
 from flightsw.sim.node import OutResult
@@ -260,43 +261,16 @@ class Trainings:
         """``nodes`` as the chain rule sees them now (backlog, model held, position,
         terminal, headroom, safe mode) and, with ``predict``, at :func:`track_times` over
         the expected duration of the steps to the next checkpoint."""
-        sim = self.sim
-        idx = np.asarray(nodes, dtype=np.intp)
-        tracks: list[tuple[Km3, ...]] = [() for _ in nodes]
-        c = job.cls
-        if predict:
-            spec = sim.nodes[nodes[0]].spec
+        span = None
+        if predict and nodes:
+            c = job.cls
+            spec = self.sim.nodes[nodes[0]].spec
             one = spec.seconds(spec.work(c.flops_per_item, c.bytes_per_item, c.weight_bytes,
                                          job.items))
             rate = spec.profile.links.isl_rate_bps
             ar = 2.0 * 8.0 * c.gradient_bytes / rate if rate > 0 else 0.0
-            span = c.checkpoint_every or c.train_steps
-            times = track_times(t, span * (one + ar))
-            if times:
-                at = sim.w.orbits.positions_at(np.repeat(np.asarray(times), len(idx)),
-                                               np.tile(idx, len(times)))
-                rows = at.reshape(len(times), len(idx), 3).tolist()
-                tracks = [tuple((r[k][0], r[k][1], r[k][2]) for r in rows)
-                          for k in range(len(nodes))]
-        b = sim.budget
-        topo = sim.topology
-        pos = b.position[idx].tolist()
-        soc = (b.battery_wh[idx] / b.capacity_wh[idx]).tolist()
-        margin = (sim.margins[idx] - sim.load.pending_j[idx] / 3600.0).tolist()
-        temp = sim.temp_c[idx].tolist()
-        throttle = sim.throttle_c[idx].tolist()
-        rate_l = topo.rate_bps[idx].tolist()
-        reach = topo.range_km[idx].tolist()
-        out = []
-        for k, i in enumerate(nodes):
-            node = sim.nodes[i]
-            p = pos[k]
-            out.append(Candidate(
-                node.name, node.backlog_s(t) + sim.incoming_s[i], node.models_frozen(),
-                True, (p[0], p[1], p[2]), rate_l[k], reach[k], soc=soc[k],
-                margin_wh=margin[k], temperature_c=temp[k], throttle_c=throttle[k],
-                safe_mode=node.safe_mode, track_km=tracks[k]))
-        return out
+            span = (c.checkpoint_every or c.train_steps) * (one + ar)
+        return candidates(self.sim, nodes, t, span)
 
     # ------------------------------------------------------------------ steps
     @staticmethod
