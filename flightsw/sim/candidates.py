@@ -11,7 +11,7 @@ less what is booked, safe mode) and, over a span, positions at
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +21,7 @@ from flightsw.constellation.chain import Candidate, Km3, track_times
 if TYPE_CHECKING:
     from flightsw.sim.engine import Simulation
 
-__all__ = ["candidates"]
+__all__ = ["candidates", "links_now"]
 
 
 class _Everyone:
@@ -65,4 +65,23 @@ def candidates(sim: Simulation, nodes: list[int], t: float, span_s: float | None
             i in head, (p[0], p[1], p[2]), rate[k], reach[k], soc=soc[k],
             margin_wh=margin[k], temperature_c=temp[k], throttle_c=throttle[k],
             safe_mode=node.safe_mode, track_km=tracks[k]))
+    return out
+
+
+def links_now(sim: Simulation, t: float) -> Callable[[int], set[int]]:
+    """Node ``i`` -> the nodes ``i`` has a link up to at ``t`` (a neighbour in the
+    topology, alive, in range and in sight), each node's looked up once."""
+    pos = sim.budget.position
+    alive = sim.alive
+    topo = sim.topology
+    nbr = topo.neighbours(pos, t).tolist()
+    adj: dict[int, set[int]] = {}
+
+    def out(i: int) -> set[int]:
+        got = adj.get(i)
+        if got is None:
+            got = adj[i] = {j for j in nbr[i]
+                            if j >= 0 and topo.up(i, j, pos, t, alive) is not None}
+        return got
+
     return out

@@ -80,7 +80,7 @@ import numpy as np
 
 from flightsw.constellation.chain import Candidate, choose_group
 from flightsw.node.scheduler import Queued, Work
-from flightsw.sim.candidates import candidates
+from flightsw.sim.candidates import candidates, links_now
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.node import OutResult
 from flightsw.sim.world import ClassSpec
@@ -235,18 +235,9 @@ class Pipelines:
             self._swept = t
             for flow in [f for f in self.flows.values() if f.job.outcome]:
                 self._end(flow)
-        pos = sim.budget.position
         alive = sim.alive
         topo = sim.topology
-        nbr = topo.neighbours(pos, t).tolist()
-        adj: dict[int, set[int]] = {}
-
-        def out(i: int) -> set[int]:
-            got = adj.get(i)
-            if got is None:
-                got = adj[i] = {j for j in nbr[i]
-                                if j >= 0 and topo.up(i, j, pos, t, alive) is not None}
-            return got
+        out = links_now(sim, t)
 
         # safe mode and throttling are the chain rule's to judge (``usable``)
         linkable = [i for i in range(sim.n) if alive[i] and topo.capable[i]]

@@ -68,7 +68,7 @@ import numpy as np
 
 from flightsw.constellation.chain import Candidate, choose_group
 from flightsw.node.scheduler import Queued, Work
-from flightsw.sim.candidates import candidates
+from flightsw.sim.candidates import candidates, links_now
 from flightsw.sim.ledger import GROUND, Job, Ticket
 from flightsw.sim.links import Link
 from flightsw.sim.node import OutResult
@@ -228,7 +228,6 @@ class Trainings:
     def _choose(self, job: Job, size: int, t: float) -> tuple[int, ...] | None:
         """``size`` members forming a chain of links up now, by the chain rule."""
         sim = self.sim
-        pos = sim.budget.position
         topo = sim.topology
         alive = sim.alive
         ok = [i for i in range(sim.n) if alive[i] and topo.capable[i]]
@@ -238,15 +237,7 @@ class Trainings:
             cands = self._candidates(job, ok, t, predict=False)
             got = choose_group([job.cls.model_key], cands)
             return None if got is None else (sim.index[got[0]],)
-        nbr = topo.neighbours(pos, t).tolist()
-        adj: dict[int, set[int]] = {}
-
-        def out(i: int) -> set[int]:
-            got = adj.get(i)
-            if got is None:
-                got = adj[i] = {j for j in nbr[i]
-                                if j >= 0 and topo.up(i, j, pos, t, alive) is not None}
-            return got
+        out = links_now(sim, t)
 
         cands = self._candidates(job, ok, t, predict=True)
         index = sim.index

@@ -6,7 +6,7 @@ from sim_cases import scenario, small
 
 from flightsw.constellation.chain import track_times
 from flightsw.sim import Simulation, build_world
-from flightsw.sim.candidates import candidates
+from flightsw.sim.candidates import candidates, links_now
 
 NAMES = ["S0", "S1", "S2"]
 
@@ -35,3 +35,12 @@ def test_heads_owed_seconds_and_tracks() -> None:
     assert len(times) > 0 and all(len(c.track_km) == len(times) for c in got)
     assert got[1].position_km == now[0].position_km
     assert candidates(sim, [], t, 600.0) == []
+
+
+def test_links_now_are_the_links_up_and_end_with_a_crash() -> None:
+    sim = _sim()
+    out = links_now(sim, sim.w.t0)
+    assert out(1) == {0, 2}  # 2 deg apart in one orbit: each linked to its neighbours
+    assert 1 in out(0) and 1 in out(2)
+    sim.alive[2] = False
+    assert links_now(sim, sim.w.t0)(1) == {0}
