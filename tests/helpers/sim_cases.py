@@ -10,7 +10,7 @@ import numpy as np
 
 from flightsw.physics import ecef_to_geodetic, eci_to_ecef
 from flightsw.physics.orbit import CircularOrbits
-from flightsw.sim import Scenario, parse_scenario
+from flightsw.sim import Scenario, Simulation, build_world, collect_metrics, parse_scenario
 from flightsw.timeutil import parse_iso
 
 MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
@@ -74,6 +74,13 @@ def small(**over: Any) -> dict[str, Any]:
 def scenario(data: dict[str, Any], base_dir: Path | None = None) -> Scenario:
     return parse_scenario(copy.deepcopy(data), source="test", base_dir=base_dir or MODELS)
 
+
+def run_case(data: dict[str, Any], base_dir: Path | None = None
+        ) -> tuple[Simulation, dict[str, Any]]:
+    """The scenario ``data`` run to its end, and its metrics."""
+    sim = Simulation(build_world(scenario(data, base_dir)))
+    sim.run()
+    return sim, collect_metrics(sim)
 
 def subpoint(orbits: CircularOrbits, t: float, i: int = 0) -> tuple[float, float]:
     """Geodetic latitude and longitude (deg) under satellite ``i`` at ``t``."""

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sim_cases import T0, scenario, small, subpoint
+from sim_cases import T0, run_case, scenario, small, subpoint
 
 from flightsw.archive import ArchiveReader
 from flightsw.exceptions import ScenarioError
 from flightsw.physics.constants import C_KM_S
 from flightsw.physics.orbit import CircularOrbits
 from flightsw.protocol import JobEvent, parse
-from flightsw.sim import ARCHIVE_SUBDIR, Simulation, build_world, collect_metrics, run_scenario
+from flightsw.sim import ARCHIVE_SUBDIR, Simulation, build_world, run_scenario
 from flightsw.sim.metrics import dumps_metrics, without_wall
 
 N = 6
@@ -46,19 +46,13 @@ def _line(profile: str = "starcloud-h100", **over: Any) -> dict[str, Any]:
     return data
 
 
-def _run(data: dict[str, Any]) -> tuple[Simulation, dict[str, Any]]:
-    sim = Simulation(build_world(scenario(data)))
-    sim.run()
-    return sim, collect_metrics(sim)
-
-
 def _hops(sim: Simulation, jid: str) -> list[tuple[Any, ...]]:
     return [h for h in sim.pipes.log if h[0] == jid]
 
 
 def test_each_job_runs_once_over_k_distinct_linked_members_at_the_link_rate() -> None:
     for profile, rate in (("starcloud-h100", 100e9), ("jetson-agx-orin", 10e9)):
-        sim, m = _run(_line(profile))
+        sim, m = run_case(_line(profile))
         assert m["jobs_submitted"] == 10
         assert m["jobs_completed"] == 10
         assert m["jobs_lost"] == 0
@@ -103,7 +97,7 @@ def test_stages_are_not_moved_by_migration_rounds() -> None:
     data = _line(scheduler={"policy": "least-loaded", "consider_wait_s": 0.0,
                             "min_gain_s": 0.0, "min_gain_frac": 0.0})
     data["jobs"][0]["times_s"] = [100.0] * 10  # a queue at the head: rounds would move it
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 10
     assert m["migrations"] == 0
     for job in sim.ledger.jobs.values():
@@ -118,13 +112,13 @@ def _stage_window(sim: Simulation, jid: str, k: int) -> tuple[int, float, float]
 
 
 def test_a_member_crashing_mid_job_replans_under_a_new_epoch_and_completes_once() -> None:
-    sim, _ = _run(_line())
+    sim, _ = run_case(_line())
     member, arrived, left = _stage_window(sim, "j0000001", 1)
     crash_s = (arrived + left) / 2 - T0  # while stage 1 runs there
     data = _line(faults=[{"kind": "crash", "node": NAMES[member], "at_s": crash_s,
                           "restart_s": 3000.0}],
                  scheduler={"lease_s": 60.0})
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 10
     assert m["jobs_lost"] == 0
     assert m["duplicate_results"] == 0
@@ -152,7 +146,7 @@ def test_a_ground_pipeline_job_is_uplinked_to_a_chain_head_and_rerun_after_a_cra
     data["jobs"] = [{"name": "gpipe", "flops_per_item": 1e12, "items": 1000, "stages": 2,
                      "activation_bytes_per_item": 1e5, "origin": "ground",
                      "times_s": [300.0], "deadline_s": 9000.0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1
     job = sim.ledger.jobs["j0000001"]
     (hop,) = _hops(sim, job.jid)
@@ -160,7 +154,7 @@ def test_a_ground_pipeline_job_is_uplinked_to_a_chain_head_and_rerun_after_a_cra
     # the same run with the second member crashing while it runs stage 1
     at = (arrived + job.finished_at) / 2 - T0
     data["faults"] = [{"kind": "crash", "node": NAMES[member], "at_s": at}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1
     assert m["reruns"] == 1  # the ground re-runs it when the member's lease lapses
     assert m["pipeline"]["totals"]["replans"] == 1
@@ -172,13 +166,13 @@ def test_a_ground_pipeline_job_is_uplinked_to_a_chain_head_and_rerun_after_a_cra
 
 
 def test_an_onboard_pipeline_job_fails_when_its_origin_crashes_before_the_replan() -> None:
-    sim, _ = _run(_line())
+    sim, _ = run_case(_line())
     member, arrived, left = _stage_window(sim, "j0000001", 1)
     at = (arrived + left) / 2 - T0
     data = _line(faults=[{"kind": "crash", "node": NAMES[member], "at_s": at},
                          {"kind": "crash", "node": "S0", "at_s": at + 1.0}])
     data["jobs"][0]["times_s"] = [100.0]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_lost"] == 0
     assert m["failed_by_reason"] == {"node_crash": 1}
     assert "lost the captured inputs" in sim.ledger.jobs["j0000001"].reason
@@ -186,14 +180,14 @@ def test_an_onboard_pipeline_job_fails_when_its_origin_crashes_before_the_replan
 
 def test_an_ended_job_leaves_nothing_behind_in_the_pipelines() -> None:
     # ten onboard jobs done, and one failed when its origin crashed before its re-plan
-    sim, m = _run(_line())
+    sim, m = run_case(_line())
     assert m["jobs_completed"] == 10
     member, arrived, left = _stage_window(sim, "j0000001", 1)
     at = (arrived + left) / 2 - T0
     data = _line(faults=[{"kind": "crash", "node": NAMES[member], "at_s": at},
                          {"kind": "crash", "node": "S0", "at_s": at + 1.0}])
     data["jobs"][0]["times_s"] = [100.0]
-    failed, fm = _run(data)
+    failed, fm = run_case(data)
     assert fm["failed_by_reason"] == {"node_crash": 1}
     for s in (sim, failed):
         p = s.pipes
@@ -203,12 +197,12 @@ def test_an_ended_job_leaves_nothing_behind_in_the_pipelines() -> None:
 
 
 def test_a_hop_whose_link_is_down_replans_the_stages_left_at_once() -> None:
-    sim, _ = _run(_line())
+    sim, _ = run_case(_line())
     src, _, left = _stage_window(sim, "j0000001", 1)
     nxt = _hops(sim, "j0000001")[1][3]
     data = _line(faults=[{"kind": "isl_outage", "node": NAMES[src], "peer": NAMES[nxt],
                           "start_s": left - T0 - 0.5, "end_s": left - T0 + 600.0}])
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 10
     assert m["jobs_lost"] == 0
     assert m["pipeline"]["totals"]["hops_broken"] == 1
@@ -275,7 +269,7 @@ def test_a_seed_gives_the_same_metrics_byte_for_byte() -> None:
     data["faults"] = [{"kind": "crash", "node": "S2", "at_s": 1800.0, "restart_s": 3000.0}]
     runs = []
     for _ in range(2):
-        _, m = _run(data)
+        _, m = run_case(data)
         runs.append(dumps_metrics(without_wall(m)))
     assert runs[0] == runs[1]
     m = json.loads(runs[0])
@@ -291,7 +285,7 @@ def test_stage_fractions_split_the_work() -> None:
     job["times_s"] = [100.0]
     job["stage_fractions"] = [0.5, 0.25, 0.25]
     del job["deadline_s"]  # every stage alike: the same power mode for each
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1
     j = sim.ledger.jobs["j0000001"]
     h1, h2 = _hops(sim, j.jid)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_cases import T0, scenario
+from sim_cases import T0, run_case, scenario
 
 from flightsw.exceptions import ScenarioError
 from flightsw.sim import Simulation, build_world, collect_metrics
@@ -47,12 +47,6 @@ def _job(m: int, **over: Any) -> dict[str, Any]:
     return job
 
 
-def _run(data: dict[str, Any]) -> tuple[Simulation, dict[str, Any]]:
-    sim = Simulation(build_world(scenario(data)))
-    sim.run()
-    return sim, collect_metrics(sim)
-
-
 def test_micro_items_split_evenly_and_refuse_more_parts_than_items() -> None:
     assert micro_items(10, 4) == [3, 3, 2, 2]
     assert micro_items(8, 8) == [1] * 8
@@ -69,7 +63,7 @@ def test_the_bubble_is_m_plus_k_minus_1_stage_slots_plus_the_hops(tmp_path: Path
     K - 1 hops of one micro-batch's activations (constant range: one orbit, fixed spacing)."""
     data = _line(profiles={"default": str(_one_mode(tmp_path))})
     data["jobs"] = [_job(m)]
-    sim, met = _run(data)
+    sim, met = run_case(data)
     job = sim.ledger.jobs["j0000001"]
     assert job.outcome == "done"
     assert sim.ledger.recorded[job.jid] == 1  # one job, one result, whatever M
@@ -100,7 +94,7 @@ def test_streaming_overlaps_the_hops_with_the_next_micro_batch(tmp_path: Path) -
     for m in (1, 4):
         data = _line(profiles={"default": prof})
         data["jobs"] = [_job(m, activation_bytes_per_item=1e7)]  # 10 GB a cut: 0.8 s
-        sim, _ = _run(data)
+        sim, _ = run_case(data)
         job = sim.ledger.jobs["j0000001"]
         assert job.outcome == "done"
         hops = _hops(sim, job.jid)
@@ -140,7 +134,7 @@ def test_bad_micro_batch_counts_are_refused_naming_the_field(fields: dict[str, A
 def test_m_micro_batches_stream_many_jobs_once_each() -> None:
     data = _line()
     data["jobs"][0]["micro_batches"] = 4
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 10
     assert m["duplicate_results"] == 0 and m["jobs_lost"] == 0
     assert m["pipeline"]["totals"]["hops"] == 10 * 2 * 4
@@ -157,12 +151,12 @@ def _stage_window(sim: Simulation, jid: str, k: int) -> tuple[int, float, float]
 def test_a_broken_hop_gives_an_onboard_micro_batch_back_at_the_stage_left() -> None:
     """The link to stage 2's member is down when stage 1 ends: stage 1's member places
     stage 2 on a new chain from itself under epoch + 1; no stage runs twice."""
-    sim, _ = _run(_line())
+    sim, _ = run_case(_line())
     src, _, left = _stage_window(sim, "j0000001", 1)
     nxt = _hops(sim, "j0000001")[1][3]
     data = _line(faults=[{"kind": "isl_outage", "node": NAMES[src], "peer": NAMES[nxt],
                           "start_s": left - T0 - 0.5, "end_s": left - T0 + 600.0}])
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 10 and m["jobs_lost"] == 0
     tot = m["pipeline"]["totals"]
     assert tot["hops_broken"] == 1 and tot["replans"] == 1
@@ -183,14 +177,14 @@ def test_a_broken_hop_gives_a_ground_job_back_through_a_contact_window() -> None
     data["jobs"] = [{"name": "gpipe", "flops_per_item": 1e12, "items": 1000, "stages": K,
                      "activation_bytes_per_item": 1e5, "origin": "ground",
                      "times_s": [300.0], "deadline_s": 9000.0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1
     job = sim.ledger.jobs["j0000001"]
     _, h2 = _hops(sim, job.jid)
     src, nxt, left = h2[2], h2[3], h2[4]
     data["faults"] = [{"kind": "isl_outage", "node": NAMES[src], "peer": NAMES[nxt],
                        "start_s": left - T0 - 0.5, "end_s": left - T0 + 9000.0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1 and m["duplicate_results"] == 0
     tot = m["pipeline"]["totals"]
     assert tot["hops_broken"] == 1 and tot["returns"] == 1 and tot["replans"] == 1
@@ -205,7 +199,7 @@ def test_a_crashed_member_restarts_only_its_micro_batches_from_stage_0() -> None
     data = _line()
     data["jobs"][0]["micro_batches"] = 4
     data["jobs"][0]["times_s"] = [100.0]
-    sim, _ = _run(data)
+    sim, _ = run_case(data)
     job = sim.ledger.jobs["j0000001"]
     hops = _hops(sim, job.jid)
     last = hops[-1][3]  # the last stage's member
@@ -213,7 +207,7 @@ def test_a_crashed_member_restarts_only_its_micro_batches_from_stage_0() -> None
     at = hops[-4][5] - T0 + 0.01
     data["faults"] = [{"kind": "crash", "node": NAMES[last], "at_s": at,
                        "restart_s": 3000.0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_completed"] == 1 and m["duplicate_results"] == 0
     tot = m["pipeline"]["totals"]
     assert 1 <= tot["lapses"] < 4  # those it held, from stage 0; the others went on
@@ -256,7 +250,7 @@ def test_a_micro_batch_expiring_in_a_queue_fails_its_job_once() -> None:
     owed or in flight."""
     data = _line()
     data["jobs"] = [_job(4, times_s=[100.0, 100.0], deadline_s=2.0)]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert m["jobs_lost"] == 0 and m["duplicate_results"] == 0
     jobs = sorted(sim.ledger.jobs.values(), key=lambda j: j.jid)
     assert [j.outcome for j in jobs].count("failed") >= 1

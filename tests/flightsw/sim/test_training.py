@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sim_cases import T0, scenario, small
+from sim_cases import T0, run_case, scenario, small
 
 from flightsw.exceptions import ScenarioError
 from flightsw.physics import sun
 from flightsw.physics.constants import C_KM_S
 from flightsw.physics.orbit import CircularOrbits
-from flightsw.sim import Simulation, build_world, collect_metrics, load_scenario
+from flightsw.sim import Simulation, build_world, load_scenario
 from flightsw.sim.metrics import dumps_metrics, without_wall
 from flightsw.sim.training import allreduce_s
 
@@ -51,13 +51,6 @@ def _formation(n: int, **job: Any) -> dict[str, Any]:
     return data
 
 
-def _run(data: dict[str, Any], base_dir: Path | None = None
-         ) -> tuple[Simulation, dict[str, Any]]:
-    sim = Simulation(build_world(scenario(data, base_dir)))
-    sim.run()
-    return sim, collect_metrics(sim)
-
-
 def _core_s(ops: float) -> float:
     return max(DUAL * FLOPS * ITEMS / ops, DUAL * WEIGHTS / HBM_BPS)
 
@@ -75,7 +68,7 @@ def _links(sim: Simulation, members: tuple[int, ...], t: float) -> tuple[list[fl
 
 @pytest.mark.parametrize("kind", ["ring", "tree"])
 def test_a_step_is_the_slowest_core_time_plus_the_modelled_allreduce(kind: str) -> None:
-    sim, m = _run(_formation(4, members=3, allreduce=kind))
+    sim, m = run_case(_formation(4, members=3, allreduce=kind))
     log = list(sim.trains.log)
     assert [r.step for r in log] == list(range(6))
     core = _core_s(FULL_OPS)  # the deadline of 0.6 s leaves only full mode (0.571 s)
@@ -155,13 +148,13 @@ def test_ring_and_tree_formulas() -> None:
 
 def test_a_member_crash_replans_from_the_checkpoint_and_the_job_is_done_once() -> None:
     data = _formation(5, members=3, spares=1, train_steps=12, checkpoint_every=4)
-    sim, _ = _run(data)
+    sim, _ = run_case(data)
     log = list(sim.trains.log)
     step6 = log[6]
     victim = step6.members[1]
     crash_s = (step6.start + step6.barrier) / 2 - T0  # while its step 6 runs
     data["faults"] = [{"kind": "crash", "node": f"S{victim}", "at_s": crash_s}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     tr = m["training"]["train"]
     assert tr["replans"] == 1
     assert tr["members_lost"] == 1
@@ -185,11 +178,11 @@ def test_a_member_crash_replans_from_the_checkpoint_and_the_job_is_done_once() -
 
 def test_with_no_spare_the_run_goes_on_with_fewer_members() -> None:
     data = _formation(3, members=3, train_steps=8, checkpoint_every=2)
-    sim, _ = _run(data)
+    sim, _ = run_case(data)
     s3 = sim.trains.log[3]
     crash_s = (s3.start + s3.barrier) / 2 - T0
     data["faults"] = [{"kind": "crash", "node": f"S{s3.members[0]}", "at_s": crash_s}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     tr = m["training"]["train"]
     assert tr["redone_steps"] == 1  # step 2, after the checkpoint at 2
     assert [len(r.members) for r in sim.trains.log] == [3, 3, 3, 2, 2, 2, 2, 2, 2]
@@ -198,11 +191,11 @@ def test_with_no_spare_the_run_goes_on_with_fewer_members() -> None:
 
 def test_every_member_lost_fails_the_run_once() -> None:
     data = _formation(1, members=1, train_steps=8)
-    sim, _ = _run(data)
+    sim, _ = run_case(data)
     s2 = sim.trains.log[2]
     data["faults"] = [{"kind": "crash", "node": "S0",
                        "at_s": (s2.start + s2.barrier) / 2 - T0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     job = sim.ledger.jobs["j0000001"]
     assert job.outcome == "failed"
     assert "every member lost" in job.reason
@@ -231,9 +224,9 @@ def test_a_throttled_member_straggles(tmp_path: Path) -> None:
     hot = _hot_profile(tmp_path)
     data = _formation(3, members=3, train_steps=400)
     data["duration_hours"] = 0.2
-    _, mc = _run(data)
+    _, mc = run_case(data)
     data["profiles"] = {"default": "suncatcher-tpu-v6e", "nodes": {"S1": str(hot)}}
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert mc["training"]["train"]["straggler_share"] == pytest.approx(0.0, abs=1e-6)
     tr = m["training"]["train"]
     assert tr["runs_completed"] == 1
@@ -304,13 +297,13 @@ def test_a_chain_link_down_past_the_lease_replans_the_run_from_the_current_step(
     (at 20 a checkpoint was just taken, at 23 it is three steps old)."""
     data = _formation(4, members=3, train_steps=40, checkpoint_every=10)
     data["scheduler"] = {"policy": "local", "lease_s": 5.0}
-    sim, _ = _run(data)
+    sim, _ = run_case(data)
     s20 = sim.trains.log[at]
     a, b = s20.members[0], s20.members[1]
     start = (s20.start + s20.barrier) / 2 - T0  # during step 20's compute
     data["faults"] = [{"kind": "isl_outage", "node": f"S{a}", "peer": f"S{b}",
                        "start_s": start, "end_s": start + 30.0}]
-    sim, m = _run(data)
+    sim, m = run_case(data)
     tr = m["training"]["train"]
     assert tr["link_timeouts"] == 1
     assert tr["replans"] == 1
@@ -363,7 +356,7 @@ def test_members_in_shadow_below_comfort_hold_the_step_for_sunlight(tmp_path: Pa
         data["jobs"] = [{"name": "train", "flops_per_item": FLOPS, "weight_bytes": WEIGHTS,
                          "items": ITEMS, "times_s": [launch], "nodes": ["L0"],
                          "train_steps": 20, "members": 9, "gradient_bytes": GRAD}]
-        sim, m = _run(data)
+        sim, m = run_case(data)
         out[soc] = (sim, m["training"]["train"])
     assert out[0.9][1]["straggler_share"] == pytest.approx(0.0, abs=1e-6)
     sim, tr = out[0.45]
@@ -391,8 +384,8 @@ def test_the_example_scenarios_hold_the_documented_training_classes() -> None:
 
 def test_a_seed_gives_the_same_training_metrics() -> None:
     data = _formation(5, members=3, spares=1, train_steps=10, checkpoint_every=4)
-    a = dumps_metrics(without_wall(_run(data)[1]))
-    b = dumps_metrics(without_wall(_run(data)[1]))
+    a = dumps_metrics(without_wall(run_case(data)[1]))
+    b = dumps_metrics(without_wall(run_case(data)[1]))
     assert a == b
     assert '"training"' in a
 
@@ -401,7 +394,7 @@ def test_a_member_in_safe_mode_is_lost_and_the_run_goes_on_without_it(tmp_path: 
     hot = _hot_profile(tmp_path, max_c=66.0)
     data = _formation(3, members=3, train_steps=200, checkpoint_every=10)
     data["profiles"] = {"default": "suncatcher-tpu-v6e", "nodes": {"S1": str(hot)}}
-    sim, m = _run(data)
+    sim, m = run_case(data)
     assert sim.nodes[1].safe_mode  # over-temperature: it stays there
     tr = m["training"]["train"]
     assert tr["members_lost"] == 1
@@ -420,6 +413,6 @@ def test_a_member_in_safe_mode_is_lost_and_the_run_goes_on_without_it(tmp_path: 
 def test_the_step_log_keeps_only_the_last_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """``Trainings.log`` is bounded (``log_steps``): a long run does not grow it."""
     monkeypatch.setattr("flightsw.sim.training.Trainings.log_steps", 4)
-    sim, m = _run(_formation(4, members=3, train_steps=10))
+    sim, m = run_case(_formation(4, members=3, train_steps=10))
     assert m["training"]["train"]["steps_done"] == 10
     assert [r.step for r in sim.trains.log] == [6, 7, 8, 9]
